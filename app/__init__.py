@@ -1,0 +1,55 @@
+"""DICOMweb server with data partitions: the application factory."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+
+from . import blobstore, config, db, errors
+from .api import (changefeed, delete, extended_query_tags, health, operations, partitions,
+                  qido, stow, wado)
+from .partitioning import register_api
+from .services import partitions as partition_service
+
+#: Partition-aware APIs: registered under every base prefix, plain and /partitions/<name>.
+PARTITION_AWARE_APIS = (stow.bp, wado.bp, qido.bp, delete.bp, changefeed.bp)
+#: Global APIs: registered under every base prefix, plain only.
+GLOBAL_APIS = (partitions.bp, extended_query_tags.bp, operations.bp)
+
+
+class StartupError(RuntimeError):
+    """The server must not start (printed, then a non-zero exit)."""
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the app: configuration, database (migrated), blob store, errors, blueprints."""
+    app = Flask(__name__)
+    config.load(app, test_config)
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.json.sort_keys = False
+    database = db.init_app(app)
+    blobstore.init_app(app)
+    errors.init_app(app)
+
+    for bp in PARTITION_AWARE_APIS:
+        register_api(app, bp, partition_aware=True)
+    for bp in GLOBAL_APIS:
+        register_api(app, bp, partition_aware=False)
+    app.register_blueprint(health.bp)  # unversioned only, as in the reference
+
+    if not app.config.get("SKIP_STARTUP", False):
+        startup(app, database)
+    return app
+
+
+def startup(app: Flask, database: db.Database) -> None:
+    """Migrate the schema, then refuse to start when partitions exist but the feature is off."""
+    database.migrate()
+    if not app.config["ENABLE_DATA_PARTITIONS"]:
+        with database.connection() as conn:
+            try:
+                partition_service.check_feature_can_be_disabled(conn)
+            except partition_service.DataPartitionsFeatureCannotBeDisabledError as exc:
+                raise StartupError(str(exc)) from exc

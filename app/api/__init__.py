@@ -1,0 +1,1 @@
+"""One blueprint per API. Views are thin: parse, call one service function, build the response."""

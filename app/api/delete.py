@@ -1,0 +1,6 @@
+"""DELETE API (partition-aware). Filled in by its issue."""
+from flask import Blueprint
+
+from ..partitioning import scope
+
+bp = scope(Blueprint("delete", __name__))

@@ -1,0 +1,15 @@
+"""``GET /health/check`` (unversioned only, as in the reference)."""
+from flask import Blueprint, jsonify
+
+from ..blobstore import get_blobstore
+from ..db import get_database
+from ..services.health import check_health
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health/check")
+def health_check():
+    """200 Healthy when the database and blob store work, 503 Unhealthy otherwise."""
+    body = check_health(get_database(), get_blobstore())
+    return jsonify(body), 200 if body["overallStatus"] == "Healthy" else 503

@@ -1,0 +1,176 @@
+"""STOW-RS: ``POST [/vN][/partitions/{p}]/studies[/{study}]`` (PS3.18 §10.5, reference §3)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from flask import Blueprint, Response, current_app, g, request
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from ..blobstore import SpoolFile, get_blobstore
+from ..db import get_db
+from ..dicomweb import media_types
+from ..dicomweb.identifiers import STUDY, validate_uid
+from ..dicomweb.json_model import dumps
+from ..dicomweb.multipart import iter_parts
+from ..errors import (BadRequestError, NotAcceptableError, PayloadTooLargeError,
+                      UnsupportedMediaTypeError)
+from ..partitioning import api_version, current_partition, resource_base_url, scope
+from ..services import extended_query_tags as eqt_service
+from ..services.store import StoreContext, StoreOutcome, store_instance
+
+bp = scope(Blueprint("stow", __name__), create=True)
+
+MULTIPLE_VALUES_WARNING = ('299 {host}: "One or more indexed Dicom tag(s) have multiple '
+                           'values, only first value is indexed."')
+READ_SIZE = 256 * 1024
+
+
+@bp.post("/studies")
+def store_instances():
+    """Store instances of any studies."""
+    return _store(None)
+
+
+@bp.post("/studies/<study_instance_uid>")
+def store_instances_in_study(study_instance_uid: str):
+    """Store instances of one study; parts of another study fail with 43264."""
+    return _store(validate_uid(study_instance_uid, STUDY))
+
+
+def _spool_body(max_size: int) -> SpoolFile:
+    spool = get_blobstore().spool()
+    try:
+        stream = request.stream
+        while True:
+            chunk = stream.read(READ_SIZE)
+            if not chunk:
+                break
+            if spool.size + len(chunk) > max_size:
+                raise PayloadTooLargeError(max_size)
+            spool.write(chunk)
+        spool.finish()
+    except BaseException:
+        spool.discard()
+        raise
+    return spool
+
+
+def _receive_parts() -> list[SpoolFile]:
+    """Spool every part of the body to disk, checking content types before anything is stored
+    (the reference rejects the whole request for one part of the wrong type)."""
+    content_type = request.headers.get("Content-Type")
+    media, params = media_types.parse_header(content_type)
+    max_size = current_app.config["MAX_PART_SIZE"]
+    if media == media_types.DICOM:
+        if params:
+            raise UnsupportedMediaTypeError(content_type)
+        return [_spool_body(max_size)]
+    if media != media_types.MULTIPART_RELATED:
+        raise UnsupportedMediaTypeError(content_type)
+    boundary = params.get("boundary")
+    if not boundary:
+        raise UnsupportedMediaTypeError(message=(
+            f"The content type '{content_type}' is either not multipart or is missing boundary."))
+    if "start" in params:
+        raise BadRequestError("The start parameter in multipart/related request is not supported.")
+    root_type = params.get("type", "").lower()
+    spools: list[SpoolFile] = []
+    try:
+        for index, part in enumerate(iter_parts(request.stream, boundary, get_blobstore().spool,
+                                                max_size)):
+            part_type = part.content_type
+            part_media, _ = media_types.parse_header(part_type)
+            if part_type is None and index == 0 and root_type == media_types.DICOM:
+                part_media = media_types.DICOM
+            assert part.spool is not None
+            spools.append(part.spool)
+            if part_media != media_types.DICOM:
+                raise UnsupportedMediaTypeError(part_type)
+    except BaseException:
+        for spool in spools:
+            spool.discard()
+        raise
+    return spools
+
+
+def _store(study_instance_uid: str | None) -> Response:
+    if not media_types.accepts_dicom_json(request.headers.get("Accept")):
+        raise NotAcceptableError()
+    spools = _receive_parts()
+    if not spools:
+        return Response(status=204)
+    context = StoreContext(conn=get_db(), blobs=get_blobstore(), partition=current_partition(),
+                           api_version=api_version(), study_instance_uid=study_instance_uid,
+                           index_extended_tags=eqt_service.index_instance)
+    outcomes: list[StoreOutcome] = []
+    try:
+        for spool in spools:
+            try:
+                outcomes.append(store_instance(context, spool))
+            finally:
+                spool.discard()
+    finally:
+        for spool in spools:
+            spool.discard()
+    g.partition = context.partition
+    return _response(outcomes, study_instance_uid)
+
+
+def _response(outcomes: Iterable[StoreOutcome], study_instance_uid: str | None) -> Response:
+    """The reference's response dataset and status (reference §3.2, §3.3)."""
+    version = api_version()
+    partition_name = current_partition().partition_name
+    base = resource_base_url(partition_name)
+    body = Dataset()
+    referenced, failed = Sequence(), Sequence()
+    warnings = multiple_values = False
+    for outcome in outcomes:
+        multiple_values = multiple_values or outcome.multiple_values
+        item = Dataset()
+        if outcome.stored:
+            item.ReferencedSOPClassUID = outcome.sop_class_uid
+            item.ReferencedSOPInstanceUID = outcome.sop_instance_uid
+            item.RetrieveURL = (f"{base}/studies/{outcome.study_instance_uid}/series/"
+                                f"{outcome.series_instance_uid}/instances/"
+                                f"{outcome.sop_instance_uid}")
+            if outcome.warning_reason is not None:
+                item.WarningReason = outcome.warning_reason
+                warnings = True
+            if version >= 2:
+                item.FailedAttributesSequence = Sequence(
+                    _error_item(comment) for comment in outcome.error_comments)
+            referenced.append(item)
+        else:
+            if outcome.sop_class_uid:
+                item.ReferencedSOPClassUID = outcome.sop_class_uid
+            if outcome.sop_instance_uid:
+                item.ReferencedSOPInstanceUID = outcome.sop_instance_uid
+            item.FailureReason = outcome.failure_reason
+            if outcome.error_comments:
+                item.FailedAttributesSequence = Sequence(
+                    _error_item(comment) for comment in outcome.error_comments)
+            failed.append(item)
+    if study_instance_uid and referenced:
+        body.RetrieveURL = f"{base}/studies/{study_instance_uid}"
+    if failed:
+        body.FailedSOPSequence = failed
+    if referenced:
+        body.ReferencedSOPSequence = referenced
+    if not referenced:
+        status = 409
+    elif failed or (warnings and version >= 2):
+        status = 202
+    else:
+        status = 200
+    response = Response(dumps(body.to_json_dict()), status=status,
+                        mimetype=media_types.DICOM_JSON)
+    if multiple_values:
+        response.headers["Warning"] = MULTIPLE_VALUES_WARNING.format(host=request.host)
+    return response
+
+
+def _error_item(comment: str) -> Dataset:
+    item = Dataset()
+    item.add_new(0x00000902, "LO", comment)  # ErrorComment
+    return item

@@ -1,0 +1,240 @@
+"""File blob store: content-addressed by SHA-256, atomic and durable writes (decisions §3).
+
+Files live at ``<root>/<k[0:2]>/<k[2:4]>/<k>``. A write goes to a temporary file in
+``<root>/.tmp``, is fsynced, then renamed into place (and the directory fsynced), so a file is
+either absent or complete. The index decides when a file is unreferenced; the store only puts,
+opens and deletes. ``BlobStore`` is the interface an object store would implement.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+from flask import Flask, current_app
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+
+
+class BlobStore:
+    """Interface of a content-addressed blob store."""
+
+    def spool(self) -> "SpoolFile":
+        """A temporary file to write an incoming blob to while hashing it."""
+        raise NotImplementedError
+
+    def put(self, spool: "SpoolFile") -> bool:
+        """Make the spooled bytes durable under their key; False if they were already present."""
+        raise NotImplementedError
+
+    def open(self, key: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def size(self, key: str) -> int:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise if the store cannot be written and read."""
+        raise NotImplementedError
+
+
+class SpoolFile:
+    """A temporary file that hashes what is written to it."""
+
+    def __init__(self, directory: Path, fsync: bool) -> None:
+        fd, name = tempfile.mkstemp(dir=directory, prefix="spool-")
+        self.path = Path(name)
+        self.file = os.fdopen(fd, "w+b")
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._fsync = fsync
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.file.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+
+    @property
+    def key(self) -> str:
+        return self._hash.hexdigest()
+
+    def finish(self) -> None:
+        """Flush (and fsync) the data; the file stays open for reading."""
+        self.file.flush()
+        if self._fsync:
+            os.fsync(self.file.fileno())
+        self.file.seek(0)
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self.file.close()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> "SpoolFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+
+class FileSystemBlobStore(BlobStore):
+    """Blobs as files under a root directory."""
+
+    def __init__(self, root: str | os.PathLike[str], fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.tmp = self.root / ".tmp"
+        self.fsync = fsync
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+            raise ValueError("blob keys are SHA-256 hex digests")
+        return self.root / key[:2] / key[2:4] / key
+
+    def spool(self) -> SpoolFile:
+        return SpoolFile(self.tmp, self.fsync)
+
+    def _fsync_dir(self, directory: Path) -> None:
+        if not self.fsync:
+            return
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def put(self, spool: SpoolFile) -> bool:
+        target = self.path(spool.key)
+        if target.exists():
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Link a copy of the spool into place: the spool stays usable by its owner.
+        staging = self.tmp / f"put-{uuid.uuid4().hex}"
+        os.link(spool.path, staging)
+        try:
+            os.replace(staging, target)  # atomic; identical content, so a racing put is harmless
+        finally:
+            if staging.exists():
+                staging.unlink()
+        self._fsync_dir(target.parent)
+        return True
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes (tests and tools); return the key."""
+        with self.spool() as spool:
+            spool.write(data)
+            spool.finish()
+            self.put(spool)
+            return spool.key
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self.path(key), "rb")
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
+
+    def delete(self, key: str) -> None:
+        try:
+            self.path(key).unlink()
+        except FileNotFoundError:
+            pass
+
+    def keys(self) -> Iterator[str]:
+        """Every stored key (maintenance)."""
+        for path in self.root.glob("??/??/*"):
+            if len(path.name) == 64:
+                yield path.name
+
+    def sweep(self, is_referenced: Callable[[Iterable[str]], set[str]],
+              min_age_seconds: float = 3600) -> int:
+        """Remove stale temporary files and files no index row references; return the count.
+
+        ``is_referenced`` gets a batch of keys and returns those still referenced. Only files
+        older than ``min_age_seconds`` are touched, so a store in flight is never swept.
+        """
+        removed = 0
+        cutoff = time.time() - min_age_seconds
+        for path in self.tmp.iterdir():
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        batch: list[str] = []
+
+        def flush() -> int:
+            referenced = is_referenced(batch)
+            count = 0
+            for key in batch:
+                if key not in referenced:
+                    path = self.path(key)
+                    try:
+                        if path.stat().st_mtime < cutoff:
+                            path.unlink()
+                            count += 1
+                    except FileNotFoundError:
+                        pass
+            batch.clear()
+            return count
+
+        for key in self.keys():
+            batch.append(key)
+            if len(batch) >= 500:
+                removed += flush()
+        if batch:
+            removed += flush()
+        return removed
+
+    def check(self) -> None:
+        probe = self.tmp / f"health-{uuid.uuid4().hex}"
+        probe.write_bytes(b"ok")
+        try:
+            if probe.read_bytes() != b"ok":
+                raise OSError("blob store read back different bytes")
+        finally:
+            probe.unlink()
+
+
+def init_app(app: Flask) -> FileSystemBlobStore:
+    store = FileSystemBlobStore(app.config["BLOB_STORE_PATH"], app.config["FSYNC"])
+    app.extensions["dicom_blobs"] = store
+    return store
+
+
+def get_blobstore() -> FileSystemBlobStore:
+    return current_app.extensions["dicom_blobs"]
+
+
+def iter_file(handle: BinaryIO, chunk: int = CHUNK) -> Iterator[bytes]:
+    """Yield a file's bytes in chunks, closing it at the end."""
+    try:
+        while True:
+            data = handle.read(chunk)
+            if not data:
+                break
+            yield data
+    finally:
+        handle.close()

@@ -1,0 +1,110 @@
+"""Configuration: defaults, then ``DICOM_*`` environment variables, then test overrides.
+
+Every key is listed in README.md ("Configuration") with its environment variable and default.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+#: Every setting, with its default. ``None`` means "derived from another setting at load time".
+DEFAULTS: dict[str, Any] = {
+    "DATA_DIR": "./data",
+    "DATABASE_URL": None,  # sqlite:///<DATA_DIR>/dicom.sqlite3
+    "BLOB_STORE_PATH": None,  # <DATA_DIR>/blobs
+    "ENABLE_DATA_PARTITIONS": False,
+    "HOST": "127.0.0.1",
+    "PORT": 8080,
+    "THREADS": 8,
+    "DB_POOL_SIZE": None,  # THREADS + 4 (PostgreSQL only)
+    "SQLITE_BUSY_TIMEOUT_MS": 30000,
+    "FSYNC": True,
+    "MAX_PART_SIZE": 2147483648,
+    "QIDO_DEFAULT_LIMIT": 100,
+    "QIDO_MAX_LIMIT": 200,
+    "MAX_EXTENDED_QUERY_TAGS": 128,
+    "REINDEX_BATCH_SIZE": 1000,
+    "WORKER_POLL_SECONDS": 2.0,
+    "ENABLE_BACKGROUND_WORKER": True,
+    "LOG_LEVEL": "INFO",
+}
+
+#: The reference server's own key for the partition flag, accepted so deployments carry over.
+REFERENCE_PARTITION_FLAG = "DicomServer__Features__EnableDataPartitions"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the server cannot run with."""
+
+
+def parse_bool(value: Any, key: str) -> bool:
+    """Read a boolean from a Python value or an environment string."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"Setting {key} must be true or false, not {value!r}.")
+
+
+def _parse_int(value: Any, key: str, minimum: int = 0) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Setting {key} must be an integer, not {value!r}.") from None
+    if number < minimum:
+        raise ConfigError(f"Setting {key} must be at least {minimum}.")
+    return number
+
+
+def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Compute the effective settings from the environment and explicit overrides."""
+    settings = dict(DEFAULTS)
+    if REFERENCE_PARTITION_FLAG in env:
+        settings["ENABLE_DATA_PARTITIONS"] = env[REFERENCE_PARTITION_FLAG]
+    for key in DEFAULTS:
+        name = f"DICOM_{key}"
+        if name in env:
+            settings[key] = env[name]
+    if overrides:
+        settings.update(overrides)
+
+    for key in ("ENABLE_DATA_PARTITIONS", "FSYNC", "ENABLE_BACKGROUND_WORKER"):
+        settings[key] = parse_bool(settings[key], key)
+    for key, minimum in (("PORT", 0), ("THREADS", 1), ("SQLITE_BUSY_TIMEOUT_MS", 0),
+                         ("MAX_PART_SIZE", 1), ("QIDO_DEFAULT_LIMIT", 1), ("QIDO_MAX_LIMIT", 1),
+                         ("MAX_EXTENDED_QUERY_TAGS", 1), ("REINDEX_BATCH_SIZE", 1)):
+        settings[key] = _parse_int(settings[key], key, minimum)
+    settings["WORKER_POLL_SECONDS"] = float(settings["WORKER_POLL_SECONDS"])
+
+    data_dir = Path(settings["DATA_DIR"]).expanduser()
+    settings["DATA_DIR"] = str(data_dir)
+    if not settings["DATABASE_URL"]:
+        settings["DATABASE_URL"] = f"sqlite:///{(data_dir / 'dicom.sqlite3').resolve()}"
+    if not settings["BLOB_STORE_PATH"]:
+        settings["BLOB_STORE_PATH"] = str(data_dir / "blobs")
+    if settings["DB_POOL_SIZE"] in (None, ""):
+        settings["DB_POOL_SIZE"] = settings["THREADS"] + 4
+    settings["DB_POOL_SIZE"] = _parse_int(settings["DB_POOL_SIZE"], "DB_POOL_SIZE", 1)
+    url = str(settings["DATABASE_URL"])
+    if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError("DICOM_DATABASE_URL must start with sqlite:/// or postgresql://")
+    return settings
+
+
+def load(app: Flask, test_config: Mapping[str, Any] | None = None) -> None:
+    """Load settings into ``app.config``; fail fast on invalid values."""
+    app.config.update(resolve(os.environ, test_config))
+    if test_config:
+        # Flask's own keys (TESTING, ...) pass through unchanged.
+        app.config.update({k: v for k, v in test_config.items() if k not in DEFAULTS})
+    # Werkzeug must not cap the body: STOW enforces MAX_PART_SIZE per part while streaming.
+    app.config["MAX_CONTENT_LENGTH"] = None

@@ -1,0 +1,89 @@
+"""Study, series and instance rows: the store path."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..db import DbConn
+from ..errors import InstanceAlreadyExistsError
+
+STATUS_CREATING = 0
+STATUS_CREATED = 1
+
+ACTION_CREATE, ACTION_DELETE, ACTION_UPDATE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class NewInstance:
+    """Everything the index records for a stored instance."""
+
+    partition_key: int
+    study: dict[str, Any]  # study columns (INDEXED_ATTRIBUTES at study level)
+    series: dict[str, Any]  # series columns
+    sop_instance_uid: str
+    sop_class_uid: str | None
+    instance_number: int | None
+    transfer_syntax_uid: str | None
+    number_of_frames: int | None
+    blob_key: str
+    blob_size: int
+    metadata_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceKeys:
+    """Keys of a stored instance's rows, for the values of extended query tags."""
+
+    partition_key: int
+    study_key: int
+    series_key: int
+    instance_key: int
+    watermark: int
+
+
+def get_instance_status(conn: DbConn, partition_key: int, study_instance_uid: str,
+                        series_instance_uid: str, sop_instance_uid: str) -> int | None:
+    """The status of the instance, or None when it does not exist."""
+    row = conn.run("get_instance_status", partition_key=partition_key,
+                   study_instance_uid=study_instance_uid,
+                   series_instance_uid=series_instance_uid, sop_instance_uid=sop_instance_uid)
+    return None if row is None else int(row["status"])
+
+
+def next_watermark(conn: DbConn) -> int:
+    return int(conn.run("next_watermark")["watermark"])
+
+
+def add_instance(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
+    """Insert (or update) study and series, then the instance, its metadata, blob reference and
+    change-feed entry. Call inside a write transaction. Returns the rows' keys.
+
+    Raises InstanceAlreadyExistsError when the partition already has these UIDs.
+    """
+    study_key = conn.run("add_study", partition_key=new.partition_key, created_date=now,
+                         **new.study)["study_key"]
+    series_key = conn.run("add_series", study_key=study_key, partition_key=new.partition_key,
+                          created_date=now, **new.series)["series_key"]
+    watermark = next_watermark(conn)
+    try:
+        instance_key = conn.run("add_instance", partition_key=new.partition_key, study_key=study_key,
+                 series_key=series_key, study_instance_uid=new.study["study_instance_uid"],
+                 series_instance_uid=new.series["series_instance_uid"],
+                 sop_instance_uid=new.sop_instance_uid, sop_class_uid=new.sop_class_uid,
+                 instance_number=new.instance_number, watermark=watermark,
+                 status=STATUS_CREATED, transfer_syntax_uid=new.transfer_syntax_uid,
+                 number_of_frames=new.number_of_frames, blob_key=new.blob_key,
+                 blob_size=new.blob_size, created_date=now)["instance_key"]
+    except conn.engine.integrity_errors as exc:
+        raise InstanceAlreadyExistsError() from exc
+    conn.run("add_instance_metadata", watermark=watermark, partition_key=new.partition_key,
+             dataset=new.metadata_json)
+    conn.run("add_blob_reference", blob_key=new.blob_key, size=new.blob_size, created_date=now)
+    conn.run("add_change_feed_entry", timestamp=now, action=ACTION_CREATE,
+             partition_key=new.partition_key, study_instance_uid=new.study["study_instance_uid"],
+             series_instance_uid=new.series["series_instance_uid"],
+             sop_instance_uid=new.sop_instance_uid, original_watermark=watermark,
+             current_watermark=watermark)
+    return InstanceKeys(new.partition_key, int(study_key), int(series_key), int(instance_key),
+                        int(watermark))

@@ -1,0 +1,147 @@
+"""Database access for requests and services: engine, named queries, one connection per request."""
+from __future__ import annotations
+
+import inspect
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import click
+from flask import Flask, current_app, g
+
+from ..errors import DataStoreError
+from .engines import Engine, as_datetime, create_engine, transaction
+from .migrate import migrate
+from .queries import Queries, load_queries
+
+__all__ = ["Database", "DbConn", "as_datetime", "get_db", "init_app", "migrate"]
+
+
+class DbConn:
+    """A driver connection with its engine and queries: what services and DAO functions take."""
+
+    def __init__(self, engine: Engine, queries: Queries, raw: Any) -> None:
+        self.engine = engine
+        self.queries = queries
+        self.raw = raw
+        self._depth = 0
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator["DbConn"]:
+        """Begin/commit/rollback; nested calls join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        try:
+            with transaction(self.engine, self.raw, write):
+                yield self
+        finally:
+            self._depth = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def run(self, name: str, **params: Any) -> Any:
+        """Run a named query; a SELECT's rows come back as a list."""
+        try:
+            result = self.queries.get(name)(self.raw, **params)
+            if inspect.isgenerator(result):
+                result = list(result)
+            return result
+        except self.engine.operational_errors as exc:
+            raise DataStoreError() from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run dynamic SQL with ``?`` placeholders; return the row count."""
+        cur = self.engine.execute(self.raw, sql, params)
+        try:
+            return cur.rowcount
+        finally:
+            cur.close()
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run dynamic SQL with ``?`` placeholders; return all rows."""
+        try:
+            return self.engine.fetchall(self.raw, sql, params)
+        except self.engine.operational_errors as exc:
+            raise DataStoreError() from exc
+
+
+class Database:
+    """The engine and queries of one configured database."""
+
+    def __init__(self, url: str, pool_size: int = 12, busy_timeout_ms: int = 30000) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size, busy_timeout_ms)
+        self.queries = load_queries(self.engine.dialect, self.engine.driver)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect
+
+    def connect(self) -> DbConn:
+        return DbConn(self.engine, self.queries, self.engine.connect())
+
+    def release(self, conn: DbConn) -> None:
+        self.engine.release(conn.raw)
+
+    @contextmanager
+    def connection(self) -> Iterator[DbConn]:
+        """A connection outside a request (worker threads, CLI, startup checks)."""
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            self.release(conn)
+
+    def migrate(self) -> list[int]:
+        return migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def get_database(app: Flask | None = None) -> Database:
+    return (app or current_app).extensions["dicom_db"]
+
+
+def get_db() -> DbConn:
+    """The request's connection, opened on first use and released at teardown."""
+    if "db" not in g:
+        g.db = get_database().connect()
+    return g.db
+
+
+def _close_db(exc: BaseException | None = None) -> None:
+    conn = g.pop("db", None)
+    if conn is not None:
+        get_database().release(conn)
+
+
+def init_app(app: Flask) -> Database:
+    """Create the database for the app, register teardown and the ``flask db`` commands."""
+    database = Database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"],
+                        app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    app.extensions["dicom_db"] = database
+    app.teardown_appcontext(_close_db)
+
+    @app.cli.group("db")
+    def db_group() -> None:
+        """Database schema commands."""
+
+    @db_group.command("upgrade")
+    def upgrade_command() -> None:
+        """Create or migrate the schema (idempotent)."""
+        applied = get_database().migrate()
+        click.echo(f"Applied migrations: {applied}" if applied else "Schema is up to date.")
+
+    return database

@@ -1,0 +1,247 @@
+"""The two database engines: the few differences between PostgreSQL and SQLite live here."""
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extras
+import psycopg2.pool
+
+from ..errors import DataStoreError
+
+_QMARK = re.compile(r"\?")
+
+
+def _adapt_datetime(value: datetime) -> str:
+    """Store timestamps in SQLite as fixed-width ISO-8601 UTC text, so they sort."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+sqlite3.register_adapter(datetime, _adapt_datetime)
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """Turn a timestamp column value (datetime or ISO text) into an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class Engine:
+    """Base class: connection handling and dialect capabilities."""
+
+    dialect: str = ""
+    driver: str = ""
+    integrity_errors: tuple[type[BaseException], ...] = ()
+    operational_errors: tuple[type[BaseException], ...] = ()
+
+    def connect(self) -> Any:
+        raise NotImplementedError
+
+    def release(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+
+    def begin(self, conn: Any, write: bool) -> None:
+        raise NotImplementedError
+
+    def commit(self, conn: Any) -> None:
+        conn.commit()
+
+    def rollback(self, conn: Any) -> None:
+        conn.rollback()
+
+    def convert(self, sql: str) -> str:
+        """Convert ``?`` placeholders of dynamic SQL to the driver's style."""
+        return sql
+
+    def execute(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run dynamic SQL (built from whitelisted names and ``?`` placeholders only)."""
+        cur = conn.cursor()
+        try:
+            cur.execute(self.convert(sql), tuple(params))
+        except self.operational_errors as exc:
+            cur.close()
+            raise DataStoreError() from exc
+        return cur
+
+    def fetchall(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        cur = self.execute(conn, sql, params)
+        try:
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column IN (?, ?, ...)`` with one bound parameter per value."""
+        return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.integrity_errors)
+
+    def ping(self) -> None:
+        """Run a trivial query; raise if the database does not answer."""
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            cur.fetchall()
+            cur.close()
+            self.rollback(conn)
+        finally:
+            self.release(conn)
+
+
+class SqliteEngine(Engine):
+    """Embedded default: one file, WAL mode, a connection per request."""
+
+    dialect = "sqlite"
+    driver = "sqlite3"
+    integrity_errors = (sqlite3.IntegrityError,)
+    operational_errors = (sqlite3.OperationalError, sqlite3.DatabaseError)
+
+    def __init__(self, path: str, busy_timeout_ms: int = 30000):
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    def connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=self.busy_timeout_ms / 1000)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise DataStoreError() from exc
+        return conn
+
+    def release(self, conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.rollback()
+        finally:
+            conn.close()
+
+    def begin(self, conn: sqlite3.Connection, write: bool) -> None:
+        # BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock.
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def commit(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+    def rollback(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+class PostgresEngine(Engine):
+    """Production database: a thread-safe pool sized for waitress's threads."""
+
+    dialect = "postgresql"
+    driver = "psycopg2"
+    integrity_errors = (psycopg2.IntegrityError,)
+    operational_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+    def __init__(self, dsn: str, pool_size: int = 12):
+        self.dsn = dsn
+        self.pool_size = pool_size
+        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
+        with self._lock:
+            if self._pool is None:
+                try:
+                    self._pool = psycopg2.pool.ThreadedConnectionPool(
+                        0, self.pool_size, self.dsn, connect_timeout=5,
+                        cursor_factory=psycopg2.extras.RealDictCursor)
+                except psycopg2.Error as exc:
+                    raise DataStoreError() from exc
+            return self._pool
+
+    def connect(self) -> Any:
+        try:
+            conn = self._get_pool().getconn()
+        except (psycopg2.Error, psycopg2.pool.PoolError) as exc:
+            raise DataStoreError() from exc
+        if conn.closed:
+            self._get_pool().putconn(conn, close=True)
+            return self.connect()
+        return conn
+
+    def release(self, conn: Any) -> None:
+        broken = bool(conn.closed)
+        if not broken:
+            try:
+                conn.rollback()
+            except psycopg2.Error:
+                broken = True
+        pool = self._pool
+        if pool is not None:
+            try:
+                pool.putconn(conn, close=broken)
+            except psycopg2.pool.PoolError:
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.closeall()
+                self._pool = None
+
+    def begin(self, conn: Any, write: bool) -> None:
+        # psycopg2 opens a transaction implicitly; end any read-only one first.
+        conn.rollback()
+
+    def convert(self, sql: str) -> str:
+        return _QMARK.sub("%s", sql)
+
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(?)", [list(values)]
+
+
+def create_engine(url: str, pool_size: int = 12, busy_timeout_ms: int = 30000) -> Engine:
+    """Pick the engine from the database URL (``sqlite:///path`` or ``postgresql://...``)."""
+    if url.startswith("sqlite:///"):
+        return SqliteEngine(url[len("sqlite:///"):] or ":memory:", busy_timeout_ms)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresEngine(url, pool_size)
+    raise ValueError(f"Unsupported database URL: {url}")
+
+
+@contextmanager
+def transaction(engine: Engine, conn: Any, write: bool = True) -> Iterator[Any]:
+    """Run a unit of work: begin, then commit, or roll back on any error."""
+    try:
+        engine.begin(conn, write)
+    except engine.operational_errors as exc:
+        raise DataStoreError() from exc
+    try:
+        yield conn
+    except BaseException:
+        try:
+            engine.rollback(conn)
+        except Exception:  # the original error matters more
+            pass
+        raise
+    try:
+        engine.commit(conn)
+    except engine.operational_errors as exc:
+        raise DataStoreError() from exc

@@ -1,0 +1,171 @@
+"""One exception hierarchy, mapped to plain-text HTTP responses in one place.
+
+Messages are the reference server's exact texts (reference.md §0.1 and the feature sections).
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, NotFound
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR_MESSAGE = (
+    "The server encountered an internal error. Please retry the request. "
+    "If the issue persists, please contact support."
+)
+
+
+class DicomServerError(Exception):
+    """Base of every error the API reports; ``status`` is the HTTP status code."""
+
+    status = 503  # the reference maps unknown DicomServerExceptions to 503
+    message = "The service is unavailable."
+
+    def __init__(self, message: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message or self.message)
+        self.text = message or self.message
+        self.headers = headers or {}
+
+
+class BadRequestError(DicomServerError):
+    status = 400
+    message = "The request is invalid."
+
+
+class InvalidIdentifierError(BadRequestError):
+    """A UID in the path or payload is not a valid DICOM UID."""
+
+
+class InvalidQueryStringError(BadRequestError):
+    """A query parameter is invalid."""
+
+
+class InvalidPartitionNameError(BadRequestError):
+    message = "The specified PartitionName is invalid. "
+
+
+class DataPartitionsFeatureDisabledError(BadRequestError):
+    message = "Data partitions feature is disabled."
+
+
+class DataPartitionsMissingPartitionError(BadRequestError):
+    message = "PartitionName value is missing in the route segment."
+
+
+class DataPartitionsNotFoundError(BadRequestError):
+    """Unknown partition on a read or delete: 400 in the reference, not 404."""
+
+    message = "Specified PartitionName does not exist."
+
+
+class InvalidMultipartRequestError(BadRequestError):
+    message = "The multipart request is invalid."
+
+
+class ResourceNotFoundError(DicomServerError):
+    status = 404
+    message = "The specified resource cannot be found."
+
+
+class StudyNotFoundError(ResourceNotFoundError):
+    message = "The specified study cannot be found."
+
+
+class SeriesNotFoundError(ResourceNotFoundError):
+    message = "The specified series cannot be found."
+
+
+class InstanceNotFoundError(ResourceNotFoundError):
+    message = "The specified instance cannot be found."
+
+
+class FrameNotFoundError(ResourceNotFoundError):
+    message = "The specified frame cannot be found."
+
+
+class ConflictError(DicomServerError):
+    status = 409
+    message = "The resource already exists."
+
+
+class InstanceAlreadyExistsError(ConflictError):
+    message = "The specified instance already exists."
+
+
+class DataPartitionAlreadyExistsError(ConflictError):
+    """Internal: drives get-or-add of partitions."""
+
+    message = "The data partition already exists."
+
+
+class NotAcceptableError(DicomServerError):
+    status = 406
+    message = "The request headers are not acceptable"
+
+
+class PayloadTooLargeError(DicomServerError):
+    status = 413
+
+    def __init__(self, limit: int):
+        super().__init__(f"The request exceeded the allowed limit of {limit} bytes.")
+
+
+class UnsupportedMediaTypeError(DicomServerError):
+    status = 415
+
+    def __init__(self, content_type: str | None = None, message: str | None = None):
+        super().__init__(
+            message or f"The specified content type '{content_type or ''}' is not supported.")
+
+
+class DataStoreError(DicomServerError):
+    """The database failed (driver OperationalError and the like)."""
+
+    status = 503
+    message = "The data store is unavailable."
+
+
+class BlobNotFoundError(DicomServerError):
+    """A stored file is missing from the blob store: reported as a generic 500."""
+
+    status = 500
+    message = INTERNAL_ERROR_MESSAGE
+
+
+def text_response(status: int, text: str = "", headers: dict[str, str] | None = None) -> Response:
+    """Build the plain-text error body the reference returns (no JSON envelope)."""
+    response = Response(text, status=status, mimetype="text/plain")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the error handlers."""
+
+    @app.errorhandler(DicomServerError)
+    def handle_dicom_error(error: DicomServerError) -> Response:
+        if error.status >= 500:
+            logger.error("%s %s failed: %s", request.method, request.path, error,
+                         exc_info=error.status == 500)
+        text = INTERNAL_ERROR_MESSAGE if error.status == 500 else error.text
+        return text_response(error.status, text, error.headers)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException) -> Response:
+        if isinstance(error, NotFound):
+            from . import partitioning  # a partition name with '/' never matches a route
+            partition_error = partitioning.diagnose_unmatched(app, request)
+            if partition_error is not None:
+                return text_response(partition_error.status, partition_error.text)
+        response = error.get_response()
+        response.set_data(b"")
+        response.mimetype = "text/plain"
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Response:
+        logger.exception("Unhandled error on %s %s", request.method, request.path)
+        return text_response(500, INTERNAL_ERROR_MESSAGE)

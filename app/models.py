@@ -1,0 +1,50 @@
+"""Domain models shared by services and the DAO."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+DEFAULT_PARTITION_KEY = 1
+DEFAULT_PARTITION_NAME = "Microsoft.Default"
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """A data partition. ``partition_key`` is None for a partition not created yet (STOW)."""
+
+    partition_key: int | None
+    partition_name: str
+    created_date: datetime | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.partition_key is not None
+
+
+DEFAULT_PARTITION = Partition(DEFAULT_PARTITION_KEY, DEFAULT_PARTITION_NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceIdentifier:
+    """The three UIDs of an instance within a partition."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    partition_key: int = DEFAULT_PARTITION_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedInstance:
+    """A stored instance: its identifier, version (watermark) and file."""
+
+    partition_key: int
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    watermark: int
+    blob_key: str
+    blob_size: int
+    transfer_syntax_uid: str | None = None
+    sop_class_uid: str | None = None
+    number_of_frames: int | None = None

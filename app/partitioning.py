@@ -1,0 +1,133 @@
+"""Routing glue: API versions, base prefixes, and the data-partition hook (reference §1, §2).
+
+Each partition-aware blueprint is registered once per base prefix, plain and with
+``/partitions/<partition_name>``. ``scope(bp)`` pops the partition name into ``g`` and enforces
+the feature flag before the view runs, so views never take the name as a parameter.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Request, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from .db import get_db
+from .errors import (DataPartitionsFeatureDisabledError, DataPartitionsMissingPartitionError,
+                     DicomServerError, InvalidPartitionNameError)
+from .models import DEFAULT_PARTITION, Partition
+from .services import partitions as partition_service
+
+#: (URL prefix, blueprint-name prefix, API major version). Unversioned behaves as v2.
+BASE_PREFIXES: tuple[tuple[str, str, int], ...] = (
+    ("", "", 2),
+    ("/v1", "v1_", 1),
+    ("/v1.0-prerelease", "v1pre_", 1),
+    ("/v2", "v2_", 2),
+)
+PARTITION_SEGMENT = "/partitions/<partition_name>"
+_VERSIONS = {prefix.lstrip("/"): version for prefix, _, version in BASE_PREFIXES if prefix}
+
+
+def api_version() -> int:
+    """The major API version of the current request (1 or 2)."""
+    first = request.path.split("/", 2)[1] if request.path.count("/") else ""
+    return _VERSIONS.get(first, 2)
+
+
+def base_prefix() -> str:
+    """The version prefix of the current request: '', '/v1', '/v1.0-prerelease' or '/v2'."""
+    first = request.path.split("/", 2)[1] if request.path.count("/") else ""
+    return f"/{first}" if first in _VERSIONS else ""
+
+
+def partitions_enabled() -> bool:
+    return bool(current_app.config["ENABLE_DATA_PARTITIONS"])
+
+
+def current_partition() -> Partition:
+    """The partition the request addresses (the default one when the feature is off)."""
+    return g.get("partition", DEFAULT_PARTITION)
+
+
+def resource_base_url(partition_name: str | None = None) -> str:
+    """Absolute base for resource URLs: scheme://host[/vN][/partitions/{name}]."""
+    url = request.host_url.rstrip("/") + base_prefix()
+    if partitions_enabled():
+        name = partition_name or current_partition().partition_name
+        url += f"/partitions/{name}"
+    return url
+
+
+def register_api(app: Flask, bp: Blueprint, partition_aware: bool = True) -> None:
+    """Register a blueprint under every base prefix, and partitioned when it is partition-aware."""
+    for prefix, name_prefix, _ in BASE_PREFIXES:
+        app.register_blueprint(bp, name=f"{name_prefix}{bp.name}", url_prefix=prefix or None)
+        if partition_aware:
+            app.register_blueprint(bp, name=f"{name_prefix}partitioned_{bp.name}",
+                                   url_prefix=f"{prefix}{PARTITION_SEGMENT}")
+
+
+_MISSING = object()
+
+
+def scope(bp: Blueprint, create: bool = False, optional: bool = False) -> Blueprint:
+    """Make ``bp`` partition-aware. With ``create`` (STOW), an unknown partition is not an error:
+    ``g.partition`` then has no key and the store creates it with its first instance. With
+    ``optional`` (change feed), the plain routes stay global when the feature is on:
+    ``g.partition`` is then None."""
+
+    @bp.url_value_preprocessor
+    def pull_partition_name(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        g.partition_name = values.pop("partition_name", _MISSING) if values else _MISSING
+
+    @bp.before_request
+    def resolve_partition() -> None:
+        name = g.get("partition_name", _MISSING)
+        enabled = partitions_enabled()
+        if name is _MISSING:
+            if optional:
+                g.partition = None
+                return
+            if enabled:
+                raise DataPartitionsMissingPartitionError()
+            g.partition = DEFAULT_PARTITION
+            return
+        if not enabled:
+            raise DataPartitionsFeatureDisabledError()
+        conn = get_db()
+        if create:
+            g.partition = (partition_service.find_partition(conn, name)
+                           or Partition(None, name))
+        else:
+            g.partition = partition_service.get_partition(conn, name)
+
+    return bp
+
+
+def diagnose_unmatched(app: Flask, req: Request) -> DicomServerError | None:
+    """For a 404: was it a partition route whose name cannot be routed (``/``, ``%2F``, empty)?
+
+    Werkzeug decodes ``%2F`` before routing, so such names never reach the hook. If replacing
+    the name-part with a valid name makes the URL route, answer as the hook would have.
+    """
+    parts = req.path.split("/")
+    adapter = app.url_map.bind("localhost")
+    for index, part in enumerate(parts):
+        if part != "partitions":
+            continue
+        for end in range(index + 1, len(parts) + 1):
+            candidate = "/".join(parts[:index + 1] + ["x"] + parts[end:])
+            try:
+                adapter.match(candidate, method=req.method)
+            except HTTPException:
+                continue
+            except Exception:  # RequestRedirect and the like: not a partition route
+                continue
+            if not partitions_enabled_for(app):
+                return DataPartitionsFeatureDisabledError()
+            return InvalidPartitionNameError()
+    return None
+
+
+def partitions_enabled_for(app: Flask) -> bool:
+    return bool(app.config["ENABLE_DATA_PARTITIONS"])

@@ -1,0 +1,1 @@
+"""marshmallow schemas for our own JSON resources (not DICOM JSON). camelCase on the wire."""

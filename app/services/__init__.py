@@ -1,0 +1,1 @@
+"""Business rules and transactions, one module per feature. Never imports flask."""

@@ -1,0 +1,316 @@
+"""STOW-RS: store instances (PS3.18 §10.5, reference §3).
+
+Per instance (the reference's StoreOrchestrator, made single-phase by content addressing):
+parse the spooled part -> validate -> build index values and DICOM JSON -> make the file durable
+(blob store, by SHA-256) -> one transaction: partition get-or-add, study/series upsert, instance,
+metadata, blob reference, change feed, extended query tag values. Per-instance failures are
+results, not exceptions.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+
+from ..blobstore import BlobStore, SpoolFile
+from ..dao import instances as dao
+from ..db import DbConn
+from ..dicomweb import status
+from ..dicomweb.identifiers import is_valid_uid
+from ..dicomweb.json_model import DEFER_SIZE, add_bulkdata_element, dumps, to_dicom_json
+from ..dicomweb.tags import INDEXED_ATTRIBUTES, format_tag, person_name_words
+from ..dicomweb.validation import ElementValidationError, lenient_problems, minimum_validate
+from ..errors import DataStoreError, InstanceAlreadyExistsError
+from ..models import Partition
+from . import partitions as partition_service
+
+logger = logging.getLogger(__name__)
+
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+PIXEL_DATA_TAG = 0x7FE00010
+_PIXEL_DATA_BYTES = {b"\xe0\x7f\x10\x00": "little", b"\x7f\xe0\x00\x10": "big"}
+ENCAPSULATED_PREFIXES = ("1.2.840.10008.1.2.4.", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.8")
+#: Required tags (reference §3.4), keyword -> tag, in the order they are checked.
+REQUIRED = (("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E),
+            ("SOPInstanceUID", 0x00080018), ("SOPClassUID", 0x00080016))
+#: Column sizes of the index (values that do not fit are not indexed).
+_COLUMN_SIZES = {"patient_id": 64, "patient_name": 200, "referring_physician_name": 200,
+                 "study_date": 8, "study_time": 16, "study_description": 64,
+                 "accession_number": 16, "patient_birth_date": 8, "study_id": 16, "modality": 16,
+                 "performed_procedure_step_start_date": 8, "manufacturer_model_name": 64}
+_INTEGER_COLUMNS = {"series_number", "instance_number"}
+
+
+@dataclass
+class StoreOutcome:
+    """The result of storing one part."""
+
+    sop_class_uid: str | None = None
+    sop_instance_uid: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    failure_reason: int | None = None
+    warning_reason: int | None = None
+    error_comments: list[str] = field(default_factory=list)
+    multiple_values: bool = False
+
+    @property
+    def stored(self) -> bool:
+        return self.failure_reason is None
+
+
+@dataclass
+class StoreContext:
+    """What every part of one STOW request shares."""
+
+    conn: DbConn
+    blobs: BlobStore
+    partition: Partition
+    api_version: int
+    study_instance_uid: str | None = None
+    #: Called inside the store transaction to index extended query tag values (issue #7).
+    index_extended_tags: Callable[[DbConn, Dataset, dao.InstanceKeys], None] | None = None
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: int, comments: list[str] | None = None):
+        super().__init__(reason)
+        self.reason, self.comments = reason, comments or []
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, (list, tuple, MultiValue)):
+        return value[0] if len(value) else None
+    return value
+
+
+def _comment(tag: int, message: str) -> str:
+    return f"{status.ERROR_COMMENT_PREFIX}: {format_tag(tag)} - {message}"
+
+
+def _read(spool: SpoolFile) -> tuple[Dataset, bool]:
+    """Parse the part up to the pixel data; return the dataset and whether pixel data follows."""
+    spool.file.seek(0)
+    ds = dcmread(spool.file, stop_before_pixels=True, defer_size=DEFER_SIZE)
+    marker = spool.file.read(4)
+    spool.file.seek(0)
+    return ds, marker in _PIXEL_DATA_BYTES
+
+
+def _pixel_vr(ds: Dataset) -> str:
+    ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    if ts.startswith(ENCAPSULATED_PREFIXES) and ts != "1.2.840.10008.1.2.5.":
+        return "OB"
+    return "OW" if int(ds.get("BitsAllocated", 16) or 16) > 8 else "OB"
+
+
+def _index_value(column: str, value: Any) -> Any:
+    value = _first(value)
+    if value is None or value == "":
+        return None
+    if column in _INTEGER_COLUMNS:
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            return None
+    text = str(value).rstrip("\x00").strip()
+    if not text or "\x00" in text:
+        return None
+    if column in _COLUMN_SIZES and len(text) > _COLUMN_SIZES[column]:
+        return None
+    return text
+
+
+def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]:
+    """Check required and indexed tags; return the tags whose values must not be indexed or kept
+    in the metadata (v2 warnings). Raise _Rejected for a failure."""
+    comments: list[str] = []
+    for name, tag in REQUIRED:
+        elem = ds.get(tag)
+        value = _first(elem.value) if elem is not None else None
+        if value is None or str(value).strip("\x00 ") == "":
+            raise _Rejected(status.VALIDATION_FAILURE,
+                            [_comment(tag, f"The required tag '{format_tag(tag)}' is missing.")])
+        if not is_valid_uid(str(value).rstrip("\x00")):
+            raise _Rejected(status.VALIDATION_FAILURE, [_comment(
+                tag, str(ElementValidationError(name, "UI", "DICOM Identifier is invalid. "
+                                                "Value length should not exceed the maximum "
+                                                "length of 64 characters. Value should contain "
+                                                "characters in '0'-'9' and '.'. Each component "
+                                                "must start with non-zero number.")))])
+    patient_id = ds.get(0x00100020)
+    if patient_id is None or (ctx.api_version == 1 and not str(patient_id.value or "").strip()):
+        raise _Rejected(status.VALIDATION_FAILURE,
+                        [_comment(0x00100020, "The required tag '(0010,0020)' is missing.")])
+    if ctx.study_instance_uid is not None:
+        stored = str(ds.StudyInstanceUID).rstrip(" \x00")
+        if stored.lower() != ctx.study_instance_uid.rstrip(" ").lower():
+            raise _Rejected(status.VALIDATION_FAILURE, [_comment(
+                0x0020000D, "The StudyInstanceUid in the payload does not match the specified "
+                "StudyInstanceUid.")])
+
+    dropped: set[int] = set()
+    for keyword in INDEXED_ATTRIBUTES:
+        elem = ds.data_element(keyword) if keyword in ds else None
+        if elem is None:
+            continue
+        if isinstance(elem.value, MultiValue) and len(elem.value) > 1:
+            if ctx.api_version == 1 or keyword in ("StudyInstanceUID", "SeriesInstanceUID",
+                                                   "SOPInstanceUID", "SOPClassUID",
+                                                   "PatientID"):
+                outcome.multiple_values = True
+        try:
+            minimum_validate(elem)
+        except ElementValidationError as exc:
+            if ctx.api_version == 1:
+                raise _Rejected(status.VALIDATION_FAILURE, [_comment(elem.tag, str(exc))])
+            comments.append(_comment(elem.tag, str(exc)))
+            dropped.add(int(elem.tag))
+    if ctx.api_version >= 2:
+        seen = {c.split(" - ", 1)[0] for c in comments}
+        for elem, reason in lenient_problems(ds):
+            if int(elem.tag) in dropped:
+                continue
+            comment = _comment(elem.tag, str(ElementValidationError(
+                elem.keyword or format_tag(elem.tag), elem.VR, reason)))
+            if comment.split(" - ", 1)[0] in seen:
+                continue
+            seen.add(comment.split(" - ", 1)[0])
+            comments.append(comment)
+            if int(elem.tag) in ds:  # top-level elements are dropped from the metadata
+                dropped.add(int(elem.tag))
+        if comments:
+            outcome.warning_reason = status.DATASET_HAS_VALIDATION_WARNINGS
+    outcome.error_comments = comments
+    return dropped
+
+
+def _index_columns(ds: Dataset, dropped: set[int]) -> tuple[dict[str, Any], dict[str, Any],
+                                                            dict[str, Any]]:
+    study: dict[str, Any] = {}
+    series: dict[str, Any] = {}
+    instance: dict[str, Any] = {}
+    target = {"study": study, "series": series, "instance": instance}
+    for keyword, (level, column) in INDEXED_ATTRIBUTES.items():
+        elem = ds.data_element(keyword) if keyword in ds else None
+        value = None
+        if elem is not None and int(elem.tag) not in dropped:
+            value = _index_value(column, elem.value)
+        target[level][column] = value
+    study["study_instance_uid"] = str(ds.StudyInstanceUID).rstrip(" \x00")
+    series["series_instance_uid"] = str(ds.SeriesInstanceUID).rstrip(" \x00")
+    study["patient_id"] = study.get("patient_id") or ""
+    study["patient_name_words"] = person_name_words(study.get("patient_name"))
+    study["referring_physician_name_words"] = person_name_words(
+        study.get("referring_physician_name"))
+    return study, series, instance
+
+
+def store_instance(ctx: StoreContext, spool: SpoolFile) -> StoreOutcome:
+    """Store one spooled part; never raises for a bad instance (the outcome says why)."""
+    outcome = StoreOutcome()
+    try:
+        try:
+            if spool.size == 0:
+                raise _Rejected(status.VALIDATION_FAILURE)
+            ds, has_pixels = _read(spool)
+            if "TransferSyntaxUID" not in ds.file_meta:
+                raise _Rejected(status.VALIDATION_FAILURE)
+        except _Rejected:
+            raise
+        except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
+                AttributeError, IndexError, NotImplementedError, OverflowError) as exc:
+            logger.info("Rejected an unreadable DICOM part: %s", exc)
+            raise _Rejected(status.VALIDATION_FAILURE) from None
+        sop_class = ds.get("SOPClassUID")
+        sop_instance = ds.get("SOPInstanceUID")
+        outcome.sop_class_uid = str(_first(sop_class)).rstrip("\x00 ") if sop_class else None
+        outcome.sop_instance_uid = (str(_first(sop_instance)).rstrip("\x00 ")
+                                    if sop_instance else None)
+        dropped = _validate(ctx, ds, outcome)
+        outcome.study_instance_uid = str(ds.StudyInstanceUID).rstrip(" \x00")
+        outcome.series_instance_uid = str(ds.SeriesInstanceUID).rstrip(" \x00")
+        transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
+        if transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
+            outcome.warning_reason = status.DATASET_DOES_NOT_MATCH_SOP_CLASS
+
+        study, series, instance = _index_columns(ds, dropped)
+        try:
+            metadata = to_dicom_json(ds, exclude=dropped)
+        except Exception as exc:  # an element pydicom cannot express in JSON
+            logger.info("Rejected a part whose metadata cannot be encoded: %s", exc)
+            raise _Rejected(status.VALIDATION_FAILURE) from None
+        if has_pixels:
+            add_bulkdata_element(metadata, PIXEL_DATA_TAG, _pixel_vr(ds))
+        frames = _index_value("number_of_frames", ds.get("NumberOfFrames"))
+        try:
+            number_of_frames = int(frames) if frames is not None else (1 if has_pixels else None)
+        except ValueError:
+            number_of_frames = 1 if has_pixels else None
+        _store(ctx, ds, spool, outcome, dao.NewInstance(
+            partition_key=0, study=study, series=series,
+            sop_instance_uid=outcome.sop_instance_uid or "",
+            sop_class_uid=outcome.sop_class_uid, instance_number=instance["instance_number"],
+            transfer_syntax_uid=transfer_syntax, number_of_frames=number_of_frames,
+            blob_key=spool.key, blob_size=spool.size, metadata_json=dumps(metadata)))
+    except _Rejected as rejected:
+        outcome.failure_reason = rejected.reason
+        outcome.error_comments = rejected.comments
+        outcome.warning_reason = None
+    except DataStoreError:
+        raise
+    except Exception:  # never a 500 for one bad part: report it as a processing failure
+        logger.exception("Unexpected error while storing a part")
+        outcome.failure_reason = status.PROCESSING_FAILURE
+        outcome.error_comments = []
+        outcome.warning_reason = None
+    return outcome
+
+
+def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
+           new: dao.NewInstance) -> None:
+    partition = ctx.partition
+    if partition.exists:
+        existing = dao.get_instance_status(
+            ctx.conn, partition.partition_key, new.study["study_instance_uid"],  # type: ignore
+            new.series["series_instance_uid"], new.sop_instance_uid)
+        if existing is not None:
+            raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS if existing == dao.STATUS_CREATED
+                            else status.PENDING_SOP_INSTANCE)
+    try:
+        ctx.blobs.put(spool)  # durable before any index row can point at it
+    except OSError:
+        logger.exception("Could not write blob %s", spool.key)
+        raise _Rejected(status.PROCESSING_FAILURE) from None
+    now = datetime.now(timezone.utc)
+    try:
+        with ctx.conn.transaction(write=True):
+            if not partition.exists:
+                partition = partition_service.get_or_add_partition(ctx.conn,
+                                                                    partition.partition_name)
+            row = dao.NewInstance(**{**_as_dict(new), "partition_key": partition.partition_key})
+            keys = dao.add_instance(ctx.conn, row, now)
+            if not ctx.blobs.exists(spool.key):  # a concurrent delete removed the shared file
+                ctx.blobs.put(spool)
+            if ctx.index_extended_tags is not None:
+                ctx.index_extended_tags(ctx.conn, ds, keys)
+    except InstanceAlreadyExistsError:
+        raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS) from None
+    except (_Rejected, DataStoreError):
+        raise
+    except Exception:
+        logger.exception("Storing instance %s failed", new.sop_instance_uid)
+        raise _Rejected(status.PROCESSING_FAILURE) from None
+    ctx.partition = partition
+    logger.info("Stored instance %s in partition %s (watermark %s)", new.sop_instance_uid,
+                partition.partition_name, keys.watermark)
+
+
+def _as_dict(new: dao.NewInstance) -> dict[str, Any]:
+    return {name: getattr(new, name) for name in new.__dataclass_fields__}

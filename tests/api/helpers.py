@@ -1,0 +1,22 @@
+"""Helpers for API tests: storing instances and reading DICOM JSON."""
+from __future__ import annotations
+
+from typing import Any
+
+from tests.dicom_factory import multipart, to_bytes
+
+DICOM_JSON = "application/dicom+json"
+
+
+def store(client: Any, base: str, *datasets: Any, prefix: str = "", study: str | None = None,
+          headers: dict[str, str] | None = None) -> Any:
+    """STOW datasets (or raw bytes) as one multipart request; return the response."""
+    parts = [d if isinstance(d, bytes) else to_bytes(d) for d in datasets]
+    body, content_type = multipart(parts)
+    url = f"{prefix}{base}/studies" + (f"/{study}" if study else "")
+    return client.post(url, data=body, headers={"Content-Type": content_type, **(headers or {})})
+
+
+def values(dataset: dict[str, Any], tag: str) -> list[Any]:
+    """The Value array of a tag in a DICOM JSON dataset ([] when absent)."""
+    return dataset.get(tag, {}).get("Value", [])

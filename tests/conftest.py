@@ -1,0 +1,148 @@
+"""Fixtures: every database test runs on SQLite and PostgreSQL, every API test in both
+partition modes.
+
+PostgreSQL: ``DICOM_TEST_DATABASE_URL`` (a server URL whose user may create databases), else the
+local cluster at 127.0.0.1:5432 if it answers. With ``DICOM_REQUIRE_POSTGRES=1`` (set by
+``.ci/run``) an unreachable PostgreSQL fails the run instead of skipping its tests.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import psycopg2
+import pytest
+
+from app import create_app
+from app.db import Database
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PARTITION = "SiteA"
+HERE = Path(__file__).parent
+
+
+def _pg_server_url() -> str | None:
+    url = os.environ.get("DICOM_TEST_DATABASE_URL") or DEFAULT_PG_URL
+    try:
+        psycopg2.connect(url, connect_timeout=3).close()
+        return url
+    except psycopg2.Error:
+        if os.environ.get("DICOM_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but not reachable at {url}")
+        return None
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_test_url(worker_id: str) -> str | None:
+    """A migrated PostgreSQL database for this test worker (None if PostgreSQL is absent)."""
+    server = _pg_server_url()
+    if server is None:
+        yield None
+        return
+    name = f"dicom_test_{worker_id}_{os.getpid()}"
+    admin = psycopg2.connect(server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server, name)
+    database = Database(url)
+    database.migrate()
+    database.close()
+    yield url
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for every test."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    database.migrate()
+    database.close()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, migrated database for one test."""
+    if backend == "sqlite":
+        path = tmp_path / "dicom.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_test_url")
+    if url is None:
+        pytest.skip("PostgreSQL is not reachable")
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute((HERE / "sql_reset_postgresql.sql").read_text())
+        conn.commit()
+    finally:
+        conn.close()
+    return url
+
+
+@pytest.fixture(params=["plain", "partitioned"])
+def partition_mode(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_app(database_url: str, tmp_path: Path) -> Callable[..., Any]:
+    """Build an app on this test's database; keyword arguments override settings."""
+    apps = []
+
+    def factory(**overrides: Any):
+        settings = {
+            "TESTING": True,
+            "DATA_DIR": str(tmp_path / "data"),
+            "DATABASE_URL": database_url,
+            "ENABLE_DATA_PARTITIONS": False,
+            "FSYNC": False,
+            "ENABLE_BACKGROUND_WORKER": False,
+            "LOG_LEVEL": "WARNING",
+        }
+        settings.update(overrides)
+        app = create_app(settings)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["dicom_db"].close()
+        worker = app.extensions.get("dicom_worker")
+        if worker is not None:
+            worker.stop()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Any], partition_mode: str):
+    """The app in the test's partition mode."""
+    return make_app(ENABLE_DATA_PARTITIONS=partition_mode == "partitioned")
+
+
+@pytest.fixture
+def base(partition_mode: str) -> str:
+    """URL prefix of partition-aware routes in this mode ('' or '/partitions/SiteA')."""
+    return f"/partitions/{PARTITION}" if partition_mode == "partitioned" else ""
+
+
+@pytest.fixture
+def unique() -> Callable[[], str]:
+    return lambda: uuid.uuid4().hex[:8]

@@ -1,0 +1,33 @@
+"""WSGI entry point: ``app`` for any WSGI server; ``python wsgi.py`` serves it with waitress."""
+from __future__ import annotations
+
+import sys
+
+from app import StartupError, create_app
+
+
+def _create():
+    try:
+        return create_app()
+    except StartupError as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(1)
+
+
+app = _create()
+
+
+def main() -> None:
+    """Serve with waitress on DICOM_HOST:DICOM_PORT with DICOM_THREADS threads."""
+    from waitress import serve
+
+    print(f"Serving DICOMweb on http://{app.config['HOST']}:{app.config['PORT']} "
+          f"(database: {app.extensions['dicom_db'].dialect}, "
+          f"partitions: {'on' if app.config['ENABLE_DATA_PARTITIONS'] else 'off'})", flush=True)
+    serve(app, host=app.config["HOST"], port=app.config["PORT"],
+          threads=app.config["THREADS"], max_request_body_size=1 << 62,
+          channel_timeout=300, ident="dicomweb")
+
+
+if __name__ == "__main__":
+    main()
