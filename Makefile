@@ -26,7 +26,7 @@ test: install
 
 ## Benchmarks (see bench/README.md); results go to bench/RESULTS.md by hand.
 bench: install
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all $(BENCH)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,229 @@
+"""Shared benchmark tooling: start a real waitress server, drive it with N client threads.
+
+Benchmarks run the server as a separate process (as users do), on PostgreSQL or SQLite, and
+report throughput and latency percentiles. Only loopback addresses are used; every loop is
+bounded by a request count.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_SERVER_URL = os.environ.get("DICOM_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running server process."""
+
+    host: str
+    port: int
+    process: subprocess.Popen
+    data_dir: Path
+    database_url: str
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def rss_kb(self) -> int:
+        """Current resident set size of the server process."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def peak_rss_kb(self) -> int:
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+
+def create_pg_database() -> str:
+    """A fresh PostgreSQL database for one benchmark run; returns its URL."""
+    name = f"dicom_bench_{uuid.uuid4().hex[:8]}"
+    conn = psycopg2.connect(PG_SERVER_URL)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return PG_SERVER_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = psycopg2.connect(PG_SERVER_URL)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@contextmanager
+def running_server(backend: str, partitions: bool = False, threads: int = 8,
+                   extra_env: dict[str, str] | None = None,
+                   database_url: str | None = None) -> Iterator[Server]:
+    """Start ``python wsgi.py`` on a free port with a fresh database of ``backend``."""
+    data_dir = Path(tempfile.mkdtemp(prefix="dicom-bench-"))
+    owns_db = database_url is None
+    if database_url is None:
+        database_url = (create_pg_database() if backend == "postgresql"
+                        else f"sqlite:///{data_dir / 'dicom.sqlite3'}")
+    port = free_port()
+    env = {**os.environ, "DICOM_DATA_DIR": str(data_dir), "DICOM_DATABASE_URL": database_url,
+           "DICOM_PORT": str(port), "DICOM_HOST": "127.0.0.1", "DICOM_THREADS": str(threads),
+           "DICOM_ENABLE_DATA_PARTITIONS": "true" if partitions else "false",
+           "DICOM_LOG_LEVEL": "WARNING", **(extra_env or {})}
+    process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = Server("127.0.0.1", port, process, data_dir, database_url)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/health/check")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("server did not start")
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if owns_db and backend == "postgresql":
+            drop_pg_database(database_url)
+
+
+@dataclass
+class Result:
+    """Throughput and latency of one benchmark case."""
+
+    name: str
+    requests: int
+    items: int
+    nbytes: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.nbytes / self.seconds / 1e6 if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return 0.0
+        index = min(len(ordered) - 1, max(0, int(round(p / 100 * (len(ordered) - 1)))))
+        return ordered[index]
+
+    def row(self) -> str:
+        return (f"| {self.name} | {self.requests} | {self.items_per_second:,.1f} | "
+                f"{self.mb_per_second:,.1f} | {self.percentile(50) * 1000:,.1f} | "
+                f"{self.percentile(95) * 1000:,.1f} |")
+
+
+TABLE_HEADER = ("| case | requests | items/s | MB/s | p50 ms | p95 ms |\n"
+                "|---|---|---|---|---|---|")
+
+
+def drive(server: Server, name: str, concurrency: int, count: int,
+          request: Callable[[http.client.HTTPConnection, int], tuple[int, int]]) -> Result:
+    """Run ``count`` requests over ``concurrency`` keep-alive connections.
+
+    ``request(conn, i)`` performs request ``i`` and returns (items, bytes) it moved; it must
+    read the whole response and raise on an unexpected status.
+    """
+    latencies: list[float] = []
+    totals = [0, 0]
+    lock = threading.Lock()
+    counter = iter(range(count))
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=600)
+        while True:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                break
+            start = time.perf_counter()
+            try:
+                items, nbytes = request(conn, index)
+            except BaseException as exc:  # reported after the run
+                errors.append(exc)
+                break
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                totals[0] += items
+                totals[1] += nbytes
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{name}: {errors[0]!r}")
+    return Result(name, len(latencies), totals[0], totals[1], seconds, latencies)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def machine_description() -> str:
+    """One line about the machine, for RESULTS.md."""
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, Python {sys.version.split()[0]}"
