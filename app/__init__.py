@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from . import blobstore, config, db, errors
+from . import blobstore, config, db, errors, worker
 from .api import (changefeed, delete, extended_query_tags, health, operations, partitions,
                   qido, stow, wado)
 from .partitioning import register_api
@@ -41,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     if not app.config.get("SKIP_STARTUP", False):
         startup(app, database)
+        worker.init_app(app)  # background operations (re-index), issue #7
     return app
 
 

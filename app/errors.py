@@ -169,3 +169,59 @@ def init_app(app: Flask) -> None:
     def handle_unexpected(error: Exception) -> Response:
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return text_response(500, INTERNAL_ERROR_MESSAGE)
+
+
+# --- Extended query tags and operations (reference §8, §9) ---------------------------------
+
+class ExtendedQueryTagEntryValidationError(BadRequestError):
+    """An entry of an add request (or a PATCH body) is invalid."""
+
+
+class InvalidExtendedQueryTagPathError(BadRequestError):
+    def __init__(self, path: str):
+        super().__init__(f"The extended query tag '{path}' is invalid as it cannot be parsed "
+                         "into a valid Dicom Tag.")
+
+
+class ExtendedQueryTagNotFoundError(ResourceNotFoundError):
+    def __init__(self, path: str):
+        super().__init__(
+            f"The specified extended query tag with tag path {path} cannot be found.")
+
+
+class ExtendedQueryTagBusyError(BadRequestError):
+    def __init__(self, path: str):
+        super().__init__(f"The extended query tag '{path}' is being processed.")
+
+
+class ExtendedQueryTagsAlreadyExistsError(ConflictError):
+    message = "One or more extended query tags already exist."
+
+
+class ExtendedQueryTagsExceedsMaxAllowedCountError(DicomServerError):
+    """503, as in the reference (an unmapped DicomServerException)."""
+
+    def __init__(self, max_count: int):
+        super().__init__(f"Extended query tags exceeds max allowed count '{max_count}'.")
+
+
+class ExistingOperationError(ConflictError):
+    """Another operation of the same type is active; the view adds its ``Location``."""
+
+    def __init__(self, operation_id: str, operation_type: str = "re-index"):
+        super().__init__(f"There is already an active {operation_type} operation with ID "
+                         f"'{operation_id}'.")
+        self.operation_id = operation_id
+
+
+class OperationNotFoundError(ResourceNotFoundError):
+    """Unknown operation id: 404 with an empty body, as in the reference."""
+
+    message = ""
+
+
+class EmptyUnsupportedMediaTypeError(DicomServerError):
+    """The reference's ``[Consumes]`` filter: 415 with an empty body."""
+
+    status = 415
+    message = ""

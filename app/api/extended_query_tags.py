@@ -1,4 +1,113 @@
-"""extended_query_tags API (global, not partition-prefixed). Filled in by its issue."""
-from flask import Blueprint
+"""Extended query tags: ``/extendedquerytags`` (global, not partition-prefixed; reference §8)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from ..db import get_db
+from ..dicomweb import media_types
+from ..errors import (BadRequestError, EmptyUnsupportedMediaTypeError, ExistingOperationError,
+                      InvalidQueryStringError)
+from ..partitioning import base_prefix
+from ..schemas.extended_query_tags import (AddExtendedQueryTagResponseSchema,
+                                           ExtendedQueryTagErrorSchema, ExtendedQueryTagSchema)
+from ..services import extended_query_tags as service
 
 bp = Blueprint("extended_query_tags", __name__)
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 100
+INT32_MAX = 2147483647
+
+
+def version_base_url() -> str:
+    """scheme://host[/vN]: global resources have no partition segment."""
+    return request.host_url.rstrip("/") + base_prefix()
+
+
+def json_body() -> Any:
+    """The JSON request body; 415 (empty) unless it is JSON, 400 when it does not parse."""
+    media, _ = media_types.parse_header(request.headers.get("Content-Type"))
+    if media != "application/json":
+        raise EmptyUnsupportedMediaTypeError()
+    try:
+        return json.loads(request.get_data(cache=False) or b"")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequestError(service.BODY_SYNTAX_INVALID) from None
+
+
+def _int_param(name: str, default: int, minimum: int, maximum: int) -> int:
+    """A paging parameter, with the reference's model-binding messages."""
+    key = name[0].upper() + name[1:]
+    raw = next((v for k, v in request.args.items() if k.lower() == name), None)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise InvalidQueryStringError(f"The query parameter '{key}' is invalid. The value "
+                                      f"'{raw}' is not valid for {key}.") from None
+    if not minimum <= value <= maximum:
+        raise InvalidQueryStringError(f"The query parameter '{key}' is invalid. The field {key} "
+                                      f"must be between {minimum} and {maximum}.")
+    return value
+
+
+def _paging() -> tuple[int, int]:
+    return (_int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+            _int_param("offset", 0, 0, INT32_MAX))
+
+
+@bp.post("/extendedquerytags")
+def add_extended_query_tags() -> Response:
+    """Add tags and start their re-index: 202 with the operation reference."""
+    entries = service.parse_add_request(json_body())
+    base = version_base_url()
+    try:
+        operation_id = service.add_extended_query_tags(
+            get_db(), entries, current_app.config["MAX_EXTENDED_QUERY_TAGS"])
+    except ExistingOperationError as exc:
+        exc.headers["Location"] = f"{base}/operations/{exc.operation_id}"
+        raise
+    href = f"{base}/operations/{operation_id}"
+    response = jsonify(AddExtendedQueryTagResponseSchema().dump({"id": operation_id,
+                                                                 "href": href}))
+    response.status_code = 202
+    response.headers["Location"] = href
+    return response
+
+
+@bp.get("/extendedquerytags")
+def list_extended_query_tags() -> Response:
+    limit, offset = _paging()
+    tags = service.list_extended_query_tags(get_db(), limit, offset)
+    return jsonify(ExtendedQueryTagSchema(version_base_url(), many=True).dump(tags))
+
+
+@bp.get("/extendedquerytags/<tag_path>")
+def get_extended_query_tag(tag_path: str) -> Response:
+    tag = service.get_extended_query_tag(get_db(), tag_path)
+    return jsonify(ExtendedQueryTagSchema(version_base_url()).dump(tag))
+
+
+@bp.delete("/extendedquerytags/<tag_path>")
+def delete_extended_query_tag(tag_path: str) -> Response:
+    service.delete_extended_query_tag(get_db(), tag_path)
+    return Response(status=204)
+
+
+@bp.patch("/extendedquerytags/<tag_path>")
+def update_extended_query_tag(tag_path: str) -> Response:
+    query_status = service.parse_update_request(json_body())
+    tag = service.update_extended_query_tag(get_db(), tag_path, query_status)
+    return jsonify(ExtendedQueryTagSchema(version_base_url()).dump(tag))
+
+
+@bp.get("/extendedquerytags/<tag_path>/errors")
+def list_extended_query_tag_errors(tag_path: str) -> Response:
+    limit, offset = _paging()
+    errors = service.list_extended_query_tag_errors(get_db(), tag_path, limit, offset)
+    schema = ExtendedQueryTagErrorSchema(current_app.config["ENABLE_DATA_PARTITIONS"], many=True)
+    return jsonify(schema.dump(errors))

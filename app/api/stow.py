@@ -102,7 +102,8 @@ def _store(study_instance_uid: str | None) -> Response:
         return Response(status=204)
     context = StoreContext(conn=get_db(), blobs=get_blobstore(), partition=current_partition(),
                            api_version=api_version(), study_instance_uid=study_instance_uid,
-                           index_extended_tags=eqt_service.index_instance)
+                           index_extended_tags=eqt_service.index_instance,
+                           validate_extended_tags=eqt_service.validate_instance)
     outcomes: list[StoreOutcome] = []
     try:
         for spool in spools:

@@ -76,6 +76,8 @@ class StoreContext:
     study_instance_uid: str | None = None
     #: Called inside the store transaction to index extended query tag values (issue #7).
     index_extended_tags: Callable[[DbConn, Dataset, dao.InstanceKeys], None] | None = None
+    #: Returns (tag, message) for invalid extended query tag values: v1 fails, v2 warns (#7).
+    validate_extended_tags: Callable[[DbConn, Dataset], list[tuple[int, str]]] | None = None
 
 
 class _Rejected(Exception):
@@ -172,6 +174,12 @@ def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]
                 raise _Rejected(status.VALIDATION_FAILURE, [_comment(elem.tag, str(exc))])
             comments.append(_comment(elem.tag, str(exc)))
             dropped.add(int(elem.tag))
+    if ctx.validate_extended_tags is not None:  # extended query tags (reference §8.3)
+        for tag, message in ctx.validate_extended_tags(ctx.conn, ds):
+            if ctx.api_version == 1:
+                raise _Rejected(status.VALIDATION_FAILURE, [_comment(tag, message)])
+            comments.append(_comment(tag, message))
+            dropped.add(tag)
     if ctx.api_version >= 2:
         seen = {c.split(" - ", 1)[0] for c in comments}
         for elem, reason in lenient_problems(ds):

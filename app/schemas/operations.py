@@ -1,0 +1,38 @@
+"""Operation status JSON (reference §9): camelCase, null fields omitted."""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, post_dump
+
+from ..dao.operations import SUCCEEDED, Operation
+
+
+class OperationSchema(Schema):
+    """An operation; ``base`` makes its resources absolute, ``api_version`` 1 reports a
+    succeeded operation as ``completed`` (reference §9)."""
+
+    operation_id = fields.String(data_key="operationId")
+    type = fields.String(attribute="operation_type")
+    created_time = fields.DateTime(data_key="createdTime", format="iso")
+    last_updated_time = fields.DateTime(data_key="lastUpdatedTime", format="iso")
+    status = fields.Method("_status")
+    percent_complete = fields.Integer(data_key="percentComplete")
+    resources = fields.Method("_resources")
+    results = fields.Raw()
+
+    def __init__(self, base: str, api_version: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base, self.api_version = base, api_version
+
+    def _status(self, operation: Operation) -> str:
+        if operation.status == SUCCEEDED and self.api_version == 1:
+            return "completed"
+        return operation.status
+
+    def _resources(self, operation: Operation) -> list[str]:
+        return [f"{self.base}{path}" for path in operation.resources]
+
+    @post_dump
+    def drop_nulls(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if value is not None}

@@ -1,0 +1,206 @@
+"""Extracting, validating and normalising extended query tag values (reference §8.3).
+
+Used by the store hook (values read from the pydicom dataset) and by the re-index (values read
+from the stored DICOM JSON). Only the first value of an element is indexed; null and empty
+values are not indexed. ``normalize_value`` is the one place that maps a VR to its value table
+and stored form; QIDO must normalise query values the same way.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag, Tag
+
+from ..dao import extended_query_tags as dao
+from ..dao.instances import InstanceKeys
+from ..dicomweb.tags import keyword, person_name_words
+from ..dicomweb.validation import ElementValidationError, minimum_validate
+
+#: VR -> value table (the lead's mapping; TM is kept as normalised text with DA and DT).
+VR_TABLES: dict[str, str] = {
+    **{vr: "string" for vr in ("AE", "AS", "CS", "LO", "SH", "UI")},
+    **{vr: "long" for vr in ("IS", "SL", "SS", "UL", "US")},
+    **{vr: "double" for vr in ("FL", "FD")},
+    **{vr: "datetime" for vr in ("DA", "DT", "TM")},
+    "PN": "person_name",
+}
+SUPPORTED_VRS = frozenset(VR_TABLES)
+VR_NOT_EXPECTED = "The extended query tag VR is not expected."
+VALUE_TOO_LONG = "Value length exceeds maximum length."
+_INT64 = 2 ** 63
+_DT_MINIMUM = "00000101000000"  # fill for missing DT parts: month/day 01, time 00
+
+
+class InvalidTagValueError(ValueError):
+    """An instance's value of an extended query tag cannot be indexed; ``str()`` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedTag:
+    """A tag definition prepared for reading values out of datasets."""
+
+    definition: dao.ExtendedQueryTag
+    tag: BaseTag
+    creator_tag: BaseTag | None  # the private creator element that must hold the creator
+
+    @property
+    def json_key(self) -> str:
+        return self.definition.tag_path
+
+
+def prepare(tags: Iterable[dao.ExtendedQueryTag]) -> list[IndexedTag]:
+    """Prepare tag definitions for value extraction."""
+    prepared = []
+    for definition in tags:
+        tag = Tag(int(definition.tag_path, 16))
+        creator = None
+        if tag.is_private and definition.tag_private_creator and tag.element >= 0x1000:
+            creator = Tag(tag.group, tag.element >> 8)
+        prepared.append(IndexedTag(definition, tag, creator))
+    return prepared
+
+
+def _first(values: list[Any]) -> Any:
+    for value in values:
+        return value
+    return None
+
+
+def _digits(text: str) -> str:
+    return text.replace(":", "").replace("-", "") if text else text
+
+
+def normalize_value(vr: str, value: Any) -> tuple[str, tuple[Any, ...]]:
+    """Map one value of ``vr`` to (value table, stored column values); raise ValueError.
+
+    Strings are trimmed; integers and doubles are numbers; DA -> 'YYYYMMDD'; DT ->
+    'YYYYMMDDHHMMSS.ffffff' (missing parts filled with their minimum, offset dropped); TM ->
+    'HHMMSS.ffffff'; PN -> (value, lower-case words for fuzzy matching).
+    """
+    table = VR_TABLES[vr]
+    if table == "long":
+        number = int(str(value).strip())
+        if not -_INT64 <= number < _INT64:
+            raise ValueError("Value is out of range.")
+        return table, (number,)
+    if table == "double":
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError("Value is not a finite number.")
+        return table, (number,)
+    text = str(value).rstrip("\x00").strip()
+    if table == "person_name":
+        text = text.rstrip("=")
+        if len(text) > 200:
+            raise ValueError(VALUE_TOO_LONG)
+        return table, (text, person_name_words(text))
+    if table == "string":
+        if len(text) > 64:
+            raise ValueError(VALUE_TOO_LONG)
+        return table, (text,)
+    if vr == "DA":
+        text = _digits(text)
+        if len(text) != 8 or not text.isdigit():
+            raise ValueError("Value cannot be parsed as a valid date.")
+        return table, (text,)
+    if vr == "TM":
+        main, _, fraction = _digits(text).partition(".")
+        if not main.isdigit() or len(main) not in (2, 4, 6) or (fraction and not fraction.isdigit()):
+            raise ValueError("Value cannot be parsed as a valid time.")
+        return table, (f"{main.ljust(6, '0')}.{fraction[:6].ljust(6, '0')}",)
+    # DT: YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX]
+    for sign in "+-":
+        if sign in text[4:]:
+            text = text[:4] + text[4:].split(sign, 1)[0]
+    main, _, fraction = text.partition(".")
+    if not main.isdigit() or len(main) not in (4, 6, 8, 10, 12, 14) or (
+            fraction and not fraction.isdigit()):
+        raise ValueError("Value cannot be parsed as a valid date time.")
+    return table, (f"{main}{_DT_MINIMUM[len(main):]}.{fraction[:6].ljust(6, '0')}",)
+
+
+class _Element:
+    """The attributes of a DataElement that minimum_validate reads."""
+
+    __slots__ = ("tag", "VR", "value")
+
+    def __init__(self, tag: BaseTag, vr: str, value: Any) -> None:
+        self.tag, self.VR, self.value = tag, vr, value
+
+
+def check_value(tag: IndexedTag, vr: str, values: list[Any]) -> tuple[str, tuple[Any, ...]] | None:
+    """Validate an element's values for the tag and normalise the first; None when there is
+    nothing to index. Raise InvalidTagValueError with the reason otherwise."""
+    definition = tag.definition
+    if vr != definition.tag_vr:
+        raise InvalidTagValueError(VR_NOT_EXPECTED)
+    values = [v for v in values if v is not None and v != ""]
+    if not values:
+        return None
+    try:
+        minimum_validate(_Element(tag.tag, vr, values), keyword(tag.tag))
+    except ElementValidationError as exc:
+        raise InvalidTagValueError(exc.reason) from None
+    try:
+        return normalize_value(vr, _first(values))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidTagValueError(str(exc) or "Value is not valid for its VR.") from None
+
+
+def _pn_text(value: Any) -> str:
+    if isinstance(value, dict):  # DICOM JSON person name object
+        groups = [value.get(k) or "" for k in ("Alphabetic", "Ideographic", "Phonetic")]
+        return "=".join(groups).rstrip("=")
+    return str(value)
+
+
+def values_from_json(tag: IndexedTag, dataset: dict[str, Any]) -> tuple[str, list[Any]] | None:
+    """(VR, values) of the tag in a stored DICOM JSON dataset, or None when absent."""
+    element = dataset.get(tag.json_key)
+    if element is None:
+        return None
+    if tag.creator_tag is not None:
+        creator = dataset.get(f"{int(tag.creator_tag):08X}", {}).get("Value") or [None]
+        if str(creator[0] or "").strip() != tag.definition.tag_private_creator:
+            return None
+    vr = element.get("vr", "")
+    values = element.get("Value") or []
+    if vr == "PN":
+        values = [_pn_text(v) for v in values if v is not None]
+    return vr, values
+
+
+def values_from_dataset(tag: IndexedTag, ds: Dataset) -> tuple[str, list[Any]] | None:
+    """(VR, values) of the tag in a pydicom dataset, or None when absent."""
+    elem = ds.get(tag.tag)
+    if elem is None:
+        return None
+    if tag.creator_tag is not None:
+        creator = ds.get(tag.creator_tag)
+        if creator is None or str(creator.value or "").strip() != \
+                tag.definition.tag_private_creator:
+            return None
+    value = elem.value
+    if value is None or value == "":
+        values: list[Any] = []
+    elif isinstance(value, (list, tuple, MultiValue)):
+        values = list(value)
+    else:
+        values = [value]
+    if elem.VR == "PN":
+        values = [str(v) for v in values]
+    return str(elem.VR), values
+
+
+def value_row(tag: IndexedTag, keys: InstanceKeys, table: str,
+              values: tuple[Any, ...]) -> dao.TagValue:
+    """The value row of a tag for an instance, keyed at the tag's level."""
+    level = tag.definition.tag_level
+    series_key = keys.series_key if level <= dao.LEVEL_SERIES else 0
+    instance_key = keys.instance_key if level == dao.LEVEL_INSTANCE else 0
+    return dao.TagValue(table, (tag.definition.tag_key, keys.partition_key, keys.study_key,
+                                series_key, instance_key, keys.watermark), values)

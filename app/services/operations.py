@@ -1,0 +1,104 @@
+"""Long-running operations (reference §9): status lookup, and running the next queued one.
+
+Operations live in the ``operations`` table. A worker claims one (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, the write lock on SQLite), sets itself as owner and renews a heartbeat after every
+batch. An operation whose heartbeat is older than the lease (its process died) is claimed
+again by any worker and resumes from its last committed batch.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from ..dao import operations as dao
+from ..db import DbConn
+from ..errors import DataStoreError, OperationNotFoundError
+from . import extended_query_tags as eqt_service
+
+logger = logging.getLogger(__name__)
+
+#: Unexpected failures of one operation before it is marked failed.
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """What running operations needs from the configuration."""
+
+    lease_seconds: float = 60.0
+    reindex_batch_size: int = 1000
+
+
+def normalize_operation_id(text: str) -> str:
+    """32 lower-case hex digits (GUIDs with dashes or braces are accepted); 404 otherwise."""
+    try:
+        return uuid.UUID(text.strip()).hex
+    except (ValueError, AttributeError):
+        raise OperationNotFoundError() from None
+
+
+def get_operation(conn: DbConn, operation_id: str) -> dao.Operation:
+    """The operation with this id; 404 (empty body) when unknown."""
+    operation = dao.get_operation(conn, normalize_operation_id(operation_id))
+    if operation is None:
+        raise OperationNotFoundError()
+    return operation
+
+
+def _run(conn: DbConn, operation: dao.Operation, owner: str, settings: WorkerSettings,
+         should_stop: Callable[[], bool]) -> None:
+    if operation.operation_type == dao.REINDEX:
+        eqt_service.reindex(conn, operation, owner, settings.reindex_batch_size, should_stop)
+    else:
+        raise ValueError(f"Unknown operation type {operation.operation_type!r}")
+
+
+def run_next_operation(conn: DbConn, owner: str, settings: WorkerSettings,
+                       should_stop: Callable[[], bool] = lambda: False) -> bool:
+    """Claim and run one operation; False when none is waiting."""
+    now = datetime.now(timezone.utc)
+    operation = dao.claim_next_operation(conn, owner, now,
+                                         now - timedelta(seconds=settings.lease_seconds))
+    if operation is None:
+        return False
+    logger.info("Worker %s runs operation %s (%s)", owner, operation.operation_id,
+                operation.operation_type)
+    try:
+        _run(conn, operation, owner, settings, should_stop)
+    except eqt_service.LeaseLostError:
+        logger.warning("Operation %s was taken over by another worker", operation.operation_id)
+    except eqt_service.OperationInterrupted:
+        _release(conn, operation, owner, operation.payload)
+    except DataStoreError:
+        # The database is unavailable: leave the claim; the lease expires and it is retried.
+        logger.exception("Operation %s: database unavailable", operation.operation_id)
+    except Exception:
+        logger.exception("Operation %s failed", operation.operation_id)
+        _record_failure(conn, operation, owner)
+    return True
+
+
+def _release(conn: DbConn, operation: dao.Operation, owner: str, payload: dict) -> None:
+    current = dao.get_operation(conn, operation.operation_id)
+    with conn.transaction(write=True):
+        dao.release_operation(conn, operation.operation_id, owner,
+                              {**(current.payload if current else payload)},
+                              datetime.now(timezone.utc))
+
+
+def _record_failure(conn: DbConn, operation: dao.Operation, owner: str) -> None:
+    current = dao.get_operation(conn, operation.operation_id) or operation
+    payload = dict(current.payload)
+    payload["attempts"] = int(payload.get("attempts") or 0) + 1
+    now = datetime.now(timezone.utc)
+    with conn.transaction(write=True):
+        if payload["attempts"] < MAX_ATTEMPTS:
+            dao.release_operation(conn, operation.operation_id, owner, payload, now)
+            return
+        if dao.complete_operation(conn, operation.operation_id, owner, dao.FAILED,
+                                  current.percent_complete, None, now):
+            if operation.operation_type == dao.REINDEX:
+                eqt_service.release_tags(conn, operation)
