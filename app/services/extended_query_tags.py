@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
@@ -284,36 +284,32 @@ def list_extended_query_tag_errors(conn: DbConn, path: str, limit: int,
 
 # --- Store hook --------------------------------------------------------------------------------
 
-def validate_instance(conn: DbConn, ds: Dataset) -> list[tuple[int, str]]:
-    """(tag, message) for every extended query tag whose value in ``ds`` is invalid (reference
-    §8.3: v1 STOW fails such an instance, v2 warns)."""
-    problems = []
+def _check_dataset(conn: DbConn, ds: Dataset) -> Iterator[tuple[values.IndexedTag, str, Any]]:
+    """(tag, VR, normalised value or InvalidTagValueError) for each indexable tag in ``ds``."""
     for tag in values.prepare(dao.list_indexable_tags(conn)):
         found = values.values_from_dataset(tag, ds)
         if found is None:
             continue
         try:
-            values.check_value(tag, *found)
+            yield tag, found[0], values.check_value(tag, *found)
         except values.InvalidTagValueError as exc:
-            problems.append((int(tag.tag), str(ElementValidationError(
-                keyword(tag.tag), found[0] or tag.definition.tag_vr, str(exc)))))
-    return problems
+            yield tag, found[0], exc
+
+
+def validate_instance(conn: DbConn, ds: Dataset) -> list[tuple[int, str]]:
+    """(tag, message) for every extended query tag whose value in ``ds`` is invalid (reference
+    §8.3: v1 STOW fails such an instance, v2 warns)."""
+    return [(int(tag.tag), str(ElementValidationError(
+                keyword(tag.tag), vr or tag.definition.tag_vr, str(result))))
+            for tag, vr, result in _check_dataset(conn, ds)
+            if isinstance(result, values.InvalidTagValueError)]
 
 
 def index_instance(conn: DbConn, ds: Dataset, keys: InstanceKeys) -> None:
     """Index the values of the adding and ready tags for a newly stored instance (inside the
     store transaction). Invalid values are not indexed."""
-    rows = []
-    for tag in values.prepare(dao.list_indexable_tags(conn)):
-        found = values.values_from_dataset(tag, ds)
-        if found is None:
-            continue
-        try:
-            normalized = values.check_value(tag, *found)
-        except values.InvalidTagValueError:
-            continue
-        if normalized is not None:
-            rows.append(values.value_row(tag, keys, *normalized))
+    rows = [values.value_row(tag, keys, *result) for tag, _, result in _check_dataset(conn, ds)
+            if result is not None and not isinstance(result, values.InvalidTagValueError)]
     if rows:
         dao.upsert_values(conn, rows)
 
