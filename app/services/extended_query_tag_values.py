@@ -109,7 +109,8 @@ def normalize_value(vr: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         return table, (text,)
     if vr == "TM":
         main, _, fraction = _digits(text).partition(".")
-        if not main.isdigit() or len(main) not in (2, 4, 6) or (fraction and not fraction.isdigit()):
+        if not main.isdigit() or len(main) not in (2, 4, 6) or (
+                fraction and not fraction.isdigit()):
             raise ValueError("Value cannot be parsed as a valid time.")
         return table, (f"{main.ljust(6, '0')}.{fraction[:6].ljust(6, '0')}",)
     # DT: YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX]
