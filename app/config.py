@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_EXTENDED_QUERY_TAGS": 128,
     "REINDEX_BATCH_SIZE": 1000,
     "WORKER_POLL_SECONDS": 2.0,
+    "OPERATION_LEASE_SECONDS": 60.0,
     "ENABLE_BACKGROUND_WORKER": True,
     "LOG_LEVEL": "INFO",
 }
@@ -84,6 +85,7 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
                          ("MAX_EXTENDED_QUERY_TAGS", 1), ("REINDEX_BATCH_SIZE", 1)):
         settings[key] = _parse_int(settings[key], key, minimum)
     settings["WORKER_POLL_SECONDS"] = float(settings["WORKER_POLL_SECONDS"])
+    settings["OPERATION_LEASE_SECONDS"] = float(settings["OPERATION_LEASE_SECONDS"])
 
     data_dir = Path(settings["DATA_DIR"]).expanduser()
     settings["DATA_DIR"] = str(data_dir)

@@ -21,9 +21,6 @@ from .services.operations import WorkerSettings, run_next_operation
 
 logger = logging.getLogger(__name__)
 
-#: Default lease of a claimed operation (seconds without a heartbeat before another worker may
-#: take it over); ``OPERATION_LEASE_SECONDS`` overrides it.
-DEFAULT_LEASE_SECONDS = 60.0
 #: At most this many operations per call of run_pending_once (bounds one poll).
 MAX_OPERATIONS_PER_POLL = 20
 
@@ -35,7 +32,7 @@ def new_owner() -> str:
 
 def settings_of(app: Flask) -> WorkerSettings:
     return WorkerSettings(
-        lease_seconds=float(app.config.get("OPERATION_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)),
+        lease_seconds=float(app.config["OPERATION_LEASE_SECONDS"]),
         reindex_batch_size=int(app.config["REINDEX_BATCH_SIZE"]))
 
 
