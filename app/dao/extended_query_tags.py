@@ -100,6 +100,11 @@ def lock_tags(conn: DbConn) -> None:
     conn.run("lock_extended_query_tags")
 
 
+def lock_tags_shared(conn: DbConn) -> None:
+    """Keep tags from being added or deleted until the end of the current store transaction."""
+    conn.run("lock_extended_query_tags_shared")
+
+
 def add_tag(conn: DbConn, tag_path: str, tag_vr: str, tag_private_creator: str | None,
             tag_level: int, operation_id: str, now: datetime) -> int:
     """Insert a tag with status adding; returns its key (a duplicate path raises the driver's

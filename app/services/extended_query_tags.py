@@ -308,6 +308,7 @@ def validate_instance(conn: DbConn, ds: Dataset) -> list[tuple[int, str]]:
 def index_instance(conn: DbConn, ds: Dataset, keys: InstanceKeys) -> None:
     """Index the values of the adding and ready tags for a newly stored instance (inside the
     store transaction). Invalid values are not indexed."""
+    dao.lock_tags_shared(conn)  # a concurrent add waits for this store: no instance is missed
     rows = [values.value_row(tag, keys, *result) for tag, _, result in _check_dataset(conn, ds)
             if result is not None and not isinstance(result, values.InvalidTagValueError)]
     if rows:

@@ -14,3 +14,7 @@ SELECT operation_id, operation_type, status, created_time, last_updated_time, pe
 -- name: lock_extended_query_tags()^
 -- Serialise tag additions: the write transaction (BEGIN IMMEDIATE) already does.
 SELECT 1 AS locked;
+
+-- name: lock_extended_query_tags_shared()^
+-- Store transactions are write transactions too: SQLite already serialises them.
+SELECT 1 AS locked;
