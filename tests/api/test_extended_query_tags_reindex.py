@@ -237,3 +237,23 @@ def test_reindex_value_of_unexpected_form_is_an_error(make_app, vr_value):
     [error] = client.get("/extendedquerytags/AcquisitionDate/errors").json
     assert error["errorMessage"] == "Value cannot be parsed as a valid date."
     assert "partitionName" not in error
+
+
+def test_reindex_failing_three_times_fails_operation_and_frees_tag(make_app, monkeypatch):
+    from app.services import extended_query_tags as eqt_service
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(eqt_service, "reindex", broken)
+    app = make_app()
+    client = app.test_client()
+    operation_id = _add_tags(client, {"path": "PatientAge", "level": "Study"})
+    assert run_pending_once(app) == 3  # retried at once, then given up
+    operation = client.get(f"/operations/{operation_id}")
+    assert operation.status_code == 200
+    assert operation.json["status"] == "failed"
+    tag = client.get("/extendedquerytags/PatientAge").json
+    assert tag["status"] == "adding" and "operation" not in tag
+    assert client.delete("/extendedquerytags/PatientAge").status_code == 204
+    assert _add_tags(client, {"path": "PatientAge", "level": "Study"})  # no active re-index
