@@ -69,8 +69,8 @@ def mark_instance(conn: DbConn, partition_key: int, study_instance_uid: str,
                         sop_instance_uid=sop_instance_uid))
 
 
-def delete_marked(conn: DbConn, partition_key: int, study_instance_uid: str, study_key: int,
-                  count: int, now: datetime) -> DeletedRows:
+def delete_marked(conn: DbConn, partition_key: int, study_key: int, count: int,
+                  now: datetime) -> DeletedRows:
     """Remove the marked instances of a study and everything hanging off them, set-based:
     change-feed entries (a Delete entry each, earlier entries "Deleted"), extended query tag
     errors and values, metadata, file references, then empty series and the empty study.
@@ -79,8 +79,7 @@ def delete_marked(conn: DbConn, partition_key: int, study_instance_uid: str, stu
     committing. Call inside a write transaction that holds the study lock.
     """
     conn.run("add_delete_change_feed_entries", timestamp=now, study_key=study_key)
-    conn.run("mark_change_feed_deleted", partition_key=partition_key,
-             study_instance_uid=study_instance_uid, study_key=study_key)
+    conn.run("mark_change_feed_deleted", study_key=study_key)
     for row in conn.run("count_extended_query_tag_errors_released", study_key=study_key):
         conn.run("release_extended_query_tag_errors", tag_key=row["tag_key"],
                  count=int(row["error_count"]))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
@@ -40,7 +40,7 @@ _STUDY_COLUMNS = tuple(column for level, column in INDEXED_ATTRIBUTES.values()
 _SERIES_COLUMNS = tuple(column for level, column in INDEXED_ATTRIBUTES.values()
                         if level == "series" and column != "series_instance_uid")
 _INDEXED_PATHS = frozenset(tag_path(tag_for_keyword(k)) for k in INDEXED_ATTRIBUTES)
-_PAGE = 200
+_PAGE = 500
 
 
 def delete_study(conn: DbConn, blobs: BlobStore, partition: Partition,
@@ -94,8 +94,7 @@ def _delete(conn: DbConn, blobs: BlobStore, partition: Partition, study_instance
             count = dao.mark_study(conn, partition_key, study_key)
         if count == 0:
             raise _not_found(series_instance_uid, sop_instance_uid)
-        deleted = dao.delete_marked(conn, partition_key, study_instance_uid, study_key, count,
-                                    now)
+        deleted = dao.delete_marked(conn, partition_key, study_key, count, now)
         if not deleted.study_removed:
             remaining_series = None
             if sop_instance_uid is not None:
@@ -120,6 +119,18 @@ def _columns_of(dataset_json: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return study, series
 
 
+def _remaining_newest_first(conn: DbConn, study_key: int) -> Iterator[dao.RemainingInstance]:
+    """The study's remaining instances, newest first, in pages that grow (1, 10, 100, ...):
+    the newest instance usually has every value."""
+    before, size = 2 ** 62, 1
+    while True:
+        page = dao.list_remaining_instances(conn, study_key, before, size)
+        yield from page
+        if len(page) < size:
+            return
+        before, size = page[-1].watermark, min(size * 10, _PAGE)
+
+
 def recompute_columns(conn: DbConn, study_key: int, series_key: int | None) -> None:
     """Recompute the "latest wins" columns of a study (and one series) from what remains.
 
@@ -134,21 +145,17 @@ def recompute_columns(conn: DbConn, study_key: int, series_key: int | None) -> N
     wanted_series = {c for c in _SERIES_COLUMNS if series_row.get(c) is not None}
     found_study: dict[str, Any] = {}
     found_series: dict[str, Any] = {}
-    before = 2 ** 62
-    while wanted_study - found_study.keys() or wanted_series - found_series.keys():
-        page = dao.list_remaining_instances(conn, study_key, before, _PAGE)
-        for instance in page:
-            study, series = _columns_of(instance.dataset)
-            for column in wanted_study - found_study.keys():
-                if study.get(column) not in (None, ""):
-                    found_study[column] = study[column]
-            if instance.series_key == series_key:
-                for column in wanted_series - found_series.keys():
-                    if series.get(column) is not None:
-                        found_series[column] = series[column]
-        if len(page) < _PAGE:
+    for instance in _remaining_newest_first(conn, study_key):
+        if not (wanted_study - found_study.keys() or wanted_series - found_series.keys()):
             break
-        before = page[-1].watermark
+        study, series = _columns_of(instance.dataset)
+        for column in wanted_study - found_study.keys():
+            if study.get(column) not in (None, ""):
+                found_study[column] = study[column]
+        if instance.series_key == series_key:
+            for column in wanted_series - found_series.keys():
+                if series.get(column) is not None:
+                    found_series[column] = series[column]
     new_study = {c: found_study.get(c) for c in _STUDY_COLUMNS}
     new_study["patient_id"] = new_study["patient_id"] or ""
     new_study["patient_name_words"] = person_name_words(new_study["patient_name"])

@@ -35,15 +35,13 @@ SELECT :timestamp, 1, partition_key, study_instance_uid, series_instance_uid, so
  WHERE study_key = :study_key AND status = 2
  ORDER BY watermark;
 
--- name: mark_change_feed_deleted(partition_key, study_instance_uid, study_key)!
+-- name: mark_change_feed_deleted(study_key)!
 -- Earlier entries of the marked instances (same partition and UIDs) now read "Deleted".
 UPDATE change_feed SET current_watermark = NULL
- WHERE partition_key = :partition_key AND study_instance_uid = :study_instance_uid
-   AND current_watermark IS NOT NULL
-   AND EXISTS (SELECT 1 FROM instances i
-                WHERE i.study_key = :study_key AND i.status = 2
-                  AND i.series_instance_uid = change_feed.series_instance_uid
-                  AND i.sop_instance_uid = change_feed.sop_instance_uid);
+ WHERE (partition_key, study_instance_uid, series_instance_uid, sop_instance_uid) IN
+       (SELECT partition_key, study_instance_uid, series_instance_uid, sop_instance_uid
+          FROM instances WHERE study_key = :study_key AND status = 2)
+   AND current_watermark IS NOT NULL;
 
 -- name: count_extended_query_tag_errors_released(study_key)
 -- Errors of the marked instances per extended query tag.

@@ -11,3 +11,5 @@ CREATE INDEX ix_eqt_datetime_study ON extended_query_tag_datetime (partition_key
 CREATE INDEX ix_eqt_person_name_study
     ON extended_query_tag_person_name (partition_key, study_key);
 CREATE INDEX ix_eqt_errors_watermark ON extended_query_tag_errors (watermark);
+-- Recomputing a study's columns after a delete reads its remaining instances newest first.
+CREATE INDEX ix_instances_study_watermark ON instances (study_key, status, watermark);
