@@ -8,6 +8,7 @@ import json
 from flask import Blueprint, Response, g, jsonify, request
 
 from ..db import get_db
+from .delete import no_content
 from ..dicomweb.json_model import with_bulkdata_base
 from ..partitioning import api_version, resource_base_url, scope
 from ..schemas.change_feed import change_feed_entry_schema, change_feed_schema
@@ -44,5 +45,5 @@ def get_change_feed_latest() -> Response:
     entry = service.get_change_feed_latest(get_db(), g.partition, api_version(),
                                            include_metadata)
     if entry is None:
-        return Response(status=204)
+        return no_content()
     return jsonify(change_feed_entry_schema.dump(_with_metadata(entry)))

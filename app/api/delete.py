@@ -13,12 +13,19 @@ from ..services import delete as service
 bp = scope(Blueprint("delete", __name__))
 
 
+def no_content() -> Response:
+    """204 with no body and no Content-Type."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
+
+
 @bp.delete("/studies/<study_instance_uid>")
 def delete_study(study_instance_uid: str) -> Response:
     """Delete every instance of a study."""
     service.delete_study(get_db(), get_blobstore(), current_partition(),
                          validate_uid(study_instance_uid, STUDY))
-    return Response(status=204)
+    return no_content()
 
 
 @bp.delete("/studies/<study_instance_uid>/series/<series_instance_uid>")
@@ -27,7 +34,7 @@ def delete_series(study_instance_uid: str, series_instance_uid: str) -> Response
     service.delete_series(get_db(), get_blobstore(), current_partition(),
                           validate_uid(study_instance_uid, STUDY),
                           validate_uid(series_instance_uid, SERIES))
-    return Response(status=204)
+    return no_content()
 
 
 @bp.delete("/studies/<study_instance_uid>/series/<series_instance_uid>/instances/"
@@ -39,4 +46,4 @@ def delete_instance(study_instance_uid: str, series_instance_uid: str,
                             validate_uid(study_instance_uid, STUDY),
                             validate_uid(series_instance_uid, SERIES),
                             validate_uid(sop_instance_uid, SOP))
-    return Response(status=204)
+    return no_content()

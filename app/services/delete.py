@@ -77,11 +77,11 @@ def _delete(conn: DbConn, blobs: BlobStore, partition: Partition, study_instance
     if not partition.exists:
         raise _not_found(series_instance_uid, sop_instance_uid)
     partition_key = int(partition.partition_key)  # type: ignore[arg-type]
-    now = datetime.now(timezone.utc)
     with conn.transaction(write=True):
         study_key = dao.lock_study(conn, partition_key, study_instance_uid)
         if study_key is None:
             raise _not_found(series_instance_uid, sop_instance_uid)
+        now = datetime.now(timezone.utc)  # after the lock: after any STOW it waited for
         if sop_instance_uid is not None:
             count = dao.mark_instance(conn, partition_key, study_instance_uid,
                                       series_instance_uid or "", sop_instance_uid)

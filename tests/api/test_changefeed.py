@@ -218,7 +218,8 @@ def test_partition_change_feed_returns_only_that_partitions_entries(make_app):
     assert v2[0]["metadata"]["7FE00010"]["BulkDataURI"].startswith(
         "http://localhost/partitions/SiteA/studies/")
 
-    for path in ("/partitions/NoSuchSite/changefeed", "/v1/partitions/NoSuchSite/changefeed/latest"):
+    for path in ("/partitions/NoSuchSite/changefeed",
+                 "/v1/partitions/NoSuchSite/changefeed/latest"):
         response = client.get(path)
         assert response.status_code == 400
         assert response.get_data(as_text=True) == "Specified PartitionName does not exist."

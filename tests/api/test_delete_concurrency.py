@@ -100,5 +100,5 @@ def test_delete_in_one_partition_while_another_stores_the_same_file_keeps_it(mak
     assert errors == []
     assert_consistent(app)
     assert len(rows(app, "SELECT * FROM instances")) == 1
-    response = app.test_client().get(f"/partitions/SiteC/changefeed/latest")
+    response = app.test_client().get("/partitions/SiteC/changefeed/latest")
     assert response.json["action"] == "Create" and response.json["state"] == "Current"
