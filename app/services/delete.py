@@ -148,7 +148,11 @@ def recompute_columns(conn: DbConn, study_key: int, series_key: int | None) -> N
     for instance in _remaining_newest_first(conn, study_key):
         if not (wanted_study - found_study.keys() or wanted_series - found_series.keys()):
             break
-        study, series = _columns_of(instance.dataset)
+        try:
+            study, series = _columns_of(instance.dataset)
+        except (ValueError, KeyError, TypeError, AttributeError):  # unreadable stored JSON
+            logger.warning("Skipped unreadable metadata of watermark %s", instance.watermark)
+            continue
         for column in wanted_study - found_study.keys():
             if study.get(column) not in (None, ""):
                 found_study[column] = study[column]
