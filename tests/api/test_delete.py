@@ -217,3 +217,31 @@ def test_delete_study_removes_extended_query_tag_values_and_errors(make_app):
     assert rows(app, "SELECT watermark FROM extended_query_tag_errors") == \
         [{"watermark": keep["watermark"]}]
     assert rows(app, "SELECT error_count FROM extended_query_tags") == [{"error_count": 1}]
+
+
+def test_delete_study_runs_the_same_statements_whatever_its_size(make_app, monkeypatch):
+    """Set-based: deleting 40 instances issues no more SQL than deleting 2 (no per-row loop)."""
+    from app.db import DbConn
+
+    app = make_app()
+    client = app.test_client()
+    small, large = uid(), uid()
+    assert store(client, "", *[make_dataset(small, pixels=False) for _ in range(2)]
+                 ).status_code == 200
+    assert store(client, "", *[make_dataset(large, pixels=False) for _ in range(40)]
+                 ).status_code == 200  # 40 instances in 40 series
+    calls: list[str] = []
+    original = DbConn.run
+
+    def counting_run(self, name, **params):
+        calls.append(name)
+        return original(self, name, **params)
+
+    monkeypatch.setattr(DbConn, "run", counting_run)
+    counts = []
+    for study in (small, large):
+        calls.clear()
+        assert client.delete(f"/studies/{study}").status_code == 204
+        counts.append(len(calls))
+    assert counts[0] == counts[1]
+    assert count(app, "instances") == 0 and files(app) == set()
