@@ -36,12 +36,19 @@ SELECT :timestamp, 1, partition_key, study_instance_uid, series_instance_uid, so
  ORDER BY watermark;
 
 -- name: mark_change_feed_deleted(study_key)!
--- Earlier entries of the marked instances (same partition and UIDs) now read "Deleted".
+-- Earlier entries of the marked instances (same partition and UIDs) now read "Deleted". Driven
+-- from the marked instances through ix_change_feed_instance, so the cost follows the number of
+-- deleted instances, not the size of the feed.
 UPDATE change_feed SET current_watermark = NULL
- WHERE (partition_key, study_instance_uid, series_instance_uid, sop_instance_uid) IN
-       (SELECT partition_key, study_instance_uid, series_instance_uid, sop_instance_uid
-          FROM instances WHERE study_key = :study_key AND status = 2)
-   AND current_watermark IS NOT NULL;
+ WHERE sequence IN (SELECT cf.sequence
+                      FROM instances i
+                      JOIN change_feed cf
+                        ON cf.partition_key = i.partition_key
+                       AND cf.study_instance_uid = i.study_instance_uid
+                       AND cf.series_instance_uid = i.series_instance_uid
+                       AND cf.sop_instance_uid = i.sop_instance_uid
+                     WHERE i.study_key = :study_key AND i.status = 2
+                       AND cf.current_watermark IS NOT NULL);
 
 -- name: count_extended_query_tag_errors_released(study_key)
 -- Errors of the marked instances per extended query tag.
