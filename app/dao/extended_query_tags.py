@@ -135,8 +135,9 @@ def release_tag(conn: DbConn, tag_key: int, operation_id: str) -> None:
 def delete_tag(conn: DbConn, tag_key: int) -> None:
     """Remove a tag, its values and its errors. Call inside a write transaction."""
     conn.run("mark_extended_query_tag_deleting", tag_key=tag_key)
-    for name in ("strings", "longs", "doubles", "datetimes", "person_names", "errors"):
+    for name in ("strings", "longs", "doubles", "datetimes", "person_names"):
         conn.run(f"delete_extended_query_tag_{name}", tag_key=tag_key)
+    conn.run("delete_errors_of_extended_query_tag", tag_key=tag_key)
     conn.run("delete_extended_query_tag", tag_key=tag_key)
 
 

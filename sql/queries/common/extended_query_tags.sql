@@ -83,7 +83,7 @@ DELETE FROM extended_query_tag_datetime WHERE tag_key = :tag_key;
 -- name: delete_extended_query_tag_person_names(tag_key)!
 DELETE FROM extended_query_tag_person_name WHERE tag_key = :tag_key;
 
--- name: delete_extended_query_tag_errors(tag_key)!
+-- name: delete_errors_of_extended_query_tag(tag_key)!
 DELETE FROM extended_query_tag_errors WHERE tag_key = :tag_key;
 
 -- name: delete_extended_query_tag(tag_key)!
