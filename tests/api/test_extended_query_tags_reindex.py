@@ -257,3 +257,20 @@ def test_reindex_failing_three_times_fails_operation_and_frees_tag(make_app, mon
     assert tag["status"] == "adding" and "operation" not in tag
     assert client.delete("/extendedquerytags/PatientAge").status_code == 204
     assert _add_tags(client, {"path": "PatientAge", "level": "Study"})  # no active re-index
+
+
+def test_delete_study_removes_its_extended_query_tag_values_and_errors(make_app):
+    app = make_app()
+    client = app.test_client()
+    bad, good = make_dataset(PatientAge="5Y"), _dataset()
+    assert store(client, "", bad, good, prefix="/v1").status_code == 200
+    _add_tags(client, {"path": "PatientAge", "level": "Study"},
+              {"path": "AcquisitionNumber", "level": "Instance"})
+    run_pending_once(app)
+    assert client.get("/extendedquerytags/PatientAge").json["errors"]["count"] == 1
+    assert client.delete(f"/studies/{bad.StudyInstanceUID}").status_code == 204
+    assert client.delete(f"/studies/{good.StudyInstanceUID}").status_code == 204
+    assert "errors" not in client.get("/extendedquerytags/PatientAge").json
+    for table in ("string", "long"):
+        assert _rows(app, f"SELECT count(*) FROM extended_query_tag_{table}") == [(0,)]
+    assert client.get("/extendedquerytags/PatientAge/errors").json == []
