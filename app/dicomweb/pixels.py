@@ -201,7 +201,8 @@ def frame_as_jpeg_2000(handle: BinaryIO, layout: PixelLayout, index: int) -> byt
             arr, rows=int(ds.Rows), columns=int(ds.Columns), samples_per_pixel=samples,
             bits_allocated=int(ds.BitsAllocated), bits_stored=int(ds.BitsStored),
             pixel_representation=int(ds.PixelRepresentation),
-            photometric_interpretation=photometric, number_of_frames=1)
+            photometric_interpretation=photometric, number_of_frames=1,
+            planar_configuration=0)
     except Exception as exc:
         logger.warning("Encoding a frame as JPEG 2000 failed: %s", exc)
         raise TranscodingError() from None
