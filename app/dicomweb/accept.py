@@ -137,8 +137,9 @@ def negotiate(header: str | None, rules: Iterable[Rule]) -> Negotiated:
     for position, value in enumerate(parse_accept(header)):
         if value.quality <= 0:
             continue
+        # multipart/related without ``type``: the resource's own media type
+        media = value.media_type or rules[0].media_type
         for rule in rules:
-            media = value.media_type or (rules[0].media_type if value.multipart else "")
             if media != rule.media_type:
                 continue
             if not (rule.multipart if value.multipart else rule.single_part):

@@ -197,7 +197,7 @@ def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: str,
         etag = str(rows[0].watermark)
     else:
         etag = f"{max(row.watermark for row in rows)}-{len(rows)}"
-    if if_none_match is not None and if_none_match.strip().lower() == etag.lower():
+    if if_none_match is not None and if_none_match.strip().strip('"').lower() == etag.lower():
         return MetadataResult(None, etag)
     study_url = f"{resource_base}/studies/{ids.study}"
     texts = []
