@@ -50,6 +50,10 @@ def test_retrieve_study_series_instance_returns_stored_bytes(client, base):
 
     response = client.get(instance_url(base, first))  # */* -> multipart (reference §4.2)
     assert [body for _, body in parts(response)] == [stored[first.SOPInstanceUID]]
+    for prefix in ("/v1", "/v1.0-prerelease", "/v2"):
+        response = client.get(instance_url(base, second, prefix=prefix),
+                              headers={"Accept": "application/dicom; transfer-syntax=*"})
+        assert response.get_data() == stored[second.SOPInstanceUID], prefix
 
 
 def test_retrieve_missing_resources_return_404_texts(client, base):
@@ -106,7 +110,8 @@ def test_retrieve_study_unacceptable_accept_returns_406(make_app):
 
 
 def test_retrieve_study_explicit_syntax_transcodes_each_instance(make_app):
-    client = make_app().test_client()
+    app = make_app()
+    client = app.test_client()
     study = uid()
     native = make_dataset(study_uid=study)
     implicit = make_dataset(study_uid=study)
@@ -123,6 +128,8 @@ def test_retrieve_study_explicit_syntax_transcodes_each_instance(make_app):
     assert converted.file_meta.TransferSyntaxUID == EXPLICIT
     assert converted.SOPInstanceUID == implicit.SOPInstanceUID
     assert np.array_equal(converted.pixel_array, implicit.pixel_array)
+    response.close()
+    assert not list(app.extensions["dicom_blobs"].tmp.glob("transcode-*"))  # removed on close
 
 
 def test_retrieve_instance_transcodes_compressed_files(make_app):
