@@ -1,4 +1,4 @@
-"""WADO-RS reads: visible instances and their stored DICOM JSON (sql/queries/common/retrieve.sql)."""
+"""WADO-RS reads: visible instances and their stored DICOM JSON (sql: common/retrieve.sql)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

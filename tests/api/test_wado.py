@@ -30,7 +30,8 @@ def test_retrieve_study_series_instance_returns_stored_bytes(client, base):
 
     response = client.get(f"{base}/studies/{study}")  # no Accept: */* (decisions §5)
     assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith('multipart/related; type="application/dicom"')
+    assert response.headers["Content-Type"].startswith(
+        'multipart/related; type="application/dicom"')
     got = parts(response)
     assert [ct for ct, _ in got] == [f"application/dicom; transfer-syntax={EXPLICIT}"] * 3
     assert sorted(body for _, body in got) == sorted(stored.values())
@@ -203,7 +204,8 @@ def test_retrieve_frames_native_and_encapsulated(client, base):
     assert parts(response) == [(f"application/octet-stream; transfer-syntax={EXPLICIT}",
                                 pixel[i * frame_size:(i + 1) * frame_size]) for i in (0, 2, 4)]
     response = client.get(f"{url}/frames/2", headers={"Accept": "application/octet-stream"})
-    assert response.headers["Content-Type"] == f"application/octet-stream; transfer-syntax={EXPLICIT}"
+    assert response.headers["Content-Type"] == (
+        f"application/octet-stream; transfer-syntax={EXPLICIT}")
     assert response.get_data() == pixel[frame_size:2 * frame_size]
     response = client.get(f"{url}/frames/1,2", headers={"Accept": "application/octet-stream"})
     assert response.status_code == 400
