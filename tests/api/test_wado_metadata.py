@@ -110,3 +110,16 @@ def test_retrieve_bulkdata_of_encapsulated_pixel_data(make_app):
     body = response.get_data()
     assert body[:4] == b"\xfe\xff\x00\xe0"  # the basic offset table item
     assert data.endswith(body + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")
+
+
+def test_retrieve_after_delete_changes_etag_and_hides_instance(client, base):
+    study = uid()
+    kept, deleted = make_dataset(study_uid=study), make_dataset(study_uid=study)
+    store(client, base, kept, deleted)
+    etag = client.get(f"{base}/studies/{study}/metadata").headers["ETag"]
+    assert client.delete(instance_url(base, deleted)).status_code == 204
+    response = client.get(f"{base}/studies/{study}/metadata", headers={"If-None-Match": etag})
+    assert response.status_code == 200 and response.headers["ETag"] != etag
+    assert [d["00080018"]["Value"][0] for d in response.get_json()] == [kept.SOPInstanceUID]
+    assert len(parts(client.get(f"{base}/studies/{study}"))) == 1
+    assert client.get(instance_url(base, deleted) + "/metadata").status_code == 404
