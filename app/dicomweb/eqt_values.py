@@ -88,8 +88,17 @@ def normalize_date(value: str) -> str:
 
 
 def has_offset(value: str) -> bool:
-    """True when a DT value carries a UTC offset (``&ZZXX``)."""
-    return bool(_OFFSET.search(str(value).strip()))
+    """True when a DT value carries a UTC offset (``&ZZXX``). ``-`` also separates a range, so
+    ``YYYY-YYYY`` is a range; a ``-HHMM`` offset follows at least a full date and is at most
+    -12:00 (``+HHMM`` at most +14:00)."""
+    text = str(value).strip()
+    match = _OFFSET.search(text)
+    if not match:
+        return False
+    sign, hours, minutes = text[match.start()], int(text[-4:-2]), int(text[-2:])
+    if sign == "+":
+        return True
+    return match.start() >= 8 and hours <= 12 and minutes <= 59
 
 
 def normalize_datetime(value: str, upper: bool = False) -> str:
