@@ -172,6 +172,9 @@ class PostgresEngine(Engine):
                     self._pool = psycopg2.pool.ThreadedConnectionPool(
                         0, self.pool_size, self.dsn, connect_timeout=5,
                         cursor_factory=psycopg2.extras.RealDictCursor)
+                    # psycopg2 closes a returned connection once minconn are idle: keep up to
+                    # pool_size idle (opened lazily) instead of reconnecting on every request.
+                    self._pool.minconn = self.pool_size
                 except psycopg2.Error as exc:
                     raise DataStoreError() from exc
             return self._pool
