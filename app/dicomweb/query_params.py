@@ -270,6 +270,9 @@ def parse_query(args: Iterable[tuple[str, str]], resource: Resource,
             raise InvalidQueryStringError(
                 f"Invalid query: AttributeId '{key}' has empty string value that is not "
                 "supported.")
+        if "\x00" in value:  # databases cannot compare NUL characters
+            raise InvalidQueryStringError(
+                f"Invalid query: AttributeId '{key}' has a value with an invalid character.")
         if query_tag.tag == MODALITIES_IN_STUDY:
             condition: matching.Condition = matching.InList(matching.split_list(value))
         else:

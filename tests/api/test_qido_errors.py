@@ -77,6 +77,8 @@ CASES = [
     ("/series?SeriesNumber=" + "9" * 30, "Invalid query: specified value '" + "9" * 30
      + "' extended query tag with path 'SeriesNumber' is not a valid long value."),
     ("/studies?PatientID=%3Cscript%3E", "The query string included invalid characters."),
+    ("/studies?PatientID=a%00", "Invalid query: AttributeId 'PatientID' has a value with an "
+     "invalid character."),
 ]
 
 
