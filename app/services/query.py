@@ -136,11 +136,10 @@ def _person_name(value: str) -> dict[str, str]:
     return {name: group for name, group in zip(names, groups) if group}
 
 
-def _element(tag: int, value: Any) -> dict[str, Any] | None:
+def _element(vr: str, value: Any) -> dict[str, Any] | None:
     """DICOM JSON of an index value (None when there is no value)."""
     if value is None or value == "":
         return None
-    vr = vr_of(tag) or "UN"
     if vr == "PN":
         return {"vr": vr, "Value": [_person_name(str(value))]}
     if vr in _INTEGER_VRS:
@@ -161,7 +160,8 @@ class _Builder:
                          and LEVEL_RANK[COMPUTED_TAGS[t]] >= LEVEL_RANK[self.level]]
         self.metadata_tags = [t for t in tags
                               if t not in self.index_tags and t not in COMPUTED_TAGS]
-        self.tags = tags
+        #: (tag, path, vr) in output order: lookups done once per request, not per row
+        self.plan = [(t, tag_path(t), vr_of(t) or "UN") for t in tags]
 
     def build(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         study_stats: dict[int, dao.Stats] = {}
@@ -201,11 +201,10 @@ class _Builder:
     def _dataset(self, row: dict[str, Any], stored: dict[str, Any], study: dao.Stats | None,
                  series: dao.Stats | None, modalities: list[str]) -> dict[str, Any]:
         dataset: dict[str, Any] = {}
-        for tag in self.tags:
-            path = tag_path(tag)
+        for tag, path, vr in self.plan:
             element: dict[str, Any] | None = None
             if tag in self.index_tags:
-                element = _element(tag, row.get(self.index_tags[tag]))
+                element = _element(vr, row.get(self.index_tags[tag]))
             elif tag == MODALITIES_IN_STUDY and tag in self.computed:
                 element = {"vr": "CS", "Value": modalities} if modalities else {"vr": "CS"}
             elif tag in self.computed:
