@@ -114,3 +114,16 @@ def test_search_for_instances_instance_level_keys(client):
     response = client.get(f"/instances?SOPClassUID={sop_class}&InstanceNumber=1&limit=200")
     assert len(response.json) == len(PATIENTS)
     assert client.get("/instances?InstanceNumber=2").status_code == 204
+
+
+def test_search_fuzzy_words_follow_latest_name(make_app):
+    client = make_app().test_client()
+    study = uid()
+    assert store(client, "", make_dataset(study, PatientName="Old^Name")).status_code == 200
+    assert store(client, "", make_dataset(study, PatientName="New^Person",
+                                          ReferringPhysicianName=None)).status_code == 200
+    assert client.get("/studies?fuzzymatching=true&PatientName=old").status_code == 204
+    assert len(client.get("/studies?fuzzymatching=true&PatientName=pers").json) == 1
+    # an instance without a referring physician keeps the study's earlier one (latest wins)
+    response = client.get("/studies?fuzzymatching=true&ReferringPhysicianName=doc")
+    assert len(response.json) == 1
