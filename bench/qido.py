@@ -160,7 +160,7 @@ def run(backend: str, instances: int, requests: int, show_explain: bool) -> list
                 drive(server, name, 1, 10, _request(path_for))  # warm-up
                 result = drive(server, name, 1, requests, _request(path_for))
                 results.append(result)
-                print(result.row()[:-1] + f" {result.items / result.requests:.1f} |", flush=True)
+                print(result.row()[:-1] + f"| {result.items / result.requests:.1f} |", flush=True)
         if show_explain and backend == "postgresql":
             for name, path_for in cases(samples):
                 print(f"\n#### {name}: `GET {path_for(0)}`\n\n```\n{explain(url, path_for(0))}"
