@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test bench api-check clean
+.PHONY: install run test bench api-check newman clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,5 +28,16 @@ test: install
 bench: install
 	$(BIN)/python -m bench.run_all $(BENCH)
 
+NEWMAN := .tools/node_modules/.bin/newman
+$(NEWMAN):
+	npm install --silent --no-audit --no-fund --prefix .tools newman@6
+
+newman: $(NEWMAN)
+
+## Start the real server (PostgreSQL; partitions on, then off) and run the Postman
+## collections and the curl examples against it.
+api-check: install $(NEWMAN)
+	$(BIN)/python -m postman.api_check $(API_CHECK_ARGS)
+
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .tools

@@ -1,6 +1,49 @@
-"""DELETE API (partition-aware). Filled in by its issue."""
-from flask import Blueprint
+"""DELETE ``[/vN][/partitions/{p}]/studies/{study}[/series/{series}[/instances/{sop}]]``
+(reference §6): 204 when deleted, 404 when absent, 400 for a bad UID."""
+from __future__ import annotations
 
-from ..partitioning import scope
+from flask import Blueprint, Response
+
+from ..blobstore import get_blobstore
+from ..db import get_db
+from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
+from ..partitioning import current_partition, scope
+from ..services import delete as service
 
 bp = scope(Blueprint("delete", __name__))
+
+
+def no_content() -> Response:
+    """204 with no body and no Content-Type."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
+
+
+@bp.delete("/studies/<study_instance_uid>")
+def delete_study(study_instance_uid: str) -> Response:
+    """Delete every instance of a study."""
+    service.delete_study(get_db(), get_blobstore(), current_partition(),
+                         validate_uid(study_instance_uid, STUDY))
+    return no_content()
+
+
+@bp.delete("/studies/<study_instance_uid>/series/<series_instance_uid>")
+def delete_series(study_instance_uid: str, series_instance_uid: str) -> Response:
+    """Delete every instance of a series."""
+    service.delete_series(get_db(), get_blobstore(), current_partition(),
+                          validate_uid(study_instance_uid, STUDY),
+                          validate_uid(series_instance_uid, SERIES))
+    return no_content()
+
+
+@bp.delete("/studies/<study_instance_uid>/series/<series_instance_uid>/instances/"
+           "<sop_instance_uid>")
+def delete_instance(study_instance_uid: str, series_instance_uid: str,
+                    sop_instance_uid: str) -> Response:
+    """Delete one instance."""
+    service.delete_instance(get_db(), get_blobstore(), current_partition(),
+                            validate_uid(study_instance_uid, STUDY),
+                            validate_uid(series_instance_uid, SERIES),
+                            validate_uid(sop_instance_uid, SOP))
+    return no_content()

@@ -85,5 +85,10 @@ def add_instance(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
              series_instance_uid=new.series["series_instance_uid"],
              sop_instance_uid=new.sop_instance_uid, original_watermark=watermark,
              current_watermark=watermark)
+    # A re-created instance: its earlier change-feed entries now read "Replaced" (issue #6).
+    conn.run("replace_change_feed_watermark", partition_key=new.partition_key,
+             study_instance_uid=new.study["study_instance_uid"],
+             series_instance_uid=new.series["series_instance_uid"],
+             sop_instance_uid=new.sop_instance_uid, watermark=watermark)
     return InstanceKeys(new.partition_key, int(study_key), int(series_key), int(instance_key),
                         int(watermark))

@@ -1,0 +1,153 @@
+"""The change feed (reference §7): query options per API version, and reads.
+
+v1 (``/v1``, ``/v1.0-prerelease``): ``offset`` is a sequence number (entries with
+``offset < sequence <= offset + limit``), ``limit`` 1-100 default 10. v2 (``/v2`` and
+unversioned): a time window ``[startTime, endTime)`` with a mandatory zone, ``offset`` counts
+rows, ``limit`` 1-200 default 100, ordered by (timestamp, sequence). Both take
+``includeMetadata`` (default true). Invalid values give the reference's model-binding texts.
+A partition (``/partitions/{p}/changefeed``) restricts every read to that partition's entries.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Mapping
+
+from ..dao import change_feed as dao
+from ..dao.change_feed import ChangeFeedEntry
+from ..db import DbConn
+from ..errors import InvalidQueryStringError
+from ..models import Partition
+
+LONG_MAX = 2 ** 63 - 1
+INT_MAX = 2 ** 31 - 1
+MIN_TIME = datetime.min.replace(tzinfo=timezone.utc)
+MAX_TIME = datetime.max.replace(tzinfo=timezone.utc)
+TIME_ZONE_REQUIRED = "Date and time value must specify a time zone."
+
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
+# A '+' of an unencoded offset arrives as a space: "...T10:58:00 01:00".
+_SPACE_OFFSET = re.compile(r"^(.*\d) (\d{2}:?\d{2})$")
+
+__all__ = ["ChangeFeedEntry", "FeedOptions", "get_change_feed", "get_change_feed_latest",
+           "parse_feed_options", "parse_include_metadata"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOptions:
+    """Validated change-feed query parameters."""
+
+    version: int
+    offset: int
+    limit: int
+    include_metadata: bool
+    start_time: datetime = MIN_TIME
+    end_time: datetime = MAX_TIME
+
+
+def _invalid(key: str, message: str) -> InvalidQueryStringError:
+    return InvalidQueryStringError(f"The query parameter '{key}' is invalid. {message}")
+
+
+def _get(args: Mapping[str, str], name: str) -> str | None:
+    """The first value of a query parameter; names match case-insensitively (ASP.NET)."""
+    for key in args:
+        if key.lower() == name.lower():
+            return args[key]
+    return None
+
+
+def _integer(args: Mapping[str, str], name: str, key: str, default: int, minimum: int,
+             maximum: int, type_max: int) -> int:
+    raw = _get(args, name)
+    if raw is None:
+        return default
+    if raw == "":
+        raise _invalid(key, "The value '' is invalid.")
+    if not _INTEGER.fullmatch(raw) or not -type_max - 1 <= int(raw) <= type_max:
+        raise _invalid(key, f"The value '{raw}' is not valid for {key}.")
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise _invalid(key, f"The field {key} must be between {minimum} and {maximum}.")
+    return value
+
+
+def parse_include_metadata(args: Mapping[str, str]) -> bool:
+    """``includeMetadata``: true/false in any case (.NET bool), default true."""
+    raw = _get(args, "includeMetadata")
+    if raw is None:
+        return True
+    text = raw.strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    message = "The value '' is invalid." if raw == "" else (
+        f"The value '{raw}' is not valid for includeMetadata.")
+    raise _invalid("includeMetadata", message)
+
+
+def _time(args: Mapping[str, str], name: str, key: str, default: datetime) -> datetime:
+    raw = _get(args, name)
+    if raw is None or not raw.strip():
+        return default
+    text = raw.strip()
+    spaced = _SPACE_OFFSET.match(text)
+    if spaced and ("T" in text or " " in spaced.group(1)):
+        text = f"{spaced.group(1)}+{spaced.group(2)}"
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        # The reference adds the FormatException itself, whose model-state message is empty.
+        raise _invalid(key, "") from None
+    if value.tzinfo is None:
+        raise _invalid(key, TIME_ZONE_REQUIRED)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # beyond year 1 or 9999 once in UTC
+        return MIN_TIME if value.year == 1 else MAX_TIME
+
+
+def format_round_trip(value: datetime) -> str:
+    """.NET's ``{0:O}`` of a UTC DateTimeOffset: seven fraction digits and ``+00:00``."""
+    fraction = "9999999" if value == MAX_TIME else f"{value.microsecond:06d}0"
+    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{fraction}+00:00"
+
+
+def parse_feed_options(args: Mapping[str, str], version: int) -> FeedOptions:
+    """Validate the query of ``GET .../changefeed`` for an API version (1 or 2)."""
+    if version == 1:
+        offset = _integer(args, "offset", "offset", 0, 0, LONG_MAX, LONG_MAX)
+        limit = _integer(args, "limit", "limit", 10, 1, 100, INT_MAX)
+        return FeedOptions(1, offset, limit, parse_include_metadata(args))
+    start = _time(args, "startTime", "StartTime", MIN_TIME)
+    end = _time(args, "endTime", "EndTime", MAX_TIME)
+    offset = _integer(args, "offset", "Offset", 0, 0, INT_MAX, INT_MAX)
+    limit = _integer(args, "limit", "Limit", 100, 1, 200, INT_MAX)
+    if end <= start:
+        raise _invalid("", f"The start time '{format_round_trip(start)}' must occur strictly "
+                           f"before the end time '{format_round_trip(end)}'.")
+    return FeedOptions(2, offset, limit, parse_include_metadata(args), start, end)
+
+
+def _key(partition: Partition | None) -> int | None:
+    return None if partition is None else partition.partition_key
+
+
+def get_change_feed(conn: DbConn, partition: Partition | None,
+                    options: FeedOptions) -> list[ChangeFeedEntry]:
+    """A page of the feed, global (partition None) or of one partition."""
+    key = _key(partition)
+    if options.version == 1:
+        if key is None:
+            end = min(options.offset + options.limit, LONG_MAX)
+            return dao.list_by_sequence(conn, options.offset, end, options.include_metadata)
+        return dao.list_by_sequence_in_partition(conn, key, options.offset, options.limit,
+                                                 options.include_metadata)
+    return dao.list_by_time(conn, key, options.start_time, options.end_time, options.offset,
+                            options.limit, options.include_metadata)
+
+
+def get_change_feed_latest(conn: DbConn, partition: Partition | None, version: int,
+                           include_metadata: bool) -> ChangeFeedEntry | None:
+    """The latest entry: highest sequence (v1) or latest (timestamp, sequence) (v2)."""
+    return dao.get_latest(conn, _key(partition), version >= 2, include_metadata)

@@ -1,0 +1,35 @@
+# Shared settings for the example scripts; each script sources this file.
+#   BASE_URL   server address           (default http://127.0.0.1:8080)
+#   PARTITION  data partition name      (default: none, i.e. partitions off)
+# Both can also be given as the options --base-url URL and --partition NAME.
+set -euo pipefail
+
+BASE_URL="${BASE_URL:-http://127.0.0.1:8080}"
+PARTITION="${PARTITION:-}"
+ARGS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --base-url) BASE_URL="$2"; shift 2 ;;
+        --partition) PARTITION="$2"; shift 2 ;;
+        *) ARGS+=("$1"); shift ;;
+    esac
+done
+set -- "${ARGS[@]+"${ARGS[@]}"}"
+
+# Partition-aware routes (STOW, WADO, QIDO, DELETE) live under /partitions/{name} when
+# partitions are on.
+if [ -n "$PARTITION" ]; then
+    API="$BASE_URL/partitions/$PARTITION"
+else
+    API="$BASE_URL"
+fi
+
+# curl that fails on HTTP errors and prints the server's message.
+fetch() {
+    curl --silent --show-error --fail-with-body "$@"
+}
+
+# Read one field from JSON on stdin with a short Python expression over `d`.
+json() {
+    python3 -c "import json, sys; d = json.load(sys.stdin); $1"
+}
