@@ -127,6 +127,9 @@ def _add_filter(sql: _Sql, flt: Filter, params: QueryParams, partition_key: int)
                     " WHERE w.partition_key = ? AND w.name_kind = ? AND w.word >= ?"
                     " AND w.word < ?)", partition_key, NAME_KINDS[flt.tag.column], word,
                     matching.prefix_upper_bound(word))
+        # recheck on the study row (only for the candidates): the row is the truth if a
+        # later change to the study (e.g. a delete's recompute) left old words behind
+        sql.condition(f"st.{flt.tag.column}_words", cond)
     else:
         sql.condition(_column_expr(flt, result_level), cond)
 
@@ -250,14 +253,14 @@ def list_extended_query_tags(conn: DbConn) -> dict[str, ExtendedQueryTagDefiniti
 
 def index_study_name_words(conn: DbConn, partition_key: int, study_key: int,
                            study: dict[str, Any]) -> None:
-    """Record the words of a study's person names for fuzzy matching ("latest wins", like the
-    study row: a name is replaced only when the new instance has one). Call inside the store
-    transaction."""
+    """Record the words of a study's person names for fuzzy matching. Words are only added:
+    the table keeps every word any instance of the study gave, and searches recheck the study
+    row, so a later change of the row (latest wins, a delete's recompute from the remaining
+    instances) needs no update here. Call inside the store transaction."""
     for column, kind in NAME_KINDS.items():
         words = person_name_words(study.get(column))
         if not words:
             continue
-        conn.run("delete_study_name_words", study_key=study_key, name_kind=kind)
         for word in dict.fromkeys(words.split()):
             conn.run("add_study_name_word", partition_key=partition_key, study_key=study_key,
                      name_kind=kind, word=word)

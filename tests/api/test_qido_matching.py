@@ -127,3 +127,15 @@ def test_search_fuzzy_words_follow_latest_name(make_app):
     # an instance without a referring physician keeps the study's earlier one (latest wins)
     response = client.get("/studies?fuzzymatching=true&ReferringPhysicianName=doc")
     assert len(response.json) == 1
+
+
+def test_search_fuzzy_after_delete_recompute_matches_remaining_name(make_app):
+    client = make_app().test_client()
+    study, series = uid(), uid()
+    old = make_dataset(study, series, PatientName="Old^Name")
+    new = make_dataset(study, series, PatientName="New^Person")
+    assert store(client, "", old, new).status_code == 200
+    sop = str(new.SOPInstanceUID)
+    assert client.delete(f"/studies/{study}/series/{series}/instances/{sop}").status_code == 204
+    assert client.get("/studies?fuzzymatching=true&PatientName=pers").status_code == 204
+    assert len(client.get("/studies?fuzzymatching=true&PatientName=old").json) == 1

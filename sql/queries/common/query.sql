@@ -7,10 +7,6 @@ SELECT tag_key, tag_path, tag_vr, tag_private_creator, tag_level, tag_status, qu
        error_count
   FROM extended_query_tags;
 
--- name: delete_study_name_words(study_key, name_kind)!
--- Forget the fuzzy-match words of one person-name attribute of a study (before re-adding).
-DELETE FROM study_name_words WHERE study_key = :study_key AND name_kind = :name_kind;
-
 -- name: add_study_name_word(partition_key, study_key, name_kind, word)!
 -- Record one lower-case word of a study's person name (name_kind 0 = PatientName,
 -- 1 = ReferringPhysicianName) for fuzzy matching.
