@@ -1,6 +1,6 @@
 """Fill an index directly with N synthetic instances (no STOW, no files), for QIDO benchmarks.
 
-    python -m bench.seed --database-url postgresql://postgres@127.0.0.1:5432/bench --instances 1000000
+    python -m bench.seed --database-url postgresql://postgres@127.0.0.1/bench --instances 100000
 
 Studies have ``series_per_study`` series of ``instances_per_series`` instances and are spread
 round-robin over ``partitions`` partitions (Site1, Site2, ...). Values are deterministic
