@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS: list[str] = ["bench.delete", "bench.wado"]  # added by each benchmark's issue
+BENCHMARKS: list[str] = ["bench.delete", "bench.wado", "bench.qido"]  # added by each benchmark's issue
 
 
 def main(argv: list[str]) -> int:
