@@ -26,7 +26,7 @@ def main() -> None:
           f"partitions: {'on' if app.config['ENABLE_DATA_PARTITIONS'] else 'off'})", flush=True)
     serve(app, host=app.config["HOST"], port=app.config["PORT"],
           threads=app.config["THREADS"], max_request_body_size=1 << 62,
-          channel_timeout=300, ident="dicomweb")
+          channel_timeout=300, ident="dicomweb", outbuf_overflow=16 << 20)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,75 @@
-"""QIDO API (partition-aware). Filled in by its issue."""
-from flask import Blueprint
+"""QIDO-RS: ``GET [/vN][/partitions/{p}]/studies|series|instances`` and the study/series-scoped
+searches (PS3.18 §10.6, reference §5, decisions §6)."""
+from __future__ import annotations
 
-from ..partitioning import scope
+from flask import Blueprint, Response, current_app, request
+
+from ..db import get_db
+from ..dicomweb import media_types
+from ..dicomweb.identifiers import SERIES, STUDY, validate_uid
+from ..dicomweb.json_model import dumps
+from ..errors import InvalidQueryStringError, NotAcceptableError
+from ..partitioning import api_version, current_partition, scope
+from ..services import query as query_service
+from ..services.query import PathUids
 
 bp = scope(Blueprint("qido", __name__))
+
+ERRONEOUS_ATTRIBUTES_HEADER = "erroneous-dicom-attributes"
+
+
+@bp.get("/studies")
+def search_for_studies():
+    """Search all studies."""
+    return _search("studies")
+
+
+@bp.get("/series")
+def search_for_series():
+    """Search all series."""
+    return _search("series")
+
+
+@bp.get("/instances")
+def search_for_instances():
+    """Search all instances."""
+    return _search("instances")
+
+
+@bp.get("/studies/<study_instance_uid>/series")
+def search_for_series_in_study(study_instance_uid: str):
+    """Search the series of one study."""
+    return _search("study_series", PathUids(validate_uid(study_instance_uid, STUDY)))
+
+
+@bp.get("/studies/<study_instance_uid>/instances")
+def search_for_instances_in_study(study_instance_uid: str):
+    """Search the instances of one study."""
+    return _search("study_instances", PathUids(validate_uid(study_instance_uid, STUDY)))
+
+
+@bp.get("/studies/<study_instance_uid>/series/<series_instance_uid>/instances")
+def search_for_instances_in_series(study_instance_uid: str, series_instance_uid: str):
+    """Search the instances of one series."""
+    return _search("series_instances", PathUids(validate_uid(study_instance_uid, STUDY),
+                                                validate_uid(series_instance_uid, SERIES)))
+
+
+def _search(resource: str, path: PathUids = PathUids()) -> Response:
+    if not media_types.accepts_dicom_json(request.headers.get("Accept")):
+        raise NotAcceptableError()
+    raw_query = request.query_string.decode("latin-1").lower()
+    if "<" in raw_query or "%3c" in raw_query:  # the reference's query-string guard (§0.1)
+        raise InvalidQueryStringError("The query string included invalid characters.")
+    config = current_app.config
+    result = query_service.search(
+        get_db(), current_partition().partition_key, api_version(), resource,
+        request.args.items(multi=True), path, config["QIDO_DEFAULT_LIMIT"],
+        config["QIDO_MAX_LIMIT"])
+    headers = {}
+    if result.erroneous_keys:
+        headers[ERRONEOUS_ATTRIBUTES_HEADER] = ",".join(result.erroneous_keys)
+    if not result.datasets:
+        return Response(status=204, headers=headers)
+    return Response(dumps(result.datasets), status=200, mimetype=media_types.DICOM_JSON,
+                    headers=headers)

@@ -1,6 +1,265 @@
-"""WADO API (partition-aware). Filled in by its issue."""
-from flask import Blueprint
+"""WADO-RS: ``GET [/vN][/partitions/{p}]/studies/{study}[/series/{series}[/instances/{sop}]]``
+with ``/metadata``, ``/frames/{n,..}``, ``/rendered`` and ``/bulkdata/{tag path}``
+(PS3.18 §10.4, reference §4, decisions §5)."""
+from __future__ import annotations
 
-from ..partitioning import scope
+import os
+import re
+import uuid
+from typing import Iterator
+
+from flask import Blueprint, Response, request, send_file
+
+from ..blobstore import CHUNK, get_blobstore, iter_file
+from ..db import get_db
+from ..dicomweb import accept, media_types
+from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
+from ..dicomweb.rendering import parse_quality
+from ..errors import BadRequestError, FrameNotFoundError, NotAcceptableError
+from ..partitioning import current_partition, resource_base_url, scope
+from ..services import retrieve as service
+from ..services.retrieve import FilePart, ResourceIds
 
 bp = scope(Blueprint("wado", __name__))
+
+INSTANCE = "/studies/<study>/series/<series>/instances/<sop>"
+INVALID_FRAMES = ("The specified frames value is not valid. At least one frame must be present, "
+                  "and all requested frames must have value greater than 0.")
+SINGLE_FRAME_ONLY = ("The accept header is supported for single frame retrieval, use multi-part "
+                     "accept header instead.")
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+_INT32_MAX = 2**31 - 1
+
+
+def _ids(study: str, series: str | None = None, sop: str | None = None) -> ResourceIds:
+    """Validate the path UIDs (reference §4.1) in the partition of the request."""
+    return ResourceIds(
+        current_partition().partition_key, validate_uid(study, STUDY),  # type: ignore[arg-type]
+        None if series is None else validate_uid(series, SERIES),
+        None if sop is None else validate_uid(sop, SOP))
+
+
+def _int32(text: str, name: str) -> int:
+    if not _INTEGER.fullmatch(text) or abs(int(text)) > _INT32_MAX:
+        raise BadRequestError(f"The query parameter '{name}' is invalid. "
+                              f"Unable to parse value '{text}' as Int32.")
+    return int(text)
+
+
+def parse_frames(text: str) -> list[int]:
+    """``1,3,5`` -> [1, 3, 5] (1-based), or the reference's 400s."""
+    frames = []
+    for item in text.split(","):
+        if not item.strip():
+            raise BadRequestError(INVALID_FRAMES)
+        frame = _int32(item, "frames")
+        if frame <= 0:
+            raise BadRequestError(INVALID_FRAMES)
+        frames.append(frame)
+    return frames
+
+
+def _content_type(media_type: str, transfer_syntax: str) -> str:
+    return f"{media_type}; transfer-syntax={transfer_syntax}"
+
+
+def _multipart_type(media_type: str, boundary: str) -> str:
+    return f'multipart/related; type="{media_type}"; boundary={boundary}'
+
+
+class MultipartFiles:
+    """A multipart/related body of file ranges, streamed; temporary files are removed on close.
+
+    Never touches the database: everything it needs was read before the response started.
+    """
+
+    def __init__(self, parts: list[FilePart], media_type: str) -> None:
+        self.parts = parts
+        self.media_type = media_type
+        self.boundary = uuid.uuid4().hex
+        self._closed = False
+
+    def _header(self, part: FilePart) -> bytes:
+        return (f"--{self.boundary}\r\nContent-Type: "
+                f"{_content_type(self.media_type, part.transfer_syntax)}\r\n\r\n").encode()
+
+    @property
+    def closing(self) -> bytes:
+        return f"--{self.boundary}--\r\n".encode()
+
+    @property
+    def content_length(self) -> int:
+        return sum(len(self._header(p)) + p.length + 2 for p in self.parts) + len(self.closing)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for part in self.parts:
+            yield self._header(part)
+            handle = open(part.path, "rb")
+            if part.offset or part.length != os.fstat(handle.fileno()).st_size:
+                yield from _iter_range(handle, part.offset, part.length)
+            else:
+                yield from iter_file(handle, CHUNK)
+            yield b"\r\n"
+        yield self.closing
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            service.discard(self.parts)
+
+
+def _iter_range(handle, offset: int, length: int) -> Iterator[bytes]:
+    try:
+        handle.seek(offset)
+        while length > 0:
+            data = handle.read(min(CHUNK, length))
+            if not data:
+                break
+            length -= len(data)
+            yield data
+    finally:
+        handle.close()
+
+
+def _multipart_bytes(parts: list[bytes], media_type: str, transfer_syntax: str) -> Response:
+    boundary = uuid.uuid4().hex
+    header = (f"--{boundary}\r\nContent-Type: "
+              f"{_content_type(media_type, transfer_syntax)}\r\n\r\n").encode()
+    chunks = []
+    for part in parts:
+        chunks += [header, part, b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return Response(b"".join(chunks), mimetype=None,
+                    content_type=_multipart_type(media_type, boundary))
+
+
+def _stream(parts: list[FilePart], media_type: str) -> Response:
+    body = MultipartFiles(parts, media_type)
+    response = Response(body, content_type=_multipart_type(media_type, body.boundary),
+                        direct_passthrough=True)
+    response.headers["Content-Length"] = str(body.content_length)
+    return response
+
+
+def _send_single(part: FilePart, media_type: str) -> Response:
+    """One file as the whole body (waitress sends it with wsgi.file_wrapper)."""
+    handle = open(part.path, "rb")
+    if part.temporary:
+        os.unlink(part.path)  # the open handle keeps the data until it is closed
+    if part.offset or part.length != os.fstat(handle.fileno()).st_size:
+        response = Response(_iter_range(handle, part.offset, part.length),
+                            direct_passthrough=True)
+        response.headers["Content-Length"] = str(part.length)
+    else:
+        response = send_file(handle, mimetype=media_type, conditional=False, etag=False)
+    response.headers["Content-Type"] = _content_type(media_type, part.transfer_syntax)
+    return response
+
+
+def _retrieve(ids: ResourceIds, rules: tuple[accept.Rule, ...]) -> Response:
+    negotiated = accept.negotiate(request.headers.get("Accept"), rules)
+    parts = service.retrieve_files(get_db(), get_blobstore(), ids, negotiated.transfer_syntax)
+    if not negotiated.multipart:
+        return _send_single(parts[0], negotiated.media_type)
+    return _stream(parts, negotiated.media_type)
+
+
+@bp.get("/studies/<study>")
+def retrieve_study(study: str):
+    """All instances of a study as multipart/related application/dicom."""
+    return _retrieve(_ids(study), accept.STUDY_RULES)
+
+
+@bp.get("/studies/<study>/series/<series>")
+def retrieve_series(study: str, series: str):
+    """All instances of a series as multipart/related application/dicom."""
+    return _retrieve(_ids(study, series), accept.STUDY_RULES)
+
+
+@bp.get(INSTANCE)
+def retrieve_instance(study: str, series: str, sop: str):
+    """One instance, single part or multipart."""
+    return _retrieve(_ids(study, series, sop), accept.INSTANCE_RULES)
+
+
+def _metadata(ids: ResourceIds) -> Response:
+    if not media_types.accepts_dicom_json(request.headers.get("Accept")):
+        raise NotAcceptableError()
+    result = service.retrieve_metadata(get_db(), ids, resource_base_url(),
+                                       request.headers.get("If-None-Match"))
+    if result.body is None:
+        return Response(status=304)
+    response = Response(result.body, content_type=media_types.DICOM_JSON)
+    response.headers["ETag"] = result.etag
+    return response
+
+
+@bp.get("/studies/<study>/metadata")
+def retrieve_study_metadata(study: str):
+    """DICOM JSON of every instance of a study."""
+    return _metadata(_ids(study))
+
+
+@bp.get("/studies/<study>/series/<series>/metadata")
+def retrieve_series_metadata(study: str, series: str):
+    """DICOM JSON of every instance of a series."""
+    return _metadata(_ids(study, series))
+
+
+@bp.get(f"{INSTANCE}/metadata")
+def retrieve_instance_metadata(study: str, series: str, sop: str):
+    """DICOM JSON of one instance (a one-element array)."""
+    return _metadata(_ids(study, series, sop))
+
+
+@bp.get(f"{INSTANCE}/frames/<frames>")
+def retrieve_frames(study: str, series: str, sop: str, frames: str):
+    """Frames (1-based, comma-separated) as application/octet-stream (or image/jp2) parts."""
+    ids = _ids(study, series, sop)
+    numbers = parse_frames(frames)
+    negotiated = accept.negotiate(request.headers.get("Accept"), accept.FRAME_RULES)
+    if not negotiated.multipart and len(numbers) > 1:
+        raise BadRequestError(SINGLE_FRAME_ONLY)
+    data, syntax = service.retrieve_frames(get_db(), get_blobstore(), ids, numbers, negotiated)
+    if not negotiated.multipart:
+        return Response(data[0], content_type=_content_type(negotiated.media_type, syntax))
+    return _multipart_bytes(data, negotiated.media_type, syntax)
+
+
+def _rendered(ids: ResourceIds, frame: int) -> Response:
+    media_type = accept.negotiate_rendered(request.headers.get("Accept"))
+    quality = parse_quality(request.args.get("quality"))
+    image = service.retrieve_rendered(get_db(), get_blobstore(), ids, frame, media_type, quality)
+    return Response(image, content_type=media_type)
+
+
+@bp.get(f"{INSTANCE}/rendered")
+def retrieve_rendered_instance(study: str, series: str, sop: str):
+    """The first frame of an instance as image/jpeg or image/png."""
+    return _rendered(_ids(study, series, sop), 1)
+
+
+@bp.get(f"{INSTANCE}/frames/<frame>/rendered")
+def retrieve_rendered_frame(study: str, series: str, sop: str, frame: str):
+    """One frame (1-based) as image/jpeg or image/png."""
+    ids = _ids(study, series, sop)
+    number = _int32(frame, "frame")
+    if number <= 0:
+        raise FrameNotFoundError()
+    return _rendered(ids, number)
+
+
+@bp.get(f"{INSTANCE}/bulkdata/<path:tag_path>")
+def retrieve_bulkdata(study: str, series: str, sop: str, tag_path: str):
+    """The value of a binary attribute named by a metadata BulkDataURI (decisions §5):
+    application/octet-stream, single part or (when asked) multipart/related."""
+    ids = _ids(study, series, sop)
+    negotiated = accept.negotiate(request.headers.get("Accept"), accept.BULKDATA_RULES)
+    found, syntax = service.retrieve_bulkdata(get_db(), get_blobstore(), ids, tag_path)
+    if isinstance(found, bytes):
+        if negotiated.multipart:
+            return _multipart_bytes([found], negotiated.media_type, syntax)
+        return Response(found, content_type=_content_type(negotiated.media_type, syntax))
+    if negotiated.multipart:
+        return _stream([found], negotiated.media_type)
+    return _send_single(found, negotiated.media_type)

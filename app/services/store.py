@@ -20,6 +20,7 @@ from pydicom.multival import MultiValue
 
 from ..blobstore import BlobStore, SpoolFile
 from ..dao import instances as dao
+from ..dao import query as query_dao
 from ..db import DbConn
 from ..dicomweb import status
 from ..dicomweb.identifiers import is_valid_uid
@@ -304,6 +305,8 @@ def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutco
                                                                     partition.partition_name)
             row = dao.NewInstance(**{**_as_dict(new), "partition_key": partition.partition_key})
             keys = dao.add_instance(ctx.conn, row, now)
+            query_dao.index_study_name_words(ctx.conn, keys.partition_key, keys.study_key,
+                                             row.study)  # QIDO fuzzy matching (issue #5)
             if not ctx.blobs.exists(spool.key):  # a concurrent delete removed the shared file
                 ctx.blobs.put(spool)
             if ctx.index_extended_tags is not None:

@@ -1,0 +1,266 @@
+"""QIDO-RS search SQL, built from whitelisted columns and bound parameters (style §3.7).
+
+One SELECT per search: the rows of the result level, joined to their series and study, filtered
+inside one partition, visible instances only, newest first, one page. Then, for that page only:
+instance counts and newest watermarks, modalities, and stored metadata JSON.
+
+Dialect differences (pinned by tests on both databases):
+
+* PN equality: PostgreSQL ``lower(col) = ?``; SQLite ``col = ? COLLATE NOCASE``.
+* Wildcards: PostgreSQL ``LIKE`` (backslash escapes); SQLite ``LIKE ... ESCAPE`` for PN (ASCII
+  case-insensitive, as lower() on PostgreSQL) and ``GLOB`` for other strings (case-sensitive).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from ..db import DbConn
+from ..dicomweb import eqt_values, matching
+from ..dicomweb.query_params import (INSTANCE, MODALITIES_IN_STUDY, SERIES, STUDY, Filter,
+                                     QueryParams, ExtendedQueryTagDefinition)
+from ..dicomweb.tags import person_name_words
+
+STATUS_CREATED = 1
+#: study_name_words.name_kind per fuzzy-searchable study column.
+NAME_KINDS = {"patient_name": 0, "referring_physician_name": 1}
+_ALIASES = {STUDY: "st", SERIES: "se", INSTANCE: "i"}
+_KEYS = {STUDY: "study_key", SERIES: "series_key", INSTANCE: "instance_key"}
+
+STUDY_COLUMNS = ("study_key", "study_instance_uid", "patient_id", "patient_name",
+                 "referring_physician_name", "study_date", "study_time", "study_description",
+                 "accession_number", "patient_birth_date", "study_id")
+SERIES_COLUMNS = ("series_key", "series_instance_uid", "modality",
+                  "performed_procedure_step_start_date", "manufacturer_model_name",
+                  "series_number")
+INSTANCE_COLUMNS = ("instance_key", "watermark", "sop_instance_uid", "sop_class_uid",
+                    "instance_number")
+
+
+@dataclass(frozen=True, slots=True)
+class PathUids:
+    """UIDs from the resource path (already validated)."""
+
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counts over the visible instances of one study or series, and its newest watermark."""
+
+    instances: int
+    series: int
+    max_watermark: int
+
+
+class _Sql:
+    """WHERE fragments and their parameters, in order."""
+
+    def __init__(self, dialect: str, engine: Any) -> None:
+        self.dialect = dialect
+        self.engine = engine
+        self.where: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, fragment: str, *params: Any) -> None:
+        self.where.append(fragment)
+        self.params.extend(params)
+
+    def like(self, expr: str) -> str:
+        return f"{expr} LIKE ? ESCAPE '\\'" if self.dialect == "sqlite" else f"{expr} LIKE ?"
+
+    def condition(self, expr: str, cond: matching.Condition) -> None:
+        """Add the SQL of a condition on a (whitelisted) column expression."""
+        sqlite = self.dialect == "sqlite"
+        if isinstance(cond, matching.Equal):
+            if cond.ignore_case:
+                if sqlite:
+                    self.add(f"{expr} = ? COLLATE NOCASE", cond.value)
+                else:
+                    self.add(f"lower({expr}) = ?", str(cond.value).lower())
+            else:
+                self.add(f"{expr} = ?", cond.value)
+        elif isinstance(cond, matching.InList):
+            fragment, params = self.engine.in_list(expr, cond.values)
+            self.add(fragment, *params)
+        elif isinstance(cond, matching.Wildcard):
+            if cond.ignore_case:
+                if sqlite:
+                    self.add(self.like(expr), matching.like_pattern(cond.pattern))
+                else:
+                    self.add(f"lower({expr}) LIKE ?", matching.like_pattern(cond.pattern.lower()))
+            elif sqlite:
+                self.add(f"{expr} GLOB ?", matching.glob_pattern(cond.pattern))
+            else:
+                self.add(f"{expr} LIKE ?", matching.like_pattern(cond.pattern))
+        elif isinstance(cond, matching.Range):
+            if cond.lower is not None:
+                self.add(f"{expr} >= ?", cond.lower)
+            if cond.upper is not None:
+                self.add(f"{expr} <= ?", cond.upper)
+        else:  # Fuzzy on a words column: each word starts some word of the name
+            for word in cond.words:
+                self.add(self.like(f"(' ' || {expr})"), "% " + matching.like_escape(word) + "%")
+
+
+def _column_expr(flt: Filter, result_level: str) -> str:
+    column = flt.tag.column
+    assert column is not None
+    if result_level == INSTANCE and column in ("study_instance_uid", "series_instance_uid"):
+        return f"i.{column}"  # the instance row carries them: one unique-index lookup
+    return f"{_ALIASES[flt.tag.level]}.{column}"
+
+
+def _add_filter(sql: _Sql, flt: Filter, params: QueryParams, partition_key: int) -> None:
+    result_level = params.resource.result_level
+    cond = flt.condition
+    if flt.tag.extended is not None:
+        _add_extended_filter(sql, flt.tag.extended, cond, partition_key)
+    elif flt.tag.tag == MODALITIES_IN_STUDY:
+        fragment, values = sql.engine.in_list("ms.modality", cond.values)  # type: ignore
+        sql.add("EXISTS (SELECT 1 FROM series ms WHERE ms.study_key = st.study_key"
+                f" AND ms.partition_key = ? AND {fragment})", partition_key, *values)
+    elif isinstance(cond, matching.Fuzzy) and flt.tag.column in NAME_KINDS:
+        for word in cond.words:
+            sql.add("st.study_key IN (SELECT w.study_key FROM study_name_words w"
+                    " WHERE w.partition_key = ? AND w.name_kind = ? AND w.word >= ?"
+                    " AND w.word < ?)", partition_key, NAME_KINDS[flt.tag.column], word,
+                    matching.prefix_upper_bound(word))
+        # recheck on the study row (only for the candidates): the row is the truth if a
+        # later change to the study (e.g. a delete's recompute) left old words behind
+        sql.condition(f"st.{flt.tag.column}_words", cond)
+    else:
+        sql.condition(_column_expr(flt, result_level), cond)
+
+
+def _add_extended_filter(sql: _Sql, tag: ExtendedQueryTagDefinition,
+                         cond: matching.Condition, partition_key: int) -> None:
+    """``<key> IN (SELECT <key> FROM extended_query_tag_<type> WHERE ...)`` at the tag's level
+    (study values are keyed by study_key, series values by series_key, ...)."""
+    key = _KEYS[tag.level]
+    table = eqt_values.table_name(tag.tag_vr)
+    inner = _Sql(sql.dialect, sql.engine)
+    expr = "e.tag_value_words" if isinstance(cond, matching.Fuzzy) else "e.tag_value"
+    inner.condition(expr, cond)
+    sql.add(f"{_ALIASES[tag.level]}.{key} IN (SELECT e.{key} FROM {table} e"
+            f" WHERE e.tag_key = ? AND e.partition_key = ? AND {' AND '.join(inner.where)})",
+            tag.tag_key, partition_key, *inner.params)
+
+
+def build_search(conn: DbConn, partition_key: int, params: QueryParams,
+                 path: PathUids) -> tuple[str, list[Any]]:
+    """The SELECT of one search page and its parameters (also used by the benchmark's EXPLAIN)."""
+    level = params.resource.result_level
+    sql = _Sql(conn.dialect, conn.engine)
+    st_cols = [f"st.{c}" for c in STUDY_COLUMNS]
+    se_cols = [f"se.{c}" for c in SERIES_COLUMNS]
+    i_cols = [f"i.{c}" for c in INSTANCE_COLUMNS]
+    if level == STUDY:
+        columns, source, order = st_cols, "studies st", "st.study_key"
+        sql.add("st.partition_key = ?", partition_key)
+        if path.study_instance_uid is not None:
+            sql.add("st.study_instance_uid = ?", path.study_instance_uid)
+    elif level == SERIES:
+        columns = se_cols + st_cols
+        source = "series se JOIN studies st ON st.study_key = se.study_key"
+        order = "se.series_key"
+        sql.add("se.partition_key = ?", partition_key)
+        if path.study_instance_uid is not None:
+            sql.add("st.partition_key = ?", partition_key)
+            sql.add("st.study_instance_uid = ?", path.study_instance_uid)
+    else:
+        columns = i_cols + se_cols + st_cols
+        source = ("instances i JOIN series se ON se.series_key = i.series_key"
+                  " JOIN studies st ON st.study_key = i.study_key")
+        order = "i.watermark"
+        sql.add("i.partition_key = ?", partition_key)
+        if path.study_instance_uid is not None:
+            sql.add("i.study_instance_uid = ?", path.study_instance_uid)
+        if path.series_instance_uid is not None:
+            sql.add("i.series_instance_uid = ?", path.series_instance_uid)
+        sql.add("i.status = ?", STATUS_CREATED)
+    for flt in params.filters:
+        _add_filter(sql, flt, params, partition_key)
+    if level in (STUDY, SERIES):
+        key = "study_key" if level == STUDY else "series_key"
+        alias = _ALIASES[level]
+        sql.add(f"EXISTS (SELECT 1 FROM instances vi WHERE vi.{key} = {alias}.{key}"
+                " AND vi.status = ?)", STATUS_CREATED)
+    text = (f"SELECT {', '.join(columns)} FROM {source} WHERE {' AND '.join(sql.where)}"
+            f" ORDER BY {order} DESC LIMIT ? OFFSET ?")
+    return text, sql.params + [params.limit, params.offset]
+
+
+def search(conn: DbConn, partition_key: int, params: QueryParams,
+           path: PathUids) -> list[dict[str, Any]]:
+    """One page of matching rows (dicts of the selected columns), newest first."""
+    text, values = build_search(conn, partition_key, params, path)
+    return [dict(row) for row in conn.fetchall(text, values)]
+
+
+def get_stats(conn: DbConn, partition_key: int, level: str,
+              keys: Sequence[int]) -> dict[int, Stats]:
+    """Visible-instance counts (and distinct series) and newest watermark per study or series."""
+    if not keys:
+        return {}
+    key = _KEYS[level]
+    fragment, values = conn.engine.in_list(key, list(keys))
+    rows = conn.fetchall(
+        f"SELECT {key} AS k, COUNT(*) AS n, COUNT(DISTINCT series_key) AS s,"
+        f" MAX(watermark) AS w FROM instances WHERE partition_key = ? AND status = ?"
+        f" AND {fragment} GROUP BY {key}", [partition_key, STATUS_CREATED, *values])
+    return {int(r["k"]): Stats(int(r["n"]), int(r["s"]), int(r["w"])) for r in rows}
+
+
+def get_modalities(conn: DbConn, partition_key: int,
+                   study_keys: Sequence[int]) -> dict[int, list[str]]:
+    """The distinct modalities of the series (with visible instances) of each study, sorted."""
+    if not study_keys:
+        return {}
+    fragment, values = conn.engine.in_list("se.study_key", list(study_keys))
+    rows = conn.fetchall(
+        "SELECT DISTINCT se.study_key AS k, se.modality AS m FROM series se"
+        f" WHERE se.partition_key = ? AND {fragment} AND se.modality IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM instances vi WHERE vi.series_key = se.series_key"
+        " AND vi.status = ?)", [partition_key, *values, STATUS_CREATED])
+    result: dict[int, list[str]] = {}
+    for row in rows:
+        result.setdefault(int(row["k"]), []).append(row["m"])
+    return {key: sorted(mods) for key, mods in result.items()}
+
+
+def get_metadata(conn: DbConn, partition_key: int, watermarks: Iterable[int]) -> dict[int, str]:
+    """The stored DICOM JSON text of instance versions, by watermark."""
+    marks = sorted(set(watermarks))
+    if not marks:
+        return {}
+    fragment, values = conn.engine.in_list("watermark", marks)
+    rows = conn.fetchall(
+        f"SELECT watermark, dataset FROM instance_metadata WHERE partition_key = ? AND {fragment}",
+        [partition_key, *values])
+    return {int(r["watermark"]): r["dataset"] for r in rows}
+
+
+def list_extended_query_tags(conn: DbConn) -> dict[str, ExtendedQueryTagDefinition]:
+    """Every extended query tag definition, by tag path."""
+    rows = conn.run("list_extended_query_tag_definitions")
+    return {row["tag_path"].upper(): ExtendedQueryTagDefinition(
+        int(row["tag_key"]), row["tag_path"].upper(), row["tag_vr"], row["tag_private_creator"],
+        int(row["tag_level"]), int(row["tag_status"]), int(row["query_status"]),
+        int(row["error_count"])) for row in rows}
+
+
+def index_study_name_words(conn: DbConn, partition_key: int, study_key: int,
+                           study: dict[str, Any]) -> None:
+    """Record the words of a study's person names for fuzzy matching. Words are only added:
+    the table keeps every word any instance of the study gave, and searches recheck the study
+    row, so a later change of the row (latest wins, a delete's recompute from the remaining
+    instances) needs no update here. Call inside the store transaction."""
+    for column, kind in NAME_KINDS.items():
+        words = person_name_words(study.get(column))
+        if not words:
+            continue
+        for word in dict.fromkeys(words.split()):
+            conn.run("add_study_name_word", partition_key=partition_key, study_key=study_key,
+                     name_kind=kind, word=word)

@@ -1,0 +1,283 @@
+"""The QIDO-RS query string -> QueryParams (reference §5.1-5.4, decisions §6).
+
+Pure parsing: the extended query tag definitions come in through a callable, so the database is
+read only when a filter names a tag that is not a core one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+from pydicom.datadict import keyword_for_tag
+from pydicom.tag import BaseTag, Tag
+
+from ..errors import InvalidQueryStringError
+from . import matching
+from .tags import INDEXED_ATTRIBUTES, parse_tag, tag_path, vr_of
+
+STUDY, SERIES, INSTANCE = "study", "series", "instance"
+LEVEL_RANK = {INSTANCE: 0, SERIES: 1, STUDY: 2}
+#: extended_query_tags.tag_level -> level name.
+EQT_LEVELS = {0: INSTANCE, 1: SERIES, 2: STUDY}
+EQT_READY, EQT_QUERY_ENABLED = 1, 1
+
+MODALITIES_IN_STUDY = 0x00080061
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One of the six search resources."""
+
+    name: str
+    result_level: str
+    #: levels whose attributes may be filters (reference §5.2)
+    filter_levels: tuple[str, ...]
+    #: levels whose default attributes are returned (reference §5.5)
+    composition: tuple[str, ...]
+    #: path UIDs, in order (keywords)
+    path_keywords: tuple[str, ...] = ()
+
+
+RESOURCES: dict[str, Resource] = {r.name: r for r in (
+    Resource("studies", STUDY, (STUDY,), (STUDY,)),
+    Resource("series", SERIES, (STUDY, SERIES), (STUDY, SERIES)),
+    Resource("instances", INSTANCE, (STUDY, SERIES, INSTANCE), (STUDY, SERIES, INSTANCE)),
+    Resource("study_series", SERIES, (SERIES,), (SERIES,), ("StudyInstanceUID",)),
+    Resource("study_instances", INSTANCE, (SERIES, INSTANCE), (SERIES, INSTANCE),
+             ("StudyInstanceUID",)),
+    Resource("series_instances", INSTANCE, (INSTANCE,), (INSTANCE,),
+             ("StudyInstanceUID", "SeriesInstanceUID")),
+)}
+
+#: Core searchable attributes, keyword -> level: the index columns plus ModalitiesInStudy.
+CORE_LEVELS: dict[str, str] = {
+    **{keyword: level for keyword, (level, _) in INDEXED_ATTRIBUTES.items()},
+    "ModalitiesInStudy": STUDY,
+}
+
+_GUIDANCE = ("If the parameter is an attribute keyword, check the casing as they are "
+             "case-sensitive. The conformance statement has a list of supported query "
+             "parameters, attributes and the levels.")
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedQueryTagDefinition:
+    """A row of ``extended_query_tags`` (what the read side needs)."""
+
+    tag_key: int
+    tag_path: str
+    tag_vr: str
+    tag_private_creator: str | None
+    tag_level: int
+    tag_status: int
+    query_status: int
+    error_count: int
+
+    @property
+    def level(self) -> str:
+        return EQT_LEVELS[self.tag_level]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryTag:
+    """A searchable attribute: core (``column`` set) or extended (``extended`` set)."""
+
+    tag: int
+    keyword: str
+    vr: str
+    level: str
+    column: str | None = None
+    extended: ExtendedQueryTagDefinition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One attribute filter: the key as given, the attribute and its condition."""
+
+    key: str
+    tag: QueryTag
+    condition: matching.Condition
+
+
+@dataclass
+class QueryParams:
+    """A parsed QIDO-RS request."""
+
+    resource: Resource
+    limit: int
+    offset: int = 0
+    fuzzy: bool = False
+    include_all: bool = False
+    include_tags: tuple[int, ...] = ()
+    filters: list[Filter] = field(default_factory=list)
+
+    @property
+    def erroneous_keys(self) -> list[str]:
+        """Keys of used extended query tags that have indexing errors."""
+        return [f.key for f in self.filters
+                if f.tag.extended is not None and f.tag.extended.error_count > 0]
+
+
+def unknown_parameter(key: str) -> InvalidQueryStringError:
+    return InvalidQueryStringError(
+        f"Invalid query: unknown query parameter '{key}'. {_GUIDANCE}")
+
+
+def not_queryable(key: str) -> InvalidQueryStringError:
+    return InvalidQueryStringError(
+        f"Invalid query: AttributeId {key} is not queryable.  {_GUIDANCE}")
+
+
+def _binding_error(name: str, message: str) -> InvalidQueryStringError:
+    return InvalidQueryStringError(f"The query parameter '{name}' is invalid. {message}")
+
+
+def _parse_int(name: str, text: str, low: int, high: int) -> int:
+    try:
+        number = int(text.strip())
+    except ValueError:
+        raise _binding_error(name, f"The value '{text}' is not valid for {name}.") from None
+    if not low <= number <= high:
+        raise _binding_error(name, f"The field {name} must be between {low} and {high}.")
+    return number
+
+
+def _parse_bool(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false"):
+        raise _binding_error(name, f"The value '{text}' is not valid for {name}.")
+    return value == "true"
+
+
+def _is_private(tag: BaseTag) -> bool:
+    return tag.group % 2 == 1
+
+
+def _attribute_tag(key: str) -> BaseTag | None:
+    """A keyword (case-sensitive) or 8 hex digits naming a dictionary tag or a private tag."""
+    tag = parse_tag(key)
+    if tag is None:
+        return None
+    if key != keyword_for_tag(tag) and not _is_private(tag) and not keyword_for_tag(tag):
+        return None
+    return tag
+
+
+def parse_include_fields(values: Iterable[str]) -> tuple[bool, tuple[int, ...]]:
+    """``includefield`` values (repeatable, comma-separated): (all, tags)."""
+    include_all = False
+    tags: dict[int, None] = {}
+    for raw in values:
+        for item in raw.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if item.lower() == "all":
+                include_all = True
+                continue
+            tag = _attribute_tag(item) if "." not in item else None
+            if tag is None:
+                raise InvalidQueryStringError(
+                    f"Invalid query: IncludeField has unknown attribute '{item}'.")
+            tags.setdefault(int(tag), None)
+    if include_all and tags:
+        raise InvalidQueryStringError(
+            "Invalid query: cannot specify included fields in addition to 'all'.")
+    return include_all, tuple(tags)
+
+
+def _query_tag(key: str, tag: BaseTag, resource: Resource,
+               extended_tags: Callable[[], Mapping[str, ExtendedQueryTagDefinition]]
+               ) -> QueryTag:
+    """The searchable attribute ``key`` names at this resource, or the reference's 400."""
+    keyword = keyword_for_tag(tag) or ""
+    level = CORE_LEVELS.get(keyword) if not _is_private(tag) else None
+    if level is not None:
+        if level not in resource.filter_levels:
+            raise not_queryable(key)
+        column = INDEXED_ATTRIBUTES[keyword][1] if keyword in INDEXED_ATTRIBUTES else None
+        return QueryTag(int(tag), keyword, vr_of(tag) or "CS", level, column=column)
+    definition = extended_tags().get(tag_path(tag))
+    if (definition is None or definition.tag_status != EQT_READY
+            or definition.level not in resource.filter_levels):
+        raise not_queryable(key)
+    if definition.query_status != EQT_QUERY_ENABLED:
+        raise InvalidQueryStringError(f"Query is disabled on specified attribute '{key}'.")
+    return QueryTag(int(tag), keyword or definition.tag_path, definition.tag_vr,
+                    definition.level, extended=definition)
+
+
+def parse_query(args: Iterable[tuple[str, str]], resource: Resource,
+                extended_tags: Callable[[], Mapping[str, ExtendedQueryTagDefinition]],
+                default_limit: int = 100, max_limit: int = 200) -> QueryParams:
+    """Parse the query string pairs of a search request.
+
+    Parameters
+    ----------
+    args : the (key, value) pairs in request order, repeated keys included
+    resource : the search resource
+    extended_tags : returns the extended query tag definitions by tag path (called lazily)
+
+    Raises
+    ------
+    InvalidQueryStringError : with the reference's message for every invalid input
+    """
+    reserved: dict[str, str] = {}
+    includes: list[str] = []
+    raw_filters: list[tuple[str, str]] = []
+    for key, value in args:
+        name = key.strip().lower()
+        if name in ("limit", "offset", "fuzzymatching"):
+            reserved.setdefault(name, value)  # the first value binds, as in ASP.NET
+        elif name == "includefield":
+            includes.append(value)
+        else:
+            raw_filters.append((key.strip(), value))
+
+    params = QueryParams(resource=resource, limit=default_limit)
+    if "limit" in reserved:
+        params.limit = _parse_int("Limit", reserved["limit"], 1, max_limit)
+    if "offset" in reserved:
+        params.offset = _parse_int("Offset", reserved["offset"], 0, 2 ** 63 - 1)
+    if "fuzzymatching" in reserved:
+        params.fuzzy = _parse_bool("FuzzyMatching", reserved["fuzzymatching"])
+    params.include_all, params.include_tags = parse_include_fields(includes)
+
+    seen_keys: set[str] = set()
+    seen_tags: set[int] = set()
+    for key, value in raw_filters:
+        if "." in key:
+            raise InvalidQueryStringError(
+                f"Dicom element '{key}' failed validation for VR 'SQ': Sequential dicom tags "
+                "are currently not supported.")
+        tag = _attribute_tag(key)
+        if tag is None:
+            raise unknown_parameter(key)
+        if key in seen_keys:
+            raise InvalidQueryStringError(
+                f"Invalid QIDO-RS query. Duplicate AttributeId '{key}'. Each attribute is only "
+                "allowed to be specified once.")
+        if int(tag) in seen_tags:
+            raise InvalidQueryStringError(
+                f"Invalid query: attribute '{key}' has been specified more than once using "
+                "different ID formats. Each attribute is only allowed to be specified once.")
+        seen_keys.add(key)
+        seen_tags.add(int(tag))
+        query_tag = _query_tag(key, tag, resource, extended_tags)
+        value = value.strip()
+        if not value or (query_tag.vr == "UI" or query_tag.tag == MODALITIES_IN_STUDY) and \
+                not matching.split_list(value):
+            raise InvalidQueryStringError(
+                f"Invalid query: AttributeId '{key}' has empty string value that is not "
+                "supported.")
+        if "\x00" in value:  # databases cannot compare NUL characters
+            raise InvalidQueryStringError(
+                f"Invalid query: AttributeId '{key}' has a value with an invalid character.")
+        if query_tag.tag == MODALITIES_IN_STUDY:
+            condition: matching.Condition = matching.InList(matching.split_list(value))
+        else:
+            extended_path = query_tag.extended.tag_path if query_tag.extended else None
+            condition = matching.parse_value(query_tag.keyword, query_tag.vr, value,
+                                             params.fuzzy, extended_path)
+        params.filters.append(Filter(key, query_tag, condition))
+    return params

@@ -1,0 +1,222 @@
+"""QIDO-RS: search for studies, series and instances (PS3.18 §10.6, reference §5).
+
+Flow: parse the query (extended query tag definitions are read only when a filter needs them)
+-> one indexed SELECT for the page -> for that page only, counts/newest watermarks, modalities
+and stored metadata JSON when a returned attribute needs them -> DICOM JSON datasets.
+
+Returned attributes (reference §5.5): the version's defaults for the resource's levels (or the
+"all" set), the filter attributes, the path UIDs and ``includefield`` tags. Index columns
+(latest-wins study/series rows, the instance row) answer the attributes they hold; any other
+attribute comes from the stored metadata of the newest matching instance.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
+
+from ..dao import query as dao
+from ..dao.query import PathUids
+from ..db import DbConn
+from ..dicomweb.query_params import (INSTANCE, LEVEL_RANK, RESOURCES, SERIES, STUDY,
+                                     ExtendedQueryTagDefinition, QueryParams, parse_query)
+from ..dicomweb.tags import INDEXED_ATTRIBUTES, tag_path, vr_of
+
+__all__ = ["PathUids", "SearchResult", "search"]
+
+
+def _tags(*keywords: str) -> tuple[int, ...]:
+    return tuple(int(tag_for_keyword(k)) for k in keywords)  # type: ignore[arg-type]
+
+
+#: Default attributes per API version and level (reference §5.5).
+DEFAULT_TAGS: dict[int, dict[str, tuple[int, ...]]] = {
+    1: {
+        STUDY: _tags("SpecificCharacterSet", "StudyDate", "StudyTime", "AccessionNumber",
+                     "InstanceAvailability", "ReferringPhysicianName", "TimezoneOffsetFromUTC",
+                     "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                     "StudyInstanceUID", "StudyID"),
+        SERIES: _tags("SpecificCharacterSet", "Modality", "TimezoneOffsetFromUTC",
+                      "SeriesDescription", "SeriesInstanceUID", "PerformedProcedureStepStartDate",
+                      "PerformedProcedureStepStartTime", "RequestAttributesSequence"),
+        INSTANCE: _tags("SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID",
+                        "InstanceAvailability", "TimezoneOffsetFromUTC", "InstanceNumber", "Rows",
+                        "Columns", "BitsAllocated", "NumberOfFrames"),
+    },
+    2: {
+        STUDY: _tags("StudyInstanceUID", "StudyDate", "StudyDescription", "AccessionNumber",
+                     "ReferringPhysicianName", "PatientName", "PatientID", "PatientBirthDate"),
+        SERIES: _tags("SeriesInstanceUID", "Modality", "PerformedProcedureStepStartDate",
+                      "ManufacturerModelName"),
+        INSTANCE: _tags("SOPInstanceUID"),
+    },
+}
+#: ``includefield=all``: the v1 defaults plus these, in both versions (reference §5.5).
+ALL_EXTRA_TAGS: dict[str, tuple[int, ...]] = {
+    STUDY: _tags("StudyDescription", "AnatomicRegionsInStudyCodeSequence",
+                 "ProcedureCodeSequence", "NameOfPhysiciansReadingStudy",
+                 "AdmittingDiagnosesDescription", "ReferencedStudySequence", "PatientAge",
+                 "PatientSize", "PatientWeight", "Occupation", "AdditionalPatientHistory"),
+    SERIES: _tags("SeriesNumber", "Laterality", "SeriesDate", "SeriesTime"),
+    INSTANCE: (),
+}
+MODALITIES_IN_STUDY, NUMBER_OF_STUDY_RELATED_SERIES = 0x00080061, 0x00201206
+NUMBER_OF_STUDY_RELATED_INSTANCES, NUMBER_OF_SERIES_RELATED_INSTANCES = 0x00201208, 0x00201209
+#: Attributes computed from the index, tag -> level they describe.
+COMPUTED_TAGS: dict[int, str] = {
+    MODALITIES_IN_STUDY: STUDY, NUMBER_OF_STUDY_RELATED_SERIES: STUDY,
+    NUMBER_OF_STUDY_RELATED_INSTANCES: STUDY, NUMBER_OF_SERIES_RELATED_INSTANCES: SERIES,
+}
+_INTEGER_VRS = frozenset({"IS", "SL", "SS", "UL", "US", "SV", "UV"})
+
+
+@dataclass
+class SearchResult:
+    """The datasets of one page and the keys for the ``erroneous-dicom-attributes`` header."""
+
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    erroneous_keys: list[str] = field(default_factory=list)
+
+
+def search(conn: DbConn, partition_key: int, api_version: int, resource_name: str,
+           args: Iterable[tuple[str, str]], path: PathUids = PathUids(),
+           default_limit: int = 100, max_limit: int = 200) -> SearchResult:
+    """Search one resource of a partition.
+
+    Raises
+    ------
+    InvalidQueryStringError : a 400 with the reference's message for invalid query parameters
+    """
+    extended: dict[str, dict[str, ExtendedQueryTagDefinition]] = {}
+
+    def extended_tags() -> Mapping[str, ExtendedQueryTagDefinition]:
+        if "tags" not in extended:
+            extended["tags"] = dao.list_extended_query_tags(conn)
+        return extended["tags"]
+
+    params = parse_query(args, RESOURCES[resource_name], extended_tags, default_limit, max_limit)
+    rows = dao.search(conn, partition_key, params, path)
+    result = SearchResult(erroneous_keys=params.erroneous_keys)
+    if rows:
+        tags = result_tags(params, api_version)
+        result.datasets = _Builder(conn, partition_key, params, tags).build(rows)
+    return result
+
+
+def result_tags(params: QueryParams, api_version: int) -> list[int]:
+    """The attributes to return, sorted by tag."""
+    resource = params.resource
+    tags: set[int] = set()
+    for level in resource.composition:
+        if params.include_all:
+            tags.update(DEFAULT_TAGS[1][level])
+            tags.update(ALL_EXTRA_TAGS[level])
+            tags.update(t for t, lvl in COMPUTED_TAGS.items() if lvl == level)
+        else:
+            tags.update(DEFAULT_TAGS[api_version][level])
+    tags.update(f.tag.tag for f in params.filters)
+    tags.update(_tags(*resource.path_keywords))
+    tags.update(params.include_tags)
+    return sorted(tags)
+
+
+def _index_column(tag: int, result_level: str) -> str | None:
+    """The index column holding ``tag`` for rows of ``result_level`` (its level or above)."""
+    entry = INDEXED_ATTRIBUTES.get(keyword_for_tag(tag))
+    if entry is None or LEVEL_RANK[entry[0]] < LEVEL_RANK[result_level]:
+        return None
+    return entry[1]
+
+
+def _person_name(value: str) -> dict[str, str]:
+    groups = value.split("=")
+    names = ("Alphabetic", "Ideographic", "Phonetic")
+    return {name: group for name, group in zip(names, groups) if group}
+
+
+def _element(vr: str, value: Any) -> dict[str, Any] | None:
+    """DICOM JSON of an index value (None when there is no value)."""
+    if value is None or value == "":
+        return None
+    if vr == "PN":
+        return {"vr": vr, "Value": [_person_name(str(value))]}
+    if vr in _INTEGER_VRS:
+        return {"vr": vr, "Value": [int(value)]}
+    return {"vr": vr, "Value": [str(value)]}
+
+
+class _Builder:
+    """Turns the rows of a page into DICOM JSON datasets."""
+
+    def __init__(self, conn: DbConn, partition_key: int, params: QueryParams,
+                 tags: list[int]) -> None:
+        self.conn, self.partition_key, self.params = conn, partition_key, params
+        self.level = params.resource.result_level
+        self.index_tags = {t: c for t in tags if (c := _index_column(t, self.level))}
+        # a study-level count cannot describe a series of another level's row, and vice versa
+        self.computed = [t for t in tags if t in COMPUTED_TAGS
+                         and LEVEL_RANK[COMPUTED_TAGS[t]] >= LEVEL_RANK[self.level]]
+        self.metadata_tags = [t for t in tags
+                              if t not in self.index_tags and t not in COMPUTED_TAGS]
+        #: (tag, path, vr) in output order: lookups done once per request, not per row
+        self.plan = [(t, tag_path(t), vr_of(t) or "UN") for t in tags]
+
+    def build(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        study_stats: dict[int, dao.Stats] = {}
+        series_stats: dict[int, dao.Stats] = {}
+        needs_metadata = bool(self.metadata_tags)
+        study_counts = {NUMBER_OF_STUDY_RELATED_SERIES, NUMBER_OF_STUDY_RELATED_INSTANCES}
+        if study_counts & set(self.computed) or (needs_metadata and self.level == STUDY):
+            study_stats = dao.get_stats(self.conn, self.partition_key, STUDY,
+                                        sorted({r["study_key"] for r in rows}))
+        if NUMBER_OF_SERIES_RELATED_INSTANCES in self.computed or (
+                needs_metadata and self.level == SERIES):
+            series_stats = dao.get_stats(self.conn, self.partition_key, SERIES,
+                                         sorted({r["series_key"] for r in rows}))
+        modalities = (dao.get_modalities(self.conn, self.partition_key,
+                                         sorted({r["study_key"] for r in rows}))
+                      if MODALITIES_IN_STUDY in self.computed else {})
+        newest: dict[int, int] = {}
+        if needs_metadata:
+            for index, row in enumerate(rows):
+                if self.level == INSTANCE:
+                    newest[index] = int(row["watermark"])
+                else:
+                    stats = (study_stats if self.level == STUDY else series_stats).get(
+                        int(row[f"{self.level}_key"]))
+                    if stats is not None:
+                        newest[index] = stats.max_watermark
+        metadata = dao.get_metadata(self.conn, self.partition_key, newest.values())
+        datasets = []
+        for index, row in enumerate(rows):
+            stored = metadata.get(newest.get(index, -1))
+            parsed = json.loads(stored) if stored else {}
+            datasets.append(self._dataset(row, parsed, study_stats.get(row["study_key"]),
+                                          series_stats.get(row.get("series_key", -1)),
+                                          modalities.get(row["study_key"], [])))
+        return datasets
+
+    def _dataset(self, row: dict[str, Any], stored: dict[str, Any], study: dao.Stats | None,
+                 series: dao.Stats | None, modalities: list[str]) -> dict[str, Any]:
+        dataset: dict[str, Any] = {}
+        for tag, path, vr in self.plan:
+            element: dict[str, Any] | None = None
+            if tag in self.index_tags:
+                element = _element(vr, row.get(self.index_tags[tag]))
+            elif tag == MODALITIES_IN_STUDY and tag in self.computed:
+                element = {"vr": "CS", "Value": modalities} if modalities else {"vr": "CS"}
+            elif tag in self.computed:
+                stats = series if COMPUTED_TAGS[tag] == SERIES else study
+                count = 0 if stats is None else (
+                    stats.series if tag == NUMBER_OF_STUDY_RELATED_SERIES else stats.instances)
+                element = {"vr": "IS", "Value": [count]}
+            if element is None:
+                candidate = stored.get(path)
+                if candidate is not None and "BulkDataURI" not in candidate \
+                        and "InlineBinary" not in candidate:
+                    element = candidate
+            if element is not None:
+                dataset[path] = element
+        return dataset

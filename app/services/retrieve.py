@@ -1,0 +1,232 @@
+"""WADO-RS: retrieve studies, series, instances, frames, metadata, rendered images and bulk data
+(PS3.18 §10.4, reference §4, decisions §5).
+
+Every function reads the index first and checks that the files exist, so errors are raised
+before a response starts; the views then stream files without touching the database.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..blobstore import FileSystemBlobStore
+from ..dao import retrieve as dao
+from ..db import DbConn
+from ..dicomweb import pixels
+from ..dicomweb.accept import JP2, ORIGINAL, Negotiated
+from ..dicomweb.bulkdata import locate_bulkdata, parse_tag_path
+from ..dicomweb.json_model import with_bulkdata_base
+from ..dicomweb.rendering import check_render_size, render_frame
+from ..errors import (BlobNotFoundError, FrameNotFoundError, InstanceNotFoundError,
+                      ResourceNotFoundError, SeriesNotFoundError, StudyNotFoundError)
+from ..models import VersionedInstance
+
+logger = logging.getLogger(__name__)
+
+
+class BulkDataNotFoundError(ResourceNotFoundError):
+    message = "The specified bulk data cannot be found."
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceIds:
+    """The UIDs of a study, series (``series`` set) or instance (all three set)."""
+
+    partition_key: int
+    study: str
+    series: str | None = None
+    sop: str | None = None
+
+    def not_found(self) -> ResourceNotFoundError:
+        if self.sop is not None:
+            return InstanceNotFoundError()
+        return SeriesNotFoundError() if self.series is not None else StudyNotFoundError()
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """A byte range of a file to send as one part; ``temporary`` files are removed after."""
+
+    path: Path
+    transfer_syntax: str
+    offset: int
+    length: int
+    temporary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataResult:
+    """Metadata JSON text (None: not modified) and its ETag."""
+
+    body: str | None
+    etag: str
+
+
+def _instances(conn: DbConn, ids: ResourceIds) -> list[VersionedInstance]:
+    rows = dao.list_instances(conn, ids.partition_key, ids.study, ids.series, ids.sop)
+    if not rows:
+        raise ids.not_found()
+    return rows
+
+
+def _blob_path(blobs: FileSystemBlobStore, instance: VersionedInstance) -> Path:
+    path = blobs.path(instance.blob_key)
+    if not path.is_file():
+        logger.error("The file of instance %s (blob %s) is missing from the blob store",
+                     instance.sop_instance_uid, instance.blob_key)
+        raise BlobNotFoundError()
+    return path
+
+
+def _open(blobs: FileSystemBlobStore, instance: VersionedInstance):
+    path = _blob_path(blobs, instance)
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        logger.error("The file of instance %s vanished", instance.sop_instance_uid)
+        raise BlobNotFoundError() from None
+
+
+def _transcoded(blobs: FileSystemBlobStore, instance: VersionedInstance, path: Path,
+                target: str) -> FilePart:
+    pixels.check_size(instance.blob_size)
+    if instance.transfer_syntax_uid not in pixels.TRANSCODABLE_SOURCES:
+        raise pixels.TranscodingError()
+    fd, name = tempfile.mkstemp(dir=blobs.tmp, prefix="transcode-")
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as source:
+            pixels.transcode(source, target, out)
+        return FilePart(Path(name), target, 0, os.path.getsize(name), temporary=True)
+    except BaseException:
+        os.unlink(name)
+        raise
+
+
+def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
+                   transfer_syntax: str) -> list[FilePart]:
+    """The files of a study, series or instance, each in ``transfer_syntax`` (``*``: as stored).
+
+    Files that need transcoding are transcoded now, into temporary files, so a codec failure
+    is a 406 before anything is sent (decisions §5: each instance is transcoded as needed).
+    """
+    parts: list[FilePart] = []
+    try:
+        for instance in _instances(conn, ids):
+            path = _blob_path(blobs, instance)
+            stored = instance.transfer_syntax_uid or ""
+            if pixels.needs_transcoding(stored, transfer_syntax):
+                parts.append(_transcoded(blobs, instance, path, transfer_syntax))
+            else:
+                parts.append(FilePart(path, stored, 0, instance.blob_size))
+    except BaseException:
+        discard(parts)
+        raise
+    return parts
+
+
+def discard(parts: list[FilePart]) -> None:
+    """Remove the temporary files among ``parts``."""
+    for part in parts:
+        if part.temporary:
+            try:
+                part.path.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def retrieve_frames(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
+                    frames: list[int], negotiated: Negotiated) -> tuple[list[bytes], str]:
+    """The requested frames (1-based) of an instance and the transfer syntax they are in."""
+    instance = _instances(conn, ids)[0]
+    with _open(blobs, instance) as handle:
+        layout = _layout(handle, instance)
+        if any(frame > layout.number_of_frames for frame in frames):
+            raise FrameNotFoundError()
+        syntax = negotiated.transfer_syntax
+        if negotiated.media_type == JP2:
+            return [pixels.frame_as_jpeg_2000(handle, layout, f - 1) for f in frames], syntax
+        if syntax == ORIGINAL:
+            return ([pixels.read_frame(handle, layout, f - 1) for f in frames],
+                    layout.transfer_syntax)
+        if layout.transfer_syntax not in pixels.TRANSCODABLE_SOURCES:
+            raise pixels.TranscodingError()
+        return [pixels.frame_as_explicit_little_endian(handle, layout, f - 1)
+                for f in frames], syntax
+
+
+def _layout(handle, instance: VersionedInstance) -> pixels.PixelLayout:
+    try:
+        layout = pixels.locate_pixel_data(handle, instance.blob_size)
+    except pixels.TranscodingError:
+        raise
+    except (ValueError, EOFError, KeyError, TypeError, AttributeError) as exc:
+        logger.warning("Cannot read the pixel data of %s: %s", instance.sop_instance_uid, exc)
+        layout = None
+    if layout is None:
+        raise FrameNotFoundError()
+    return layout
+
+
+def retrieve_rendered(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds, frame: int,
+                      media_type: str, quality: int) -> bytes:
+    """Frame ``frame`` (1-based) of an instance rendered as ``media_type``."""
+    instance = _instances(conn, ids)[0]
+    check_render_size(instance.blob_size)
+    with _open(blobs, instance) as handle:
+        layout = _layout(handle, instance)
+        if frame > layout.number_of_frames:
+            raise FrameNotFoundError()
+        return render_frame(handle, layout.transfer_syntax, frame - 1, media_type, quality)
+
+
+def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: str,
+                      if_none_match: str | None) -> MetadataResult:
+    """The stored DICOM JSON of a study, series or instance as one JSON array text.
+
+    ETag (reference §4.4): ``{watermark}`` for an instance, ``{max watermark}-{count}``
+    otherwise; a matching ``If-None-Match`` gives ``body=None`` (304). Texts are concatenated,
+    never parsed; ``bulkdata:`` references become absolute bulk-data URLs.
+    """
+    rows = dao.list_metadata(conn, ids.partition_key, ids.study, ids.series, ids.sop)
+    if not rows:
+        raise ids.not_found()
+    if ids.sop is not None:
+        etag = str(rows[0].watermark)
+    else:
+        etag = f"{max(row.watermark for row in rows)}-{len(rows)}"
+    if if_none_match is not None and if_none_match.strip().strip('"').lower() == etag.lower():
+        return MetadataResult(None, etag)
+    study_url = f"{resource_base}/studies/{ids.study}"
+    texts = []
+    for row in rows:
+        text = row.dataset
+        if '"bulkdata:' in text:
+            text = with_bulkdata_base(text, f"{study_url}/series/{row.series_instance_uid}"
+                                      f"/instances/{row.sop_instance_uid}")
+        texts.append(text)
+    return MetadataResult("[" + ",".join(texts) + "]", etag)
+
+
+def retrieve_bulkdata(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
+                      tag_path: str) -> tuple[FilePart | bytes, str]:
+    """The value of a binary element of an instance (decisions §5) and the stored transfer
+    syntax: a file range to stream, or the bytes of a small element inside a sequence."""
+    path = parse_tag_path(tag_path)
+    if path is None:
+        raise BulkDataNotFoundError()
+    instance = _instances(conn, ids)[0]
+    stored = instance.transfer_syntax_uid or ""
+    with _open(blobs, instance) as handle:
+        try:
+            found = locate_bulkdata(handle, instance.blob_size, path)
+        except (ValueError, EOFError, KeyError, TypeError, AttributeError) as exc:
+            logger.warning("Cannot read bulk data of %s: %s", instance.sop_instance_uid, exc)
+            found = None
+    if found is None:
+        raise BulkDataNotFoundError()
+    if found.data is not None:
+        return found.data, stored
+    return FilePart(blobs.path(instance.blob_key), stored, found.offset, found.length), stored

@@ -1,0 +1,188 @@
+"""QIDO-RS latency at scale: seed N instances directly (bench/seed.py), start the server on that
+index, time eight searches (p50/p95), and print each search's EXPLAIN ANALYZE (PostgreSQL).
+
+    python -m bench.qido                                   # PostgreSQL, N = 10,000
+    python -m bench.qido --backend postgresql --instances 10000 100000 1000000 --explain
+    python -m bench.qido --backend sqlite --instances 100000
+
+Searches run in partition Site1 (of 4) with values sampled from the seeded data, one request at
+a time (latency, not throughput). Each seeded database is dropped after its run.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import random
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from app.dao import query as query_dao
+from app.db import Database
+from app.dicomweb.query_params import RESOURCES, parse_query
+from app.services.query import PathUids
+
+from .common import (TABLE_HEADER, Result, create_pg_database, drive, drop_pg_database,
+                     machine_description, running_server)
+from .seed import SYLLABLES, seed
+
+PARTITION = "Site1"
+SAMPLES = 60
+
+
+def _samples(database_url: str) -> dict[str, list[Any]]:
+    """Values to search for, drawn from partition Site1."""
+    database = Database(database_url)
+    conn = database.connect()
+    try:
+        key = conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",
+                            [PARTITION])[0]["partition_key"]
+        studies = conn.fetchall(
+            "SELECT study_key, study_instance_uid, patient_id, patient_name, study_date"
+            " FROM studies WHERE partition_key = ? ORDER BY study_key", [key])
+        rng = random.Random(7)
+        picked = rng.sample(list(studies), min(SAMPLES, len(studies)))
+        series = conn.fetchall(
+            "SELECT study_instance_uid, series_instance_uid FROM instances"
+            " WHERE partition_key = ? AND instance_number = 1 ORDER BY watermark", [key])
+        sops = conn.fetchall("SELECT sop_instance_uid FROM instances WHERE partition_key = ?"
+                             " AND instance_number = 3", [key])
+    finally:
+        database.release(conn)
+        database.close()
+    return {
+        "patient_id": [s["patient_id"] for s in picked],
+        "date": [s["study_date"] for s in picked],
+        "name_prefix": [_three_syllables(s["patient_name"].split("^")[0]) for s in picked],
+        "fuzzy": [s["patient_name"].split("^")[1][:3].lower() + " "
+                  + s["patient_name"].split("^")[0].lower() for s in picked],
+        "study": [s["study_instance_uid"] for s in picked],
+        "series": [tuple(r.values()) if isinstance(r, dict) else tuple(r)
+                   for r in rng.sample(list(series), min(SAMPLES, len(series)))],
+        "sop": [r["sop_instance_uid"] for r in rng.sample(list(sops), min(SAMPLES, len(sops)))],
+    }
+
+
+def _three_syllables(name: str) -> str:
+    """The first three syllables of a seeded last name (shared by 24 patients)."""
+    rest, prefix = name.lower(), ""
+    for _ in range(3):
+        syllable = next(s for s in SYLLABLES if rest.startswith(s))
+        prefix, rest = prefix + syllable, rest[len(syllable):]
+    return prefix.capitalize()
+
+
+def _date_range(day: str) -> str:
+    from datetime import datetime, timedelta
+    start = datetime.strptime(day, "%Y%m%d")
+    return f"{day}-{(start + timedelta(days=6)):%Y%m%d}"
+
+
+def cases(samples: dict[str, list[Any]]) -> list[tuple[str, Callable[[int], str]]]:
+    """(name, i -> path) for the eight searches."""
+    p = f"/partitions/{PARTITION}"
+    pick = lambda name, i: samples[name][i % len(samples[name])]  # noqa: E731
+    return [
+        ("studies by PatientID", lambda i: f"{p}/studies?PatientID={quote(pick('patient_id', i))}"),
+        ("studies by StudyDate range (7 days)",
+         lambda i: f"{p}/studies?StudyDate={_date_range(pick('date', i))}"),
+        ("studies by PatientName prefix*",
+         lambda i: f"{p}/studies?PatientName={quote(pick('name_prefix', i))}*"),
+        ("studies by fuzzy PatientName",
+         lambda i: f"{p}/studies?fuzzymatching=true&PatientName={quote(pick('fuzzy', i))}"),
+        ("series of a study", lambda i: f"{p}/studies/{pick('study', i)}/series"),
+        ("instances of a series",
+         lambda i: "{}/studies/{}/series/{}/instances".format(p, *pick("series", i))),
+        ("/studies?limit=100", lambda i: f"{p}/studies?limit=100"),
+        ("instances by SOPInstanceUID", lambda i: f"{p}/instances?SOPInstanceUID={pick('sop', i)}"),
+    ]
+
+
+def _resource(path: str) -> tuple[str, PathUids]:
+    parts = path.split("/")[3:]  # drop '', 'partitions', name
+    if parts == ["studies"]:
+        return "studies", PathUids()
+    if parts == ["instances"]:
+        return "instances", PathUids()
+    if len(parts) == 3:
+        return "study_series", PathUids(parts[1])
+    return "series_instances", PathUids(parts[1], parts[3])
+
+
+def explain(database_url: str, url: str) -> str:
+    """EXPLAIN ANALYZE of the search SELECT a URL runs (PostgreSQL)."""
+    split = urlsplit(url)
+    name, path = _resource(split.path)
+    database = Database(database_url)
+    conn = database.connect()
+    try:
+        params = parse_query(parse_qsl(split.query), RESOURCES[name],
+                             lambda: query_dao.list_extended_query_tags(conn))
+        key = conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",
+                            [PARTITION])[0]["partition_key"]
+        sql, values = query_dao.build_search(conn, key, params, path)
+        rows = conn.fetchall("EXPLAIN (ANALYZE, COSTS OFF) " + sql, values)
+        return "\n".join(list(r.values())[0] for r in rows)
+    finally:
+        database.release(conn)
+        database.close()
+
+
+def _request(path_for: Callable[[int], str]) -> Callable[[http.client.HTTPConnection, int],
+                                                        tuple[int, int]]:
+    def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
+        conn.request("GET", path_for(index), headers={"Accept": "application/dicom+json"})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status not in (200, 204):
+            raise RuntimeError(f"{path_for(index)}: {response.status} {body[:200]!r}")
+        datasets = body.count(b'},{"0') + 1 if body else 0  # no sequences in seeded data
+        return datasets, len(body)
+    return request
+
+
+def run(backend: str, instances: int, requests: int, show_explain: bool) -> list[Result]:
+    if backend == "postgresql":
+        url = create_pg_database()
+    else:
+        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='qido-bench-')) / 'index.sqlite3'}"
+    try:
+        seeded = seed(url, instances)
+        print(f"\n### {backend}, {instances:,} instances ({seeded['counts']['studies']:,} studies"
+              f" in 4 partitions, seeded in {seeded['seconds']:.0f} s)\n", flush=True)
+        samples = _samples(url)
+        results = []
+        with running_server(backend, partitions=True, database_url=url) as server:
+            print(TABLE_HEADER.replace(" p95 ms |", " p95 ms | datasets/response |") + "---|")
+            for name, path_for in cases(samples):
+                drive(server, name, 1, 10, _request(path_for))  # warm-up
+                result = drive(server, name, 1, requests, _request(path_for))
+                results.append(result)
+                print(result.row()[:-1] + f"| {result.items / result.requests:.1f} |", flush=True)
+        if show_explain and backend == "postgresql":
+            for name, path_for in cases(samples):
+                print(f"\n#### {name}: `GET {path_for(0)}`\n\n```\n{explain(url, path_for(0))}"
+                      "\n```", flush=True)
+        return results
+    finally:
+        if backend == "postgresql":
+            drop_pg_database(url)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="QIDO-RS latency at scale")
+    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--instances", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--explain", action="store_true")
+    args = parser.parse_args(argv)
+    print(machine_description())
+    for count in args.instances:
+        run(args.backend, count, args.requests, args.explain)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
