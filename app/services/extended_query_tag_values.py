@@ -2,12 +2,11 @@
 
 Used by the store hook (values read from the pydicom dataset) and by the re-index (values read
 from the stored DICOM JSON). Only the first value of an element is indexed; null and empty
-values are not indexed. ``normalize_value`` is the one place that maps a VR to its value table
-and stored form; QIDO must normalise query values the same way.
+values are not indexed. ``normalize_value`` maps a VR to its value table and stored form with
+``app.dicomweb.eqt_values``, which QIDO uses for query values, so both sides agree.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -17,22 +16,21 @@ from pydicom.tag import BaseTag, Tag
 
 from ..dao import extended_query_tags as dao
 from ..dao.instances import InstanceKeys
-from ..dicomweb.tags import keyword, person_name_words
+from ..dicomweb import eqt_values
+from ..dicomweb.tags import keyword
 from ..dicomweb.validation import ElementValidationError, minimum_validate
 
-#: VR -> value table (the lead's mapping; TM is kept as normalised text with DA and DT).
-VR_TABLES: dict[str, str] = {
-    **{vr: "string" for vr in ("AE", "AS", "CS", "LO", "SH", "UI")},
-    **{vr: "long" for vr in ("IS", "SL", "SS", "UL", "US")},
-    **{vr: "double" for vr in ("FL", "FD")},
-    **{vr: "datetime" for vr in ("DA", "DT", "TM")},
-    "PN": "person_name",
-}
+#: VR -> value table, shared with QIDO's read side.
+VR_TABLES = eqt_values.VR_TABLES
 SUPPORTED_VRS = frozenset(VR_TABLES)
 VR_NOT_EXPECTED = "The extended query tag VR is not expected."
 VALUE_TOO_LONG = "Value length exceeds maximum length."
-_INT64 = 2 ** 63
-_DT_MINIMUM = "00000101000000"  # fill for missing DT parts: month/day 01, time 00
+_UNPARSABLE = {"DA": "Value cannot be parsed as a valid date.",
+               "DT": "Value cannot be parsed as a valid date time.",
+               "TM": "Value cannot be parsed as a valid time.",
+               **{vr: "Value cannot be parsed as a valid number."
+                  for vr in ("IS", "SL", "SS", "UL", "US", "FL", "FD")}}
+_MAX_LENGTH = {eqt_values.STRING: 64, eqt_values.PERSON_NAME: 200}  # the value columns
 
 
 class InvalidTagValueError(ValueError):
@@ -64,64 +62,26 @@ def prepare(tags: Iterable[dao.ExtendedQueryTag]) -> list[IndexedTag]:
     return prepared
 
 
-def _first(values: list[Any]) -> Any:
-    for value in values:
-        return value
-    return None
-
-
-def _digits(text: str) -> str:
-    return text.replace(":", "").replace("-", "") if text else text
-
-
 def normalize_value(vr: str, value: Any) -> tuple[str, tuple[Any, ...]]:
     """Map one value of ``vr`` to (value table, stored column values); raise ValueError.
 
-    Strings are trimmed; integers and doubles are numbers; DA -> 'YYYYMMDD'; DT ->
-    'YYYYMMDDHHMMSS.ffffff' (missing parts filled with their minimum, offset dropped); TM ->
-    'HHMMSS.ffffff'; PN -> (value, lower-case words for fuzzy matching).
+    The stored forms are ``app.dicomweb.eqt_values``'s (QIDO normalises query values the same
+    way); a DT value's UTC offset is dropped (stored as written, without the offset), and PN
+    adds the lower-case words for fuzzy matching.
     """
-    table = VR_TABLES[vr]
-    if table == "long":
-        number = int(str(value).strip())
-        if not -_INT64 <= number < _INT64:
-            raise ValueError("Value is out of range.")
-        return table, (number,)
-    if table == "double":
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError("Value is not a finite number.")
-        return table, (number,)
-    text = str(value).rstrip("\x00").strip()
-    if table == "person_name":
-        text = text.rstrip("=")
-        if len(text) > 200:
-            raise ValueError(VALUE_TOO_LONG)
-        return table, (text, person_name_words(text))
-    if table == "string":
-        if len(text) > 64:
-            raise ValueError(VALUE_TOO_LONG)
-        return table, (text,)
-    if vr == "DA":
-        text = _digits(text)
-        if len(text) != 8 or not text.isdigit():
-            raise ValueError("Value cannot be parsed as a valid date.")
-        return table, (text,)
-    if vr == "TM":
-        main, _, fraction = _digits(text).partition(".")
-        if not main.isdigit() or len(main) not in (2, 4, 6) or (
-                fraction and not fraction.isdigit()):
-            raise ValueError("Value cannot be parsed as a valid time.")
-        return table, (f"{main.ljust(6, '0')}.{fraction[:6].ljust(6, '0')}",)
-    # DT: YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX]
-    for sign in "+-":
-        if sign in text[4:]:
-            text = text[:4] + text[4:].split(sign, 1)[0]
-    main, _, fraction = text.partition(".")
-    if not main.isdigit() or len(main) not in (4, 6, 8, 10, 12, 14) or (
-            fraction and not fraction.isdigit()):
-        raise ValueError("Value cannot be parsed as a valid date time.")
-    return table, (f"{main}{_DT_MINIMUM[len(main):]}.{fraction[:6].ljust(6, '0')}",)
+    table = eqt_values.value_table(vr)
+    if table in (eqt_values.LONG, eqt_values.DOUBLE):
+        return table, (eqt_values.normalize(vr, value),)
+    text = str(value)
+    if table == eqt_values.PERSON_NAME:
+        stored: tuple[Any, ...] = eqt_values.normalize_person_name(text)
+    else:
+        if vr == "DT" and eqt_values.has_offset(text):
+            text = text.strip()[:-5]
+        stored = (eqt_values.normalize(vr, text),)
+    if len(stored[0]) > _MAX_LENGTH.get(table, 64):
+        raise ValueError(VALUE_TOO_LONG)
+    return table, stored
 
 
 class _Element:
@@ -147,9 +107,11 @@ def check_value(tag: IndexedTag, vr: str, values: list[Any]) -> tuple[str, tuple
     except ElementValidationError as exc:
         raise InvalidTagValueError(exc.reason) from None
     try:
-        return normalize_value(vr, _first(values))
+        return normalize_value(vr, values[0])
     except (ValueError, TypeError, OverflowError) as exc:
-        raise InvalidTagValueError(str(exc) or "Value is not valid for its VR.") from None
+        message = str(exc) if str(exc) == VALUE_TOO_LONG else _UNPARSABLE.get(
+            vr, "Value is not valid for its VR.")
+        raise InvalidTagValueError(message) from None
 
 
 def _pn_text(value: Any) -> str:

@@ -24,7 +24,8 @@ from ..dao import extended_query_tags as dao
 from ..dao import operations as operations_dao
 from ..dao.instances import InstanceKeys
 from ..db import DbConn
-from ..dicomweb.tags import INDEXED_ATTRIBUTES, keyword, parse_tag, tag_path
+from ..dicomweb.query_params import CORE_LEVELS
+from ..dicomweb.tags import keyword, parse_tag, tag_path
 from ..dicomweb.validation import ElementValidationError
 from ..errors import (ExistingOperationError, ExtendedQueryTagBusyError,
                       ExtendedQueryTagEntryValidationError, ExtendedQueryTagNotFoundError,
@@ -42,7 +43,7 @@ STATUS_NAMES = {dao.STATUS_ADDING: "adding", dao.STATUS_READY: "ready",
 QUERY_STATUSES = {"disabled": dao.QUERY_DISABLED, "enabled": dao.QUERY_ENABLED}
 QUERY_STATUS_NAMES = {number: name for name, number in QUERY_STATUSES.items()}
 #: Attributes QIDO searches natively (reference §5.2, decisions §6): not extended query tags.
-CORE_KEYWORDS = frozenset(INDEXED_ATTRIBUTES) | {"ModalitiesInStudy"}
+CORE_KEYWORDS = frozenset(CORE_LEVELS)
 _VR_CODES = frozenset(name for name in ALL_VRS.__members__ if "_" not in name)
 _LO_INVALID = re.compile(r"[\\\x00-\x1a\x1c-\x1f]")
 

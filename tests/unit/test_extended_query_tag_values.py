@@ -17,7 +17,7 @@ from app.services.extended_query_tag_values import normalize_value
     ("DT", "202403151011", ("datetime", ("20240315101100.000000",))),
     ("DT", "20240315101112.5+0100", ("datetime", ("20240315101112.500000",))),
     ("TM", "1011", ("datetime", ("101100.000000",))),
-    ("TM", "10:11:12.123", ("datetime", ("101112.123000",))),
+    ("TM", "101112.123", ("datetime", ("101112.123000",))),
     ("PN", "Doe^John=Ideo", ("person_name", ("Doe^John=Ideo", "doe john ideo"))),
 ])
 def test_normalize_value_maps_vr_to_table_and_form(vr, value, expected):
@@ -26,7 +26,7 @@ def test_normalize_value_maps_vr_to_table_and_form(vr, value, expected):
 
 @pytest.mark.parametrize("vr,value", [
     ("IS", "abc"), ("IS", str(2 ** 63)), ("FD", float("nan")), ("DA", "2024031"),
-    ("DT", "20241"), ("TM", "1"), ("LO", "x" * 65),
+    ("DT", "20241"), ("TM", "1"), ("LO", "x" * 65), ("DA", "20240230"),
 ])
 def test_normalize_value_invalid_raises_value_error(vr, value):
     with pytest.raises(ValueError):
