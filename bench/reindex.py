@@ -7,6 +7,11 @@ no files), starts the real server with its background worker, adds an instance-l
 index lookup in SQL alone.
 
     flock /tmp/bench.lock .venv/bin/python -m bench.reindex [--instances 100000] [--batch 1000]
+
+``--takeover`` instead runs two server processes on one database, kills the one that owns the
+re-index mid-way (SIGKILL) and checks that the other finishes it after the lease:
+
+    flock /tmp/bench.lock .venv/bin/python -m bench.reindex --takeover --instances 20000
 """
 from __future__ import annotations
 
@@ -118,11 +123,50 @@ def _sql_lookup_ms(url: str, rounds: int = 200) -> list[float]:
     return latencies
 
 
+def takeover(url: str, count: int, lease: int = 5) -> None:
+    """Kill the process running a re-index; the other server process must finish it."""
+    env = {"DICOM_ENABLE_BACKGROUND_WORKER": "true", "DICOM_WORKER_POLL_SECONDS": "0.1",
+           "DICOM_REINDEX_BATCH_SIZE": "500", "DICOM_OPERATION_LEASE_SECONDS": str(lease)}
+    with running_server("postgresql", database_url=url, extra_env=env) as first, \
+            running_server("postgresql", database_url=url, extra_env=env) as second:
+        conn = http.client.HTTPConnection(first.host, first.port, timeout=60)
+        status, body = _request(conn, "POST", "/extendedquerytags", json.dumps([TAG]).encode(),
+                                {"Content-Type": "application/json"})
+        assert status == 202, body
+        operation_id = json.loads(body)["id"]
+        pg = psycopg2.connect(url)
+        pg.autocommit = True
+        cur = pg.cursor()
+        owner = None
+        while owner is None:
+            time.sleep(0.2)
+            cur.execute("SELECT owner, percent_complete FROM operations")
+            owner, percent = cur.fetchone()
+        pid = int(owner.split(":")[1])
+        victim, survivor = (first, second) if first.process.pid == pid else (second, first)
+        victim.process.kill()
+        victim.process.wait()
+        killed = time.perf_counter()
+        print(f"killed process {pid} at {percent}%", flush=True)
+        conn = http.client.HTTPConnection(survivor.host, survivor.port, timeout=60)
+        while True:
+            status, body = _request(conn, "GET", f"/operations/{operation_id}")
+            if status == 200:
+                break
+            time.sleep(0.2)
+        cur.execute("SELECT count(*) FROM extended_query_tag_string")
+        rows = cur.fetchone()[0]
+        pg.close()
+        print(f"{json.loads(body)['status']} {time.perf_counter() - killed:.1f} s after the "
+              f"kill (lease {lease} s); {rows} of {count} instances indexed")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--instances", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--takeover", action="store_true")
     args = parser.parse_args(argv)
 
     url = create_pg_database()
@@ -132,6 +176,9 @@ def main(argv: list[str]) -> int:
         seed(url, args.instances)
         print(f"seeded {args.instances} instances in {time.perf_counter() - started:.1f} s",
               flush=True)
+        if args.takeover:
+            takeover(url, args.instances)
+            return 0
         env = {"DICOM_ENABLE_BACKGROUND_WORKER": "true", "DICOM_WORKER_POLL_SECONDS": "0.2",
                "DICOM_REINDEX_BATCH_SIZE": str(args.batch)}
         with running_server("postgresql", database_url=url, extra_env=env) as server:
