@@ -7,8 +7,6 @@ from app.worker import run_pending_once
 from tests.api.helpers import store, values
 from tests.dicom_factory import make_dataset, uid
 
-pytest.importorskip("app.dicomweb.eqt_values")  # QIDO's read side of extended query tags
-
 JSON = {"Accept": "application/dicom+json"}
 TAGS = [{"path": "PatientAge", "level": "Study"},
         {"path": "AcquisitionDate", "level": "Series"},
