@@ -274,3 +274,21 @@ def test_delete_study_removes_its_extended_query_tag_values_and_errors(make_app)
     for table in ("string", "long"):
         assert _rows(app, f"SELECT count(*) FROM extended_query_tag_{table}") == [(0,)]
     assert client.get("/extendedquerytags/PatientAge/errors").json == []
+
+
+def test_add_extended_query_tags_waits_for_stores_in_flight(make_app):
+    from app.dao import extended_query_tags as eqt_dao
+
+    app = make_app()
+    results = []
+    with get_database(app).connection() as store_conn:
+        with store_conn.transaction(write=True):
+            eqt_dao.lock_tags_shared(store_conn)  # what a store transaction holds
+            thread = threading.Thread(target=lambda: results.append(
+                app.test_client().post("/extendedquerytags", json=[
+                    {"path": "PatientAge", "level": "Study"}]).status_code))
+            thread.start()
+            thread.join(0.5)
+            assert results == []  # the add waits for the store to commit
+        thread.join(10)
+    assert results == [202]
