@@ -7,6 +7,7 @@ picked up again once its lease expires. Tests call ``run_pending_once(app)`` syn
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
@@ -87,4 +88,7 @@ def init_app(app: Flask) -> Worker | None:
     worker = Worker(app)
     app.extensions["dicom_worker"] = worker
     worker.start()
+    # On a normal exit (Ctrl-C included) hand the running operation back at once, instead of
+    # letting it wait for its lease to expire.
+    atexit.register(worker.stop, 10.0)
     return worker
