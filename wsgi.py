@@ -19,8 +19,13 @@ app = _create()
 
 def main() -> None:
     """Serve with waitress on DICOM_HOST:DICOM_PORT with DICOM_THREADS threads."""
+    import signal
+
     from waitress import serve
 
+    # SIGTERM exits normally, so atexit hooks run (the background worker hands back its
+    # operation at once instead of after its lease).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Serving DICOMweb on http://{app.config['HOST']}:{app.config['PORT']} "
           f"(database: {app.extensions['dicom_db'].dialect}, "
           f"partitions: {'on' if app.config['ENABLE_DATA_PARTITIONS'] else 'off'})", flush=True)
