@@ -285,32 +285,38 @@ def list_extended_query_tag_errors(conn: DbConn, path: str, limit: int,
 
 # --- Store hook --------------------------------------------------------------------------------
 
-def _check_dataset(conn: DbConn, ds: Dataset) -> Iterator[tuple[values.IndexedTag, str, Any]]:
-    """(tag, VR, normalised value or InvalidTagValueError) for each indexable tag in ``ds``."""
+def _check_dataset(conn: DbConn, ds: Dataset
+                   ) -> Iterator[tuple[values.IndexedTag, str, int, Any]]:
+    """(tag, VR, value count, normalised value or InvalidTagValueError) for each indexable tag
+    present in ``ds``."""
     for tag in values.prepare(dao.list_indexable_tags(conn)):
         found = values.values_from_dataset(tag, ds)
         if found is None:
             continue
         try:
-            yield tag, found[0], values.check_value(tag, *found)
+            yield tag, found[0], len(found[1]), values.check_value(tag, *found)
         except values.InvalidTagValueError as exc:
-            yield tag, found[0], exc
+            yield tag, found[0], len(found[1]), exc
 
 
-def validate_instance(conn: DbConn, ds: Dataset) -> list[tuple[int, str]]:
+def validate_instance(conn: DbConn, ds: Dataset) -> tuple[list[tuple[int, str]], bool]:
     """(tag, message) for every extended query tag whose value in ``ds`` is invalid (reference
-    §8.3: v1 STOW fails such an instance, v2 warns)."""
-    return [(int(tag.tag), str(ElementValidationError(
-                keyword(tag.tag), vr or tag.definition.tag_vr, str(result))))
-            for tag, vr, result in _check_dataset(conn, ds)
-            if isinstance(result, values.InvalidTagValueError)]
+    §8.3: v1 STOW fails such an instance, v2 warns), and whether any indexed tag has several
+    values (v1's Warning header)."""
+    problems, multiple_values = [], False
+    for tag, vr, count, result in _check_dataset(conn, ds):
+        multiple_values = multiple_values or count > 1
+        if isinstance(result, values.InvalidTagValueError):
+            problems.append((int(tag.tag), str(ElementValidationError(
+                keyword(tag.tag), vr or tag.definition.tag_vr, str(result)))))
+    return problems, multiple_values
 
 
 def index_instance(conn: DbConn, ds: Dataset, keys: InstanceKeys) -> None:
     """Index the values of the adding and ready tags for a newly stored instance (inside the
     store transaction). Invalid values are not indexed."""
     dao.lock_tags_shared(conn)  # a concurrent add waits for this store: no instance is missed
-    rows = [values.value_row(tag, keys, *result) for tag, _, result in _check_dataset(conn, ds)
+    rows = [values.value_row(tag, keys, *result) for tag, _, _, result in _check_dataset(conn, ds)
             if result is not None and not isinstance(result, values.InvalidTagValueError)]
     if rows:
         dao.upsert_values(conn, rows)

@@ -77,8 +77,10 @@ class StoreContext:
     study_instance_uid: str | None = None
     #: Called inside the store transaction to index extended query tag values (issue #7).
     index_extended_tags: Callable[[DbConn, Dataset, dao.InstanceKeys], None] | None = None
-    #: Returns (tag, message) for invalid extended query tag values: v1 fails, v2 warns (#7).
-    validate_extended_tags: Callable[[DbConn, Dataset], list[tuple[int, str]]] | None = None
+    #: Returns ([(tag, message) of invalid extended query tag values], whether one has several
+    #: values): v1 fails the instance, v2 warns (#7).
+    validate_extended_tags: Callable[[DbConn, Dataset],
+                                     tuple[list[tuple[int, str]], bool]] | None = None
 
 
 class _Rejected(Exception):
@@ -176,7 +178,10 @@ def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]
             comments.append(_comment(elem.tag, str(exc)))
             dropped.add(int(elem.tag))
     if ctx.validate_extended_tags is not None:  # extended query tags (reference §8.3)
-        for tag, message in ctx.validate_extended_tags(ctx.conn, ds):
+        problems, multiple_values = ctx.validate_extended_tags(ctx.conn, ds)
+        if multiple_values and ctx.api_version == 1:  # the v1 Warning header (reference §3.2)
+            outcome.multiple_values = True
+        for tag, message in problems:
             if ctx.api_version == 1:
                 raise _Rejected(status.VALIDATION_FAILURE, [_comment(tag, message)])
             comments.append(_comment(tag, message))

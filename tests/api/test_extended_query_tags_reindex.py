@@ -292,3 +292,18 @@ def test_add_extended_query_tags_waits_for_stores_in_flight(make_app):
             assert results == []  # the add waits for the store to commit
         thread.join(10)
     assert results == [202]
+
+
+@pytest.mark.parametrize("prefix,warning", [("/v1", True), ("/v2", False)])
+def test_store_multi_valued_indexed_tag_warning_header_v1_only(make_app, prefix, warning):
+    app = make_app()
+    client = app.test_client()
+    _add_tags(client, {"path": "OtherPatientIDs", "level": "Study"})
+    response = store(client, "", make_dataset(OtherPatientIDs=["A1", "B2"]), prefix=prefix)
+    assert response.status_code == 200
+    assert ("Warning" in response.headers) is warning
+    if warning:
+        assert response.headers["Warning"] == (
+            '299 localhost: "One or more indexed Dicom tag(s) have multiple values, only first '
+            'value is indexed."')
+    assert _rows(app, "SELECT tag_value FROM extended_query_tag_string") == [("A1",)]
