@@ -13,7 +13,7 @@ from ..dicomweb import media_types
 from ..dicomweb.identifiers import STUDY, validate_uid
 from ..dicomweb.json_model import dumps
 from ..dicomweb.multipart import iter_parts
-from ..errors import (BadRequestError, NotAcceptableError, PayloadTooLargeError,
+from ..errors import (AcceptFilterError, BadRequestError, PayloadTooLargeError,
                       UnsupportedMediaTypeError)
 from ..partitioning import api_version, current_partition, resource_base_url, scope
 from ..services import extended_query_tags as eqt_service
@@ -96,7 +96,7 @@ def _receive_parts() -> list[SpoolFile]:
 
 def _store(study_instance_uid: str | None) -> Response:
     if not media_types.accepts_dicom_json(request.headers.get("Accept")):
-        raise NotAcceptableError()
+        raise AcceptFilterError()
     spools = _receive_parts()
     if not spools:
         return Response(status=204)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -95,12 +96,58 @@ def _comment(tag: int, message: str) -> str:
 
 
 def _read(spool: SpoolFile) -> tuple[Dataset, bool]:
-    """Parse the part up to the pixel data; return the dataset and whether pixel data follows."""
-    spool.file.seek(0)
-    ds = dcmread(spool.file, stop_before_pixels=True, defer_size=DEFER_SIZE)
-    marker = spool.file.read(4)
-    spool.file.seek(0)
-    return ds, marker in _PIXEL_DATA_BYTES
+    """Parse the part up to the pixel data; return the dataset and whether pixel data follows.
+
+    Raise _Rejected for a truncated file (pydicom reads short values silently).
+    """
+    fp = spool.file
+    fp.seek(0)
+    ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
+    position = fp.tell()
+    header = fp.read(12)
+    has_pixels = header[:4] in _PIXEL_DATA_BYTES
+    if _is_truncated(ds, fp, spool.size, header if has_pixels else None, position):
+        raise _Rejected(status.VALIDATION_FAILURE)
+    fp.seek(0)
+    return ds, has_pixels
+
+
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
+_SEQUENCE_DELIMITER = {True: b"\xfe\xff\xdd\xe0\x00\x00\x00\x00",
+                       False: b"\xff\xfe\xe0\xdd\x00\x00\x00\x00"}
+
+
+def _is_truncated(ds: Dataset, fp: BinaryIO, size: int, pixel_header: bytes | None,
+                  position: int) -> bool:
+    """Does the last element read, or the pixel data that follows, end beyond the file?"""
+    last = max(ds.keys(), default=None)
+    if last is not None:
+        raw = ds.get_item(last)
+        if isinstance(raw, RawDataElement) and raw.length != _UNDEFINED_LENGTH:
+            end = raw.value_tell + raw.length
+            # Without pixel data the last element ends the file; a few bytes more are a
+            # truncated element header that pydicom skipped.
+            if end > size or (pixel_header is None and end != size):
+                return True
+    if pixel_header is None:
+        return False
+    implicit, little = ds.original_encoding
+    if len(pixel_header) < (8 if implicit else 12):
+        return True
+    order = "little" if little else "big"
+    if implicit:
+        start, length = position + 8, int.from_bytes(pixel_header[4:8], order)
+    elif pixel_header[4:6] in _LONG_LENGTH_VRS:
+        start, length = position + 12, int.from_bytes(pixel_header[8:12], order)
+    else:
+        start, length = position + 8, int.from_bytes(pixel_header[6:8], order)
+    if length != _UNDEFINED_LENGTH:
+        return start + length > size
+    # Encapsulated pixel data ends with a sequence delimitation item (PS3.5 §A.4).
+    # Trailing padding may follow it, so look at the last few kilobytes.
+    fp.seek(max(position, size - 4096))
+    return _SEQUENCE_DELIMITER[bool(little)] not in fp.read()
 
 
 def _pixel_vr(ds: Dataset) -> str:
