@@ -14,10 +14,12 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO, Callable
 
 from pydicom import dcmread
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.tag import Tag
 
 from ..blobstore import BlobStore, SpoolFile
 from ..dao import instances as dao
@@ -46,6 +48,10 @@ _COLUMN_SIZES = {"patient_id": 64, "patient_name": 200, "referring_physician_nam
                  "accession_number": 16, "patient_birth_date": 8, "study_id": 16, "modality": 16,
                  "performed_procedure_step_start_date": 8, "manufacturer_model_name": 64}
 _INTEGER_COLUMNS = {"series_number", "instance_number"}
+#: INDEXED_ATTRIBUTES with their tags: (keyword, tag, level, column). Looking elements up by
+#: tag avoids pydicom's keyword resolution on the hot path.
+_INDEXED = tuple((keyword, Tag(tag_for_keyword(keyword)), level, column)
+                 for keyword, (level, column) in INDEXED_ATTRIBUTES.items())
 
 
 @dataclass
@@ -203,8 +209,8 @@ def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]
                 "StudyInstanceUid.")])
 
     dropped: set[int] = set()
-    for keyword in INDEXED_ATTRIBUTES:
-        elem = ds.data_element(keyword) if keyword in ds else None
+    for keyword, tag, _, _ in _INDEXED:
+        elem = ds[tag] if tag in ds else None
         if elem is None:
             continue
         if isinstance(elem.value, MultiValue) and len(elem.value) > 1:
@@ -244,8 +250,8 @@ def _index_columns(ds: Dataset, dropped: set[int]) -> tuple[dict[str, Any], dict
     series: dict[str, Any] = {}
     instance: dict[str, Any] = {}
     target = {"study": study, "series": series, "instance": instance}
-    for keyword, (level, column) in INDEXED_ATTRIBUTES.items():
-        elem = ds.data_element(keyword) if keyword in ds else None
+    for _, tag, level, column in _INDEXED:
+        elem = ds[tag] if tag in ds else None
         value = None
         if elem is not None and int(elem.tag) not in dropped:
             value = _index_value(column, elem.value)
@@ -322,31 +328,34 @@ def store_instance(ctx: StoreContext, spool: SpoolFile) -> StoreOutcome:
 
 def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
            new: dao.NewInstance) -> None:
-    partition = ctx.partition
-    if partition.exists:
-        existing = dao.get_instance_status(
-            ctx.conn, partition.partition_key, new.study["study_instance_uid"],  # type: ignore
-            new.series["series_instance_uid"], new.sop_instance_uid)
-        if existing is not None:
-            raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS if existing == dao.STATUS_CREATED
-                            else status.PENDING_SOP_INSTANCE)
-    try:
-        ctx.blobs.put(spool)  # durable before any index row can point at it
-    except OSError:
-        logger.exception("Could not write blob %s", spool.key)
-        raise _Rejected(status.PROCESSING_FAILURE) from None
+    """Make the file durable, then write the index rows in one transaction.
+
+    The duplicate check comes first so a duplicate never writes a file. On PostgreSQL it runs
+    inside the write transaction (a SELECT takes no lock; this saves two round trips); on SQLite
+    outside, because BEGIN IMMEDIATE would hold the database's write lock during the fsync.
+    A duplicate that races past the check fails on the unique key (45070).
+    """
+    conn = ctx.conn
+    check_in_transaction = conn.dialect == "postgresql"
+    if not check_in_transaction:
+        _check_not_stored(ctx, new)
+        _put(ctx, spool)
     now = datetime.now(timezone.utc)
+    partition = ctx.partition
     try:
-        with ctx.conn.transaction(write=True):
+        with conn.transaction(write=True):
+            if check_in_transaction:
+                _check_not_stored(ctx, new)
+                _put(ctx, spool)
             if not partition.exists:
-                partition = partition_service.get_or_add_partition(ctx.conn,
+                partition = partition_service.get_or_add_partition(conn,
                                                                     partition.partition_name)
             row = dao.NewInstance(**{**_as_dict(new), "partition_key": partition.partition_key})
-            keys = dao.add_instance(ctx.conn, row, now)
+            keys = dao.add_instance(conn, row, now)
             if not ctx.blobs.exists(spool.key):  # a concurrent delete removed the shared file
                 ctx.blobs.put(spool)
             if ctx.index_extended_tags is not None:
-                ctx.index_extended_tags(ctx.conn, ds, keys)
+                ctx.index_extended_tags(conn, ds, keys)
     except InstanceAlreadyExistsError:
         raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS) from None
     except (_Rejected, DataStoreError):
@@ -357,6 +366,27 @@ def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutco
     ctx.partition = partition
     logger.info("Stored instance %s in partition %s (watermark %s)", new.sop_instance_uid,
                 partition.partition_name, keys.watermark)
+
+
+def _check_not_stored(ctx: StoreContext, new: dao.NewInstance) -> None:
+    """Reject (45070, or 45071 for a row still being created) UIDs the partition already has."""
+    partition = ctx.partition
+    if not partition.exists:
+        return
+    existing = dao.get_instance_status(
+        ctx.conn, partition.partition_key, new.study["study_instance_uid"],  # type: ignore
+        new.series["series_instance_uid"], new.sop_instance_uid)
+    if existing is not None:
+        raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS if existing == dao.STATUS_CREATED
+                        else status.PENDING_SOP_INSTANCE)
+
+
+def _put(ctx: StoreContext, spool: SpoolFile) -> None:
+    try:
+        ctx.blobs.put(spool)  # durable before any index row can point at it
+    except OSError:
+        logger.exception("Could not write blob %s", spool.key)
+        raise _Rejected(status.PROCESSING_FAILURE) from None
 
 
 def _as_dict(new: dao.NewInstance) -> dict[str, Any]:
