@@ -111,13 +111,22 @@ class SqliteEngine(Engine):
     integrity_errors = (sqlite3.IntegrityError,)
     operational_errors = (sqlite3.OperationalError, sqlite3.DatabaseError)
 
+    #: Idle connections kept open. Closing the last connection of a WAL database checkpoints
+    #: and removes the WAL file, which cost every request an fsync-heavy checkpoint.
+    max_idle = 8
+
     def __init__(self, path: str, busy_timeout_ms: int = 30000):
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
     def connect(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=self.busy_timeout_ms / 1000)
@@ -134,7 +143,19 @@ class SqliteEngine(Engine):
         try:
             if conn.in_transaction:
                 conn.rollback()
-        finally:
+        except sqlite3.Error:
+            conn.close()
+            return
+        with self._lock:
+            if len(self._idle) < self.max_idle:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
             conn.close()
 
     def begin(self, conn: sqlite3.Connection, write: bool) -> None:
