@@ -248,3 +248,25 @@ def test_store_partial_success_returns_202(make_app):
         "DICOM100: (0020,000d) - The StudyInstanceUid in the payload does not match the "
         "specified StudyInstanceUid."]
     assert values(response.json, RETRIEVE_URL) == [f"http://localhost/studies/{study}"]
+
+
+def test_store_file_write_failure_returns_409_with_272(make_app, monkeypatch):
+    app = make_app()
+    blobs = app.extensions["dicom_blobs"]
+
+    def broken_put(spool):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(blobs, "put", broken_put)
+    response = store(app.test_client(), "", make_dataset())
+    assert response.status_code == 409
+    assert failure_reasons(response.json) == [272]
+    assert count(app, "instances") == 0 and count(app, "change_feed") == 0
+    assert temp_files(app) == []
+
+
+def test_store_single_part_without_accept_header_returns_200(app, client, base):
+    response = client.post(f"{base}/studies", data=to_bytes(make_dataset()),
+                           headers={"Content-Type": "application/dicom"})
+    assert response.status_code == 200
+    assert response.mimetype == DICOM_JSON
