@@ -73,15 +73,25 @@ class SpoolFile:
         return self._hash.hexdigest()
 
     def finish(self) -> None:
-        """Flush the data; the file stays open for reading. ``put`` makes it durable, so parts
-        that are never stored (invalid, duplicate) cost no fsync."""
-        self.file.flush()
-        self.file.seek(0)
+        """Flush and close the written file (a request of thousands of parts must not hold
+        thousands of descriptors); read it back with ``open()``. ``put`` makes it durable, so
+        parts that are never stored (invalid, duplicate) cost no fsync."""
+        if not self.closed:
+            self.closed = True
+            self.file.close()
+
+    def open(self) -> BinaryIO:
+        """A new read handle on the spooled bytes."""
+        return open(self.path, "rb")
 
     def sync(self) -> None:
         """fsync the data (when the store is configured to)."""
         if self._fsync:
-            os.fsync(self.file.fileno())
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def discard(self) -> None:
         """Close and remove the temporary file (idempotent)."""

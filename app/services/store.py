@@ -106,15 +106,13 @@ def _read(spool: SpoolFile) -> tuple[Dataset, bool]:
 
     Raise _Rejected for a truncated file (pydicom reads short values silently).
     """
-    fp = spool.file
-    fp.seek(0)
-    ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
-    position = fp.tell()
-    header = fp.read(12)
-    has_pixels = header[:4] in _PIXEL_DATA_BYTES
-    if _is_truncated(ds, fp, spool.size, header if has_pixels else None, position):
-        raise _Rejected(status.VALIDATION_FAILURE)
-    fp.seek(0)
+    with spool.open() as fp:
+        ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
+        position = fp.tell()
+        header = fp.read(12)
+        has_pixels = header[:4] in _PIXEL_DATA_BYTES
+        if _is_truncated(ds, fp, spool.size, header if has_pixels else None, position):
+            raise _Rejected(status.VALIDATION_FAILURE)
     return ds, has_pixels
 
 

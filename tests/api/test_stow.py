@@ -270,3 +270,13 @@ def test_store_single_part_without_accept_header_returns_200(app, client, base):
                            headers={"Content-Type": "application/dicom"})
     assert response.status_code == 200
     assert response.mimetype == DICOM_JSON
+
+
+def test_store_large_non_pixel_element_is_bulk_data_in_metadata(make_app):
+    app = make_app()
+    ds = make_dataset()
+    ds.add_new(0x60003000, "OW", b"\x01\x02" * 100_000)  # OverlayData, deferred when read
+    assert store(app.test_client(), "", ds).status_code == 200
+    [meta] = rows(app, "SELECT dataset FROM instance_metadata")
+    assert json.loads(meta["dataset"])["60003000"] == {"vr": "OW",
+                                                       "BulkDataURI": "bulkdata:60003000"}

@@ -42,8 +42,8 @@ def read_all(data: bytes, blobs: FileSystemBlobStore, boundary: str = "XyZ", ste
     result = []
     for part in iter_parts(stream, boundary, blobs.spool, limit):
         assert part.spool is not None
-        part.spool.file.seek(0)
-        result.append((part.headers, part.spool.file.read()))
+        with part.spool.open() as handle:
+            result.append((part.headers, handle.read()))
         part.spool.discard()
     return result
 
