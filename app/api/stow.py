@@ -17,7 +17,8 @@ from ..errors import (AcceptFilterError, BadRequestError, PayloadTooLargeError,
                       UnsupportedMediaTypeError)
 from ..partitioning import api_version, current_partition, resource_base_url, scope
 from ..services import extended_query_tags as eqt_service
-from ..services.store import StoreContext, StoreOutcome, store_instance
+from ..services import store as store_service
+from ..services.store import StoreContext, StoreOutcome
 
 bp = scope(Blueprint("stow", __name__), create=True)
 
@@ -103,13 +104,8 @@ def _store(study_instance_uid: str | None) -> Response:
     context = StoreContext(conn=get_db(), blobs=get_blobstore(), partition=current_partition(),
                            api_version=api_version(), study_instance_uid=study_instance_uid,
                            index_extended_tags=eqt_service.index_instance)
-    outcomes: list[StoreOutcome] = []
     try:
-        for spool in spools:
-            try:
-                outcomes.append(store_instance(context, spool))
-            finally:
-                spool.discard()
+        outcomes = store_service.store_instances(context, spools)
     finally:
         for spool in spools:
             spool.discard()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, Callable, Sequence
 
 from pydicom import dcmread
 from pydicom.datadict import tag_for_keyword
@@ -266,62 +267,143 @@ def _index_columns(ds: Dataset, dropped: set[int]) -> tuple[dict[str, Any], dict
 def store_instance(ctx: StoreContext, spool: SpoolFile) -> StoreOutcome:
     """Store one spooled part; never raises for a bad instance (the outcome says why)."""
     outcome = StoreOutcome()
-    try:
-        try:
-            if spool.size == 0:
-                raise _Rejected(status.VALIDATION_FAILURE)
-            ds, has_pixels = _read(spool)
-            if "TransferSyntaxUID" not in ds.file_meta:
-                raise _Rejected(status.VALIDATION_FAILURE)
-        except _Rejected:
-            raise
-        except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
-                AttributeError, IndexError, NotImplementedError, OverflowError) as exc:
-            logger.info("Rejected an unreadable DICOM part: %s", exc)
-            raise _Rejected(status.VALIDATION_FAILURE) from None
-        sop_class = ds.get("SOPClassUID")
-        sop_instance = ds.get("SOPInstanceUID")
-        outcome.sop_class_uid = str(_first(sop_class)).rstrip("\x00 ") if sop_class else None
-        outcome.sop_instance_uid = (str(_first(sop_instance)).rstrip("\x00 ")
-                                    if sop_instance else None)
-        dropped = _validate(ctx, ds, outcome)
-        outcome.study_instance_uid = str(ds.StudyInstanceUID).rstrip(" \x00")
-        outcome.series_instance_uid = str(ds.SeriesInstanceUID).rstrip(" \x00")
-        transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
-        if transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
-            outcome.warning_reason = status.DATASET_DOES_NOT_MATCH_SOP_CLASS
+    _capture(outcome, lambda: _store(ctx, *_prepare(ctx, spool, outcome)))
+    return outcome
 
-        study, series, instance = _index_columns(ds, dropped)
-        try:
-            metadata = to_dicom_json(ds, exclude=dropped)
-        except Exception as exc:  # an element pydicom cannot express in JSON
-            logger.info("Rejected a part whose metadata cannot be encoded: %s", exc)
-            raise _Rejected(status.VALIDATION_FAILURE) from None
-        if has_pixels:
-            add_bulkdata_element(metadata, PIXEL_DATA_TAG, _pixel_vr(ds))
-        frames = _index_value("number_of_frames", ds.get("NumberOfFrames"))
-        try:
-            number_of_frames = int(frames) if frames is not None else (1 if has_pixels else None)
-        except ValueError:
-            number_of_frames = 1 if has_pixels else None
-        _store(ctx, ds, spool, outcome, dao.NewInstance(
-            partition_key=0, study=study, series=series,
-            sop_instance_uid=outcome.sop_instance_uid or "",
-            sop_class_uid=outcome.sop_class_uid, instance_number=instance["instance_number"],
-            transfer_syntax_uid=transfer_syntax, number_of_frames=number_of_frames,
-            blob_key=spool.key, blob_size=spool.size, metadata_json=dumps(metadata)))
+
+def store_instances(ctx: StoreContext, spools: Sequence[SpoolFile]) -> list[StoreOutcome]:
+    """Store the parts of one request, in order; never raises for a bad instance.
+
+    Like ``store_instance`` for each part, with the durable work done together: the files are
+    fsynced in parallel and the index rows of all parts are committed in one transaction (one
+    commit instead of one per part). If that transaction fails (e.g. a concurrent store of the
+    same UIDs), the parts are stored one by one as ``store_instance`` does.
+    """
+    outcomes = [StoreOutcome() for _ in spools]
+    if len(spools) == 1:
+        _capture(outcomes[0], lambda: _store(ctx, *_prepare(ctx, spools[0], outcomes[0])))
+        return outcomes
+    prepared: list[tuple[StoreOutcome, _Prepared]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for spool, outcome in zip(spools, outcomes):
+        item = _capture(outcome, lambda: _prepare(ctx, spool, outcome))
+        if item is None:
+            continue
+        uids = (outcome.study_instance_uid or "", outcome.series_instance_uid or "",
+                outcome.sop_instance_uid or "")
+        if uids in seen:  # the same instance twice in one request: the second is a duplicate
+            _reject(outcome, _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS))
+            continue
+        seen.add(uids)
+        prepared.append((outcome, item))
+    if prepared:
+        _store_together(ctx, prepared)
+    return outcomes
+
+
+def _store_together(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Prepared]]) -> None:
+    conn = ctx.conn
+    for outcome, item in prepared:  # duplicates never write a file
+        _capture(outcome, lambda: _check_not_stored(ctx, item[3]))
+    ready = [(o, i) for o, i in prepared if o.failure_reason is None]
+    with ThreadPoolExecutor(max_workers=_PUT_THREADS) as pool:  # fsync releases the GIL
+        failures = list(pool.map(lambda pair: _capture(pair[0], lambda: _put(ctx, pair[1][1])),
+                                 ready))
+    del failures
+    ready = [(o, i) for o, i in ready if o.failure_reason is None]
+    if not ready:
+        return
+    now = datetime.now(timezone.utc)
+    partition = ctx.partition
+    try:
+        with conn.transaction(write=True):
+            for _, (ds, spool, _, new) in ready:
+                if not partition.exists:
+                    partition = partition_service.get_or_add_partition(
+                        conn, partition.partition_name)
+                _add_rows(ctx, conn, partition, ds, spool, new, now)
+    except DataStoreError:
+        raise
+    except Exception as exc:  # a duplicate raced past the check, or a bad row: one by one
+        logger.info("Storing %d instances together failed (%s); storing them one by one",
+                    len(ready), type(exc).__name__)
+        for outcome, item in ready:
+            _capture(outcome, lambda: _store(ctx, *item))
+        return
+    ctx.partition = partition
+    logger.info("Stored %d instances in partition %s", len(ready), partition.partition_name)
+
+
+def _capture(outcome: StoreOutcome, work: Callable[[], Any]) -> Any:
+    """Run ``work``; record a rejection or an unexpected error in the outcome (None returned)."""
+    try:
+        return work()
     except _Rejected as rejected:
-        outcome.failure_reason = rejected.reason
-        outcome.error_comments = rejected.comments
-        outcome.warning_reason = None
+        _reject(outcome, rejected)
     except DataStoreError:
         raise
     except Exception:  # never a 500 for one bad part: report it as a processing failure
         logger.exception("Unexpected error while storing a part")
-        outcome.failure_reason = status.PROCESSING_FAILURE
-        outcome.error_comments = []
-        outcome.warning_reason = None
-    return outcome
+        _reject(outcome, _Rejected(status.PROCESSING_FAILURE))
+    return None
+
+
+def _reject(outcome: StoreOutcome, rejected: _Rejected) -> None:
+    outcome.failure_reason = rejected.reason
+    outcome.error_comments = rejected.comments
+    outcome.warning_reason = None
+
+
+#: (dataset, spool, outcome, index rows) of a part that passed validation.
+_Prepared = tuple[Dataset, SpoolFile, StoreOutcome, dao.NewInstance]
+_PUT_THREADS = 8
+
+
+def _prepare(ctx: StoreContext, spool: SpoolFile, outcome: StoreOutcome) -> _Prepared:
+    """Read and validate a part; build its index rows and metadata. Raise _Rejected."""
+    try:
+        if spool.size == 0:
+            raise _Rejected(status.VALIDATION_FAILURE)
+        ds, has_pixels = _read(spool)
+        if "TransferSyntaxUID" not in ds.file_meta:
+            raise _Rejected(status.VALIDATION_FAILURE)
+    except _Rejected:
+        raise
+    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
+            AttributeError, IndexError, NotImplementedError, OverflowError) as exc:
+        logger.info("Rejected an unreadable DICOM part: %s", exc)
+        raise _Rejected(status.VALIDATION_FAILURE) from None
+    sop_class = ds.get("SOPClassUID")
+    sop_instance = ds.get("SOPInstanceUID")
+    outcome.sop_class_uid = str(_first(sop_class)).rstrip("\x00 ") if sop_class else None
+    outcome.sop_instance_uid = (str(_first(sop_instance)).rstrip("\x00 ")
+                                if sop_instance else None)
+    dropped = _validate(ctx, ds, outcome)
+    outcome.study_instance_uid = str(ds.StudyInstanceUID).rstrip(" \x00")
+    outcome.series_instance_uid = str(ds.SeriesInstanceUID).rstrip(" \x00")
+    transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
+    if transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
+        outcome.warning_reason = status.DATASET_DOES_NOT_MATCH_SOP_CLASS
+
+    study, series, instance = _index_columns(ds, dropped)
+    try:
+        metadata = to_dicom_json(ds, exclude=dropped)
+    except Exception as exc:  # an element pydicom cannot express in JSON
+        logger.info("Rejected a part whose metadata cannot be encoded: %s", exc)
+        raise _Rejected(status.VALIDATION_FAILURE) from None
+    if has_pixels:
+        add_bulkdata_element(metadata, PIXEL_DATA_TAG, _pixel_vr(ds))
+    frames = _index_value("number_of_frames", ds.get("NumberOfFrames"))
+    try:
+        number_of_frames = int(frames) if frames is not None else (1 if has_pixels else None)
+    except ValueError:
+        number_of_frames = 1 if has_pixels else None
+    return ds, spool, outcome, dao.NewInstance(
+        partition_key=0, study=study, series=series,
+        sop_instance_uid=outcome.sop_instance_uid or "",
+        sop_class_uid=outcome.sop_class_uid, instance_number=instance["instance_number"],
+        transfer_syntax_uid=transfer_syntax, number_of_frames=number_of_frames,
+        blob_key=spool.key, blob_size=spool.size, metadata_json=dumps(metadata))
 
 
 def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
@@ -348,12 +430,7 @@ def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutco
             if not partition.exists:
                 partition = partition_service.get_or_add_partition(conn,
                                                                     partition.partition_name)
-            row = dao.NewInstance(**{**_as_dict(new), "partition_key": partition.partition_key})
-            keys = dao.add_instance(conn, row, now)
-            if not ctx.blobs.exists(spool.key):  # a concurrent delete removed the shared file
-                ctx.blobs.put(spool)
-            if ctx.index_extended_tags is not None:
-                ctx.index_extended_tags(conn, ds, keys)
+            keys = _add_rows(ctx, conn, partition, ds, spool, new, now)
     except InstanceAlreadyExistsError:
         raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS) from None
     except (_Rejected, DataStoreError):
@@ -364,6 +441,18 @@ def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutco
     ctx.partition = partition
     logger.info("Stored instance %s in partition %s (watermark %s)", new.sop_instance_uid,
                 partition.partition_name, keys.watermark)
+
+
+def _add_rows(ctx: StoreContext, conn: DbConn, partition: Partition, ds: Dataset,
+              spool: SpoolFile, new: dao.NewInstance, now: datetime) -> dao.InstanceKeys:
+    """The index rows of one instance, inside the caller's write transaction."""
+    row = dao.NewInstance(**{**_as_dict(new), "partition_key": partition.partition_key})
+    keys = dao.add_instance(conn, row, now)
+    if not ctx.blobs.exists(spool.key):  # a concurrent delete removed the shared file
+        ctx.blobs.put(spool)
+    if ctx.index_extended_tags is not None:
+        ctx.index_extended_tags(conn, ds, keys)
+    return keys
 
 
 def _check_not_stored(ctx: StoreContext, new: dao.NewInstance) -> None:

@@ -280,3 +280,37 @@ def test_store_large_non_pixel_element_is_bulk_data_in_metadata(make_app):
     [meta] = rows(app, "SELECT dataset FROM instance_metadata")
     assert json.loads(meta["dataset"])["60003000"] == {"vr": "OW",
                                                        "BulkDataURI": "bulkdata:60003000"}
+
+
+def test_store_multipart_with_stored_duplicate_returns_202(make_app):
+    app = make_app()
+    client = app.test_client()
+    a, b, c = (make_dataset() for _ in range(3))
+    assert store(client, "", a).status_code == 200
+    response = store(client, "", b, a, c)
+    assert response.status_code == 202
+    assert [values(i, SOP_INSTANCE)[0] for i in referenced(response.json)] == [
+        b.SOPInstanceUID, c.SOPInstanceUID]
+    assert failure_reasons(response.json) == [45070]
+    assert count(app, "instances") == 3 and count(app, "change_feed") == 3
+
+
+def test_store_multipart_batch_failure_falls_back_to_one_by_one(make_app, monkeypatch):
+    from app.dao import instances as dao
+    app = make_app()
+    real, calls = dao.add_instance, []
+
+    def flaky(conn, new, now):  # the batch's second row fails after its first was written
+        calls.append(new.sop_instance_uid)
+        if len(calls) == 2:
+            raise dao.InstanceAlreadyExistsError()
+        return real(conn, new, now)
+
+    monkeypatch.setattr(dao, "add_instance", flaky)
+    datasets = [make_dataset() for _ in range(3)]
+    response = store(app.test_client(), "", *datasets)
+    assert response.status_code == 200
+    assert len(calls) == 2 + 3  # the batch, rolled back, then one transaction per instance
+    assert count(app, "instances") == 3 and count(app, "change_feed") == 3
+    assert count(app, "instance_metadata") == 3
+    assert rows(app, "SELECT SUM(ref_count) AS n FROM blobs") == [{"n": 3}]
