@@ -283,21 +283,23 @@ def store_instances(ctx: StoreContext, spools: Sequence[SpoolFile]) -> list[Stor
     if len(spools) == 1:
         _capture(outcomes[0], lambda: _store(ctx, *_prepare(ctx, spools[0], outcomes[0])))
         return outcomes
-    prepared: list[tuple[StoreOutcome, _Prepared]] = []
     seen: set[tuple[str, str, str]] = set()
-    for spool, outcome in zip(spools, outcomes):
-        item = _capture(outcome, lambda: _prepare(ctx, spool, outcome))
-        if item is None:
-            continue
-        uids = (outcome.study_instance_uid or "", outcome.series_instance_uid or "",
-                outcome.sop_instance_uid or "")
-        if uids in seen:  # the same instance twice in one request: the second is a duplicate
-            _reject(outcome, _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS))
-            continue
-        seen.add(uids)
-        prepared.append((outcome, item))
-    if prepared:
-        _store_together(ctx, prepared)
+    for first in range(0, len(spools), BATCH_SIZE):  # batches keep memory flat
+        prepared: list[tuple[StoreOutcome, _Prepared]] = []
+        for spool, outcome in zip(spools[first:first + BATCH_SIZE],
+                                  outcomes[first:first + BATCH_SIZE]):
+            item = _capture(outcome, lambda: _prepare(ctx, spool, outcome))
+            if item is None:
+                continue
+            uids = (outcome.study_instance_uid or "", outcome.series_instance_uid or "",
+                    outcome.sop_instance_uid or "")
+            if uids in seen:  # the same instance twice in one request: a duplicate
+                _reject(outcome, _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS))
+                continue
+            seen.add(uids)
+            prepared.append((outcome, item))
+        if prepared:
+            _store_together(ctx, prepared)
     return outcomes
 
 
@@ -357,6 +359,8 @@ def _reject(outcome: StoreOutcome, rejected: _Rejected) -> None:
 #: (dataset, spool, outcome, index rows) of a part that passed validation.
 _Prepared = tuple[Dataset, SpoolFile, StoreOutcome, dao.NewInstance]
 _PUT_THREADS = 8
+#: Parts stored together (one transaction); their datasets are held in memory meanwhile.
+BATCH_SIZE = 50
 
 
 def _prepare(ctx: StoreContext, spool: SpoolFile, outcome: StoreOutcome) -> _Prepared:

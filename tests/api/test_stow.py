@@ -314,3 +314,17 @@ def test_store_multipart_batch_failure_falls_back_to_one_by_one(make_app, monkey
     assert count(app, "instances") == 3 and count(app, "change_feed") == 3
     assert count(app, "instance_metadata") == 3
     assert rows(app, "SELECT SUM(ref_count) AS n FROM blobs") == [{"n": 3}]
+
+
+def test_store_multipart_several_batches_returns_each_outcome(make_app, monkeypatch):
+    from app.services import store as store_service
+    monkeypatch.setattr(store_service, "BATCH_SIZE", 2)
+    app = make_app()
+    datasets = [make_dataset() for _ in range(4)]
+    parts = [to_bytes(d) for d in datasets]
+    response = store(app.test_client(), "", *parts, b"junk", parts[0])
+    assert response.status_code == 202
+    assert [values(i, SOP_INSTANCE)[0] for i in referenced(response.json)] == [
+        d.SOPInstanceUID for d in datasets]
+    assert failure_reasons(response.json) == [43264, 45070]
+    assert count(app, "instances") == 4 and len(blob_files(app)) == 4
