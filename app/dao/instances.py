@@ -69,14 +69,14 @@ def add_instance(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
                           created_date=now, **new.series)["series_key"]
     watermark = next_watermark(conn)
     try:
-        instance_key = conn.run("add_instance", partition_key=new.partition_key, study_key=study_key,
-                 series_key=series_key, study_instance_uid=new.study["study_instance_uid"],
-                 series_instance_uid=new.series["series_instance_uid"],
-                 sop_instance_uid=new.sop_instance_uid, sop_class_uid=new.sop_class_uid,
-                 instance_number=new.instance_number, watermark=watermark,
-                 status=STATUS_CREATED, transfer_syntax_uid=new.transfer_syntax_uid,
-                 number_of_frames=new.number_of_frames, blob_key=new.blob_key,
-                 blob_size=new.blob_size, created_date=now)["instance_key"]
+        instance_key = conn.run(
+            "add_instance", partition_key=new.partition_key, study_key=study_key,
+            series_key=series_key, study_instance_uid=new.study["study_instance_uid"],
+            series_instance_uid=new.series["series_instance_uid"],
+            sop_instance_uid=new.sop_instance_uid, sop_class_uid=new.sop_class_uid,
+            instance_number=new.instance_number, watermark=watermark, status=STATUS_CREATED,
+            transfer_syntax_uid=new.transfer_syntax_uid, number_of_frames=new.number_of_frames,
+            blob_key=new.blob_key, blob_size=new.blob_size, created_date=now)["instance_key"]
     except conn.engine.integrity_errors as exc:
         raise InstanceAlreadyExistsError() from exc
     conn.run("add_instance_metadata", watermark=watermark, partition_key=new.partition_key,
