@@ -315,6 +315,11 @@ def _store_together(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Prepa
     ready = [(o, i) for o, i in ready if o.failure_reason is None]
     if not ready:
         return
+    # One lock order for every transaction (studies, series, then instances by UID), so two
+    # concurrent requests with overlapping instances wait for each other instead of deadlocking.
+    ready.sort(key=lambda pair: (pair[0].study_instance_uid or "",
+                                 pair[0].series_instance_uid or "",
+                                 pair[0].sop_instance_uid or ""))
     now = datetime.now(timezone.utc)
     partition = ctx.partition
     try:
@@ -324,9 +329,8 @@ def _store_together(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Prepa
                     partition = partition_service.get_or_add_partition(
                         conn, partition.partition_name)
                 _add_rows(ctx, conn, partition, ds, spool, new, now)
-    except DataStoreError:
-        raise
-    except Exception as exc:  # a duplicate raced past the check, or a bad row: one by one
+    except Exception as exc:  # a duplicate raced past the check, a deadlock, a bad row:
+        # one by one (a database that is down fails there too, with 503)
         logger.info("Storing %d instances together failed (%s); storing them one by one",
                     len(ready), type(exc).__name__)
         for outcome, item in ready:

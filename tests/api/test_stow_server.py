@@ -22,7 +22,7 @@ def server(make_app) -> Iterator[tuple[Any, int]]:
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     yield app, srv.effective_port
-    srv.close()
+    srv.trigger.pull_trigger(srv.close)  # close from the loop's own thread, not mid-select
     thread.join(timeout=10)
 
 
@@ -109,3 +109,25 @@ def test_store_concurrent_duplicates_one_succeeds(server):
     assert count(app, "instances") == 1 and count(app, "change_feed") == 1
     assert len(blob_files(app)) == 1
     assert temp_files(app) == []
+
+
+def test_store_concurrent_overlapping_multipart_requests_store_each_once(server):
+    app, port = server
+    parts = [to_bytes(make_dataset()) for _ in range(6)]
+    bodies = [multipart(parts), multipart(parts[::-1])]
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def send(index: int) -> None:
+        body, content_type = bodies[index]
+        barrier.wait()
+        statuses.append(_post(port, body, content_type)[0])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(status in (200, 202, 409) for status in statuses), statuses
+    assert count(app, "instances") == 6 and count(app, "change_feed") == 6
+    assert len(blob_files(app)) == 6 and temp_files(app) == []
