@@ -1,6 +1,7 @@
 """STOW-RS through HTTP: request forms, responses, storage semantics (issue #3, reference §3)."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -84,7 +85,9 @@ def test_store_into_two_partitions_shares_one_blob(make_app):
     assert len({r["blob_key"] for r in instances}) == 1
     assert len(blob_files(app)) == 1  # identical bytes take disk space once
     assert rows(app, "SELECT ref_count FROM blobs") == [{"ref_count": 2}]
-    assert blob_files(app)[0].name == instances[0]["blob_key"]  # content-addressed by SHA-256
+    [blob] = blob_files(app)
+    assert blob.name == instances[0]["blob_key"] == hashlib.sha256(data).hexdigest()
+    assert blob.read_bytes() == data  # stored as sent, content-addressed by SHA-256
     assert temp_files(app) == []
 
 
