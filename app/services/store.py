@@ -274,10 +274,11 @@ def store_instance(ctx: StoreContext, spool: SpoolFile) -> StoreOutcome:
 def store_instances(ctx: StoreContext, spools: Sequence[SpoolFile]) -> list[StoreOutcome]:
     """Store the parts of one request, in order; never raises for a bad instance.
 
-    Like ``store_instance`` for each part, with the durable work done together: the files are
-    fsynced in parallel and the index rows of all parts are committed in one transaction (one
-    commit instead of one per part). If that transaction fails (e.g. a concurrent store of the
-    same UIDs), the parts are stored one by one as ``store_instance`` does.
+    Like ``store_instance`` for each part, with the durable work done together per batch of
+    ``BATCH_SIZE`` parts: the files are fsynced in parallel and the batch's index rows are
+    committed in one transaction (one commit instead of one per part). If that transaction
+    fails (e.g. a concurrent store of the same UIDs), the batch's parts are stored one by one
+    as ``store_instance`` does.
     """
     outcomes = [StoreOutcome() for _ in spools]
     if len(spools) == 1:
@@ -304,14 +305,13 @@ def store_instances(ctx: StoreContext, spools: Sequence[SpoolFile]) -> list[Stor
 
 
 def _store_together(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Prepared]]) -> None:
+    """Check, put and index a batch of validated parts (see ``store_instances``)."""
     conn = ctx.conn
     for outcome, item in prepared:  # duplicates never write a file
         _capture(outcome, lambda: _check_not_stored(ctx, item[3]))
     ready = [(o, i) for o, i in prepared if o.failure_reason is None]
     with ThreadPoolExecutor(max_workers=_PUT_THREADS) as pool:  # fsync releases the GIL
-        failures = list(pool.map(lambda pair: _capture(pair[0], lambda: _put(ctx, pair[1][1])),
-                                 ready))
-    del failures
+        list(pool.map(lambda pair: _capture(pair[0], lambda: _put(ctx, pair[1][1])), ready))
     ready = [(o, i) for o, i in ready if o.failure_reason is None]
     if not ready:
         return
