@@ -31,7 +31,12 @@ def main() -> None:
           f"partitions: {'on' if app.config['ENABLE_DATA_PARTITIONS'] else 'off'})", flush=True)
     serve(app, host=app.config["HOST"], port=app.config["PORT"],
           threads=app.config["THREADS"], max_request_body_size=1 << 62,
-          channel_timeout=300, ident="dicomweb", outbuf_overflow=16 << 20)
+          channel_timeout=300, ident="dicomweb",
+          # Fewer, larger socket reads; bodies up to 1 MiB (one CT image) stay in memory
+          # instead of a temporary file. Larger bodies still go to disk: memory stays flat.
+          recv_bytes=256 * 1024, inbuf_overflow=1024 * 1024,
+          # Streamed multipart responses stay in memory up to 16 MiB per connection.
+          outbuf_overflow=16 << 20)
 
 
 if __name__ == "__main__":

@@ -73,11 +73,25 @@ class SpoolFile:
         return self._hash.hexdigest()
 
     def finish(self) -> None:
-        """Flush (and fsync) the data; the file stays open for reading."""
-        self.file.flush()
+        """Flush and close the written file (a request of thousands of parts must not hold
+        thousands of descriptors); read it back with ``open()``. ``put`` makes it durable, so
+        parts that are never stored (invalid, duplicate) cost no fsync."""
+        if not self.closed:
+            self.closed = True
+            self.file.close()
+
+    def open(self) -> BinaryIO:
+        """A new read handle on the spooled bytes."""
+        return open(self.path, "rb")
+
+    def sync(self) -> None:
+        """fsync the data (when the store is configured to)."""
         if self._fsync:
-            os.fsync(self.file.fileno())
-        self.file.seek(0)
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def discard(self) -> None:
         """Close and remove the temporary file (idempotent)."""
@@ -126,7 +140,9 @@ class FileSystemBlobStore(BlobStore):
         target = self.path(spool.key)
         if target.exists():
             return False
+        created = [d for d in (target.parent.parent, target.parent) if not d.exists()]
         target.parent.mkdir(parents=True, exist_ok=True)
+        spool.sync()
         # Link a copy of the spool into place: the spool stays usable by its owner.
         staging = self.tmp / f"put-{uuid.uuid4().hex}"
         os.link(spool.path, staging)
@@ -136,6 +152,8 @@ class FileSystemBlobStore(BlobStore):
             if staging.exists():
                 staging.unlink()
         self._fsync_dir(target.parent)
+        for directory in created:  # a new directory's own entry must be durable too
+            self._fsync_dir(directory.parent)
         return True
 
     def put_bytes(self, data: bytes) -> str:

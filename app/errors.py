@@ -105,6 +105,12 @@ class NotAcceptableError(DicomServerError):
     message = "The request headers are not acceptable"
 
 
+class AcceptFilterError(NotAcceptableError):
+    """The Accept filter short-circuits (STOW, QIDO): 406 with an empty body (reference §0.1)."""
+
+    message = ""
+
+
 class PayloadTooLargeError(DicomServerError):
     status = 413
 

@@ -13,11 +13,12 @@ from ..dicomweb import media_types
 from ..dicomweb.identifiers import STUDY, validate_uid
 from ..dicomweb.json_model import dumps
 from ..dicomweb.multipart import iter_parts
-from ..errors import (BadRequestError, NotAcceptableError, PayloadTooLargeError,
+from ..errors import (AcceptFilterError, BadRequestError, PayloadTooLargeError,
                       UnsupportedMediaTypeError)
 from ..partitioning import api_version, current_partition, resource_base_url, scope
 from ..services import extended_query_tags as eqt_service
-from ..services.store import StoreContext, StoreOutcome, store_instance
+from ..services import store as store_service
+from ..services.store import StoreContext, StoreOutcome
 
 bp = scope(Blueprint("stow", __name__), create=True)
 
@@ -96,7 +97,7 @@ def _receive_parts() -> list[SpoolFile]:
 
 def _store(study_instance_uid: str | None) -> Response:
     if not media_types.accepts_dicom_json(request.headers.get("Accept")):
-        raise NotAcceptableError()
+        raise AcceptFilterError()
     spools = _receive_parts()
     if not spools:
         return Response(status=204)
@@ -104,13 +105,8 @@ def _store(study_instance_uid: str | None) -> Response:
                            api_version=api_version(), study_instance_uid=study_instance_uid,
                            index_extended_tags=eqt_service.index_instance,
                            validate_extended_tags=eqt_service.validate_instance)
-    outcomes: list[StoreOutcome] = []
     try:
-        for spool in spools:
-            try:
-                outcomes.append(store_instance(context, spool))
-            finally:
-                spool.discard()
+        outcomes = store_service.store_instances(context, spools)
     finally:
         for spool in spools:
             spool.discard()

@@ -61,20 +61,22 @@ def add_instance(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
 
     Raises InstanceAlreadyExistsError when the partition already has these UIDs.
     """
+    if conn.dialect == "postgresql":
+        return _add_instance_one_statement(conn, new, now)
     study_key = conn.run("add_study", partition_key=new.partition_key, created_date=now,
                          **new.study)["study_key"]
     series_key = conn.run("add_series", study_key=study_key, partition_key=new.partition_key,
                           created_date=now, **new.series)["series_key"]
     watermark = next_watermark(conn)
     try:
-        instance_key = conn.run("add_instance", partition_key=new.partition_key, study_key=study_key,
-                 series_key=series_key, study_instance_uid=new.study["study_instance_uid"],
-                 series_instance_uid=new.series["series_instance_uid"],
-                 sop_instance_uid=new.sop_instance_uid, sop_class_uid=new.sop_class_uid,
-                 instance_number=new.instance_number, watermark=watermark,
-                 status=STATUS_CREATED, transfer_syntax_uid=new.transfer_syntax_uid,
-                 number_of_frames=new.number_of_frames, blob_key=new.blob_key,
-                 blob_size=new.blob_size, created_date=now)["instance_key"]
+        instance_key = conn.run(
+            "add_instance", partition_key=new.partition_key, study_key=study_key,
+            series_key=series_key, study_instance_uid=new.study["study_instance_uid"],
+            series_instance_uid=new.series["series_instance_uid"],
+            sop_instance_uid=new.sop_instance_uid, sop_class_uid=new.sop_class_uid,
+            instance_number=new.instance_number, watermark=watermark, status=STATUS_CREATED,
+            transfer_syntax_uid=new.transfer_syntax_uid, number_of_frames=new.number_of_frames,
+            blob_key=new.blob_key, blob_size=new.blob_size, created_date=now)["instance_key"]
     except conn.engine.integrity_errors as exc:
         raise InstanceAlreadyExistsError() from exc
     conn.run("add_instance_metadata", watermark=watermark, partition_key=new.partition_key,
@@ -92,3 +94,19 @@ def add_instance(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
              sop_instance_uid=new.sop_instance_uid, watermark=watermark)
     return InstanceKeys(new.partition_key, int(study_key), int(series_key), int(instance_key),
                         int(watermark))
+
+
+def _add_instance_one_statement(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
+    """PostgreSQL: every row of ``add_instance`` in one statement (one round trip)."""
+    try:
+        row = conn.run("add_instance_rows", partition_key=new.partition_key, **new.study,
+                       **new.series, sop_instance_uid=new.sop_instance_uid,
+                       sop_class_uid=new.sop_class_uid, instance_number=new.instance_number,
+                       status=STATUS_CREATED, transfer_syntax_uid=new.transfer_syntax_uid,
+                       number_of_frames=new.number_of_frames, blob_key=new.blob_key,
+                       blob_size=new.blob_size, dataset=new.metadata_json, action=ACTION_CREATE,
+                       created_date=now)
+    except conn.engine.integrity_errors as exc:
+        raise InstanceAlreadyExistsError() from exc
+    return InstanceKeys(new.partition_key, int(row["study_key"]), int(row["series_key"]),
+                        int(row["instance_key"]), int(row["watermark"]))

@@ -57,6 +57,8 @@ class DbConn:
             if inspect.isgenerator(result):
                 result = list(result)
             return result
+        except self.engine.integrity_errors:
+            raise  # sqlite3.IntegrityError is a DatabaseError too; callers handle it
         except self.engine.operational_errors as exc:
             raise DataStoreError() from exc
 

@@ -12,7 +12,6 @@ from typing import Any, Iterator, Sequence
 import psycopg2
 import psycopg2.errors
 import psycopg2.extras
-import psycopg2.pool
 
 from ..errors import DataStoreError
 
@@ -112,19 +111,20 @@ class SqliteEngine(Engine):
     integrity_errors = (sqlite3.IntegrityError,)
     operational_errors = (sqlite3.OperationalError, sqlite3.DatabaseError)
 
-    #: Idle connections kept for reuse: opening one costs about 1 ms (schema read, WAL map).
+    #: Idle connections kept open. Closing the last connection of a WAL database checkpoints
+    #: and removes the WAL file, which cost every request an fsync-heavy checkpoint.
     max_idle = 8
 
     def __init__(self, path: str, busy_timeout_ms: int = 30000):
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self._idle: list[sqlite3.Connection] = []
-        self._idle_lock = threading.Lock()
+        self._lock = threading.Lock()
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
     def connect(self) -> sqlite3.Connection:
-        with self._idle_lock:
+        with self._lock:
             if self._idle:
                 return self._idle.pop()
         try:
@@ -146,14 +146,14 @@ class SqliteEngine(Engine):
         except sqlite3.Error:
             conn.close()
             return
-        with self._idle_lock:
+        with self._lock:
             if self.path != ":memory:" and len(self._idle) < self.max_idle:
                 self._idle.append(conn)
                 return
         conn.close()
 
     def close(self) -> None:
-        with self._idle_lock:
+        with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
@@ -182,31 +182,25 @@ class PostgresEngine(Engine):
     def __init__(self, dsn: str, pool_size: int = 12):
         self.dsn = dsn
         self.pool_size = pool_size
-        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
+        # psycopg2's pools close every connection returned beyond ``minconn``, so with a lazy
+        # pool (minconn 0) each request paid a new connection (~3 ms). This pool opens lazily
+        # and keeps up to ``pool_size`` idle connections; callers wait for a free slot.
+        self._idle: list[Any] = []
+        self._slots = threading.BoundedSemaphore(pool_size)
         self._lock = threading.Lock()
 
-    def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
-        with self._lock:
-            if self._pool is None:
-                try:
-                    self._pool = psycopg2.pool.ThreadedConnectionPool(
-                        0, self.pool_size, self.dsn, connect_timeout=5,
-                        cursor_factory=psycopg2.extras.RealDictCursor)
-                    # Connect lazily (minconn 0 above) but keep every returned connection:
-                    # putconn closes connections beyond minconn (a reconnect costs ~8 ms).
-                    self._pool.minconn = self.pool_size
-                except psycopg2.Error as exc:
-                    raise DataStoreError() from exc
-            return self._pool
-
     def connect(self) -> Any:
+        if not self._slots.acquire(timeout=30):
+            raise DataStoreError()
         try:
-            conn = self._get_pool().getconn()
-        except (psycopg2.Error, psycopg2.pool.PoolError) as exc:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or conn.closed:
+                conn = psycopg2.connect(self.dsn, connect_timeout=5,
+                                        cursor_factory=psycopg2.extras.RealDictCursor)
+        except psycopg2.Error as exc:
+            self._slots.release()
             raise DataStoreError() from exc
-        if conn.closed:
-            self._get_pool().putconn(conn, close=True)
-            return self.connect()
         return conn
 
     def release(self, conn: Any) -> None:
@@ -216,18 +210,18 @@ class PostgresEngine(Engine):
                 conn.rollback()
             except psycopg2.Error:
                 broken = True
-        pool = self._pool
-        if pool is not None:
-            try:
-                pool.putconn(conn, close=broken)
-            except psycopg2.pool.PoolError:
-                conn.close()
+        if broken:
+            conn.close()
+        else:
+            with self._lock:
+                self._idle.append(conn)
+        self._slots.release()
 
     def close(self) -> None:
         with self._lock:
-            if self._pool is not None:
-                self._pool.closeall()
-                self._pool = None
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     def begin(self, conn: Any, write: bool) -> None:
         # psycopg2 opens a transaction implicitly; end any read-only one first.

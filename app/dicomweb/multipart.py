@@ -16,6 +16,8 @@ from ..blobstore import SpoolFile
 from ..errors import InvalidMultipartRequestError, PayloadTooLargeError
 
 READ_SIZE = 256 * 1024
+#: Longest preamble skipped before the first boundary.
+MAX_PREAMBLE = 64 * 1024
 
 
 @dataclass
@@ -77,6 +79,8 @@ def iter_parts(stream: BinaryIO, boundary: str, new_spool: Callable[[], SpoolFil
         "on_header_value": on_header_value, "on_header_end": on_header_end,
         "on_part_data": on_part_data, "on_part_end": on_part_end, "on_end": on_end,
     })
+    delimiter = b"--" + boundary.encode("latin-1")
+    head = b""  # bytes before the first delimiter: the preamble (RFC 2046 §5.1.1), ignored
     try:
         while True:
             chunk = stream.read(READ_SIZE)
@@ -84,6 +88,15 @@ def iter_parts(stream: BinaryIO, boundary: str, new_spool: Callable[[], SpoolFil
                 break
             if state["ended"]:
                 continue  # the epilogue after the closing boundary is ignored (RFC 2046 §5.1.1)
+            if head is not None:
+                head += chunk
+                start = head.find(delimiter)
+                if start < 0:
+                    if len(head) > MAX_PREAMBLE:
+                        raise InvalidMultipartRequestError(
+                            "The multipart request is invalid: the boundary was not found.")
+                    continue
+                chunk, head = head[start:], None
             try:
                 parser.write(chunk)
             except MultipartParseError as exc:

@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, Callable, Sequence
 
 from pydicom import dcmread
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.tag import Tag
 
 from ..blobstore import BlobStore, SpoolFile
 from ..dao import instances as dao
@@ -46,6 +50,10 @@ _COLUMN_SIZES = {"patient_id": 64, "patient_name": 200, "referring_physician_nam
                  "accession_number": 16, "patient_birth_date": 8, "study_id": 16, "modality": 16,
                  "performed_procedure_step_start_date": 8, "manufacturer_model_name": 64}
 _INTEGER_COLUMNS = {"series_number", "instance_number"}
+#: INDEXED_ATTRIBUTES with their tags: (keyword, tag, level, column). Looking elements up by
+#: tag avoids pydicom's keyword resolution on the hot path.
+_INDEXED = tuple((keyword, Tag(tag_for_keyword(keyword)), level, column)
+                 for keyword, (level, column) in INDEXED_ATTRIBUTES.items())
 
 
 @dataclass
@@ -100,12 +108,56 @@ def _comment(tag: int, message: str) -> str:
 
 
 def _read(spool: SpoolFile) -> tuple[Dataset, bool]:
-    """Parse the part up to the pixel data; return the dataset and whether pixel data follows."""
-    spool.file.seek(0)
-    ds = dcmread(spool.file, stop_before_pixels=True, defer_size=DEFER_SIZE)
-    marker = spool.file.read(4)
-    spool.file.seek(0)
-    return ds, marker in _PIXEL_DATA_BYTES
+    """Parse the part up to the pixel data; return the dataset and whether pixel data follows.
+
+    Raise _Rejected for a truncated file (pydicom reads short values silently).
+    """
+    with spool.open() as fp:
+        ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
+        position = fp.tell()
+        header = fp.read(12)
+        has_pixels = header[:4] in _PIXEL_DATA_BYTES
+        if _is_truncated(ds, fp, spool.size, header if has_pixels else None, position):
+            raise _Rejected(status.VALIDATION_FAILURE)
+    return ds, has_pixels
+
+
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
+_SEQUENCE_DELIMITER = {True: b"\xfe\xff\xdd\xe0\x00\x00\x00\x00",
+                       False: b"\xff\xfe\xe0\xdd\x00\x00\x00\x00"}
+
+
+def _is_truncated(ds: Dataset, fp: BinaryIO, size: int, pixel_header: bytes | None,
+                  position: int) -> bool:
+    """Does the last element read, or the pixel data that follows, end beyond the file?"""
+    last = max(ds.keys(), default=None)
+    if last is not None:
+        raw = ds.get_item(last)
+        if isinstance(raw, RawDataElement) and raw.length != _UNDEFINED_LENGTH:
+            end = raw.value_tell + raw.length
+            # Without pixel data the last element ends the file; a few bytes more are a
+            # truncated element header that pydicom skipped.
+            if end > size or (pixel_header is None and end != size):
+                return True
+    if pixel_header is None:
+        return False
+    implicit, little = ds.original_encoding
+    if len(pixel_header) < (8 if implicit else 12):
+        return True
+    order = "little" if little else "big"
+    if implicit:
+        start, length = position + 8, int.from_bytes(pixel_header[4:8], order)
+    elif pixel_header[4:6] in _LONG_LENGTH_VRS:
+        start, length = position + 12, int.from_bytes(pixel_header[8:12], order)
+    else:
+        start, length = position + 8, int.from_bytes(pixel_header[6:8], order)
+    if length != _UNDEFINED_LENGTH:
+        return start + length > size
+    # Encapsulated pixel data ends with a sequence delimitation item (PS3.5 §A.4).
+    # Trailing padding may follow it, so look at the last few kilobytes.
+    fp.seek(max(position, size - 4096))
+    return _SEQUENCE_DELIMITER[bool(little)] not in fp.read()
 
 
 def _pixel_vr(ds: Dataset) -> str:
@@ -161,8 +213,8 @@ def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]
                 "StudyInstanceUid.")])
 
     dropped: set[int] = set()
-    for keyword in INDEXED_ATTRIBUTES:
-        elem = ds.data_element(keyword) if keyword in ds else None
+    for keyword, tag, _, _ in _INDEXED:
+        elem = ds[tag] if tag in ds else None
         if elem is None:
             continue
         if isinstance(elem.value, MultiValue) and len(elem.value) > 1:
@@ -211,8 +263,8 @@ def _index_columns(ds: Dataset, dropped: set[int]) -> tuple[dict[str, Any], dict
     series: dict[str, Any] = {}
     instance: dict[str, Any] = {}
     target = {"study": study, "series": series, "instance": instance}
-    for keyword, (level, column) in INDEXED_ATTRIBUTES.items():
-        elem = ds.data_element(keyword) if keyword in ds else None
+    for _, tag, level, column in _INDEXED:
+        elem = ds[tag] if tag in ds else None
         value = None
         if elem is not None and int(elem.tag) not in dropped:
             value = _index_value(column, elem.value)
@@ -229,93 +281,196 @@ def _index_columns(ds: Dataset, dropped: set[int]) -> tuple[dict[str, Any], dict
 def store_instance(ctx: StoreContext, spool: SpoolFile) -> StoreOutcome:
     """Store one spooled part; never raises for a bad instance (the outcome says why)."""
     outcome = StoreOutcome()
-    try:
-        try:
-            if spool.size == 0:
-                raise _Rejected(status.VALIDATION_FAILURE)
-            ds, has_pixels = _read(spool)
-            if "TransferSyntaxUID" not in ds.file_meta:
-                raise _Rejected(status.VALIDATION_FAILURE)
-        except _Rejected:
-            raise
-        except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
-                AttributeError, IndexError, NotImplementedError, OverflowError) as exc:
-            logger.info("Rejected an unreadable DICOM part: %s", exc)
-            raise _Rejected(status.VALIDATION_FAILURE) from None
-        sop_class = ds.get("SOPClassUID")
-        sop_instance = ds.get("SOPInstanceUID")
-        outcome.sop_class_uid = str(_first(sop_class)).rstrip("\x00 ") if sop_class else None
-        outcome.sop_instance_uid = (str(_first(sop_instance)).rstrip("\x00 ")
-                                    if sop_instance else None)
-        dropped = _validate(ctx, ds, outcome)
-        outcome.study_instance_uid = str(ds.StudyInstanceUID).rstrip(" \x00")
-        outcome.series_instance_uid = str(ds.SeriesInstanceUID).rstrip(" \x00")
-        transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
-        if transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
-            outcome.warning_reason = status.DATASET_DOES_NOT_MATCH_SOP_CLASS
+    _capture(outcome, lambda: _store(ctx, *_prepare(ctx, spool, outcome)))
+    return outcome
 
-        study, series, instance = _index_columns(ds, dropped)
-        try:
-            metadata = to_dicom_json(ds, exclude=dropped)
-        except Exception as exc:  # an element pydicom cannot express in JSON
-            logger.info("Rejected a part whose metadata cannot be encoded: %s", exc)
-            raise _Rejected(status.VALIDATION_FAILURE) from None
-        if has_pixels:
-            add_bulkdata_element(metadata, PIXEL_DATA_TAG, _pixel_vr(ds))
-        frames = _index_value("number_of_frames", ds.get("NumberOfFrames"))
-        try:
-            number_of_frames = int(frames) if frames is not None else (1 if has_pixels else None)
-        except ValueError:
-            number_of_frames = 1 if has_pixels else None
-        _store(ctx, ds, spool, outcome, dao.NewInstance(
-            partition_key=0, study=study, series=series,
-            sop_instance_uid=outcome.sop_instance_uid or "",
-            sop_class_uid=outcome.sop_class_uid, instance_number=instance["instance_number"],
-            transfer_syntax_uid=transfer_syntax, number_of_frames=number_of_frames,
-            blob_key=spool.key, blob_size=spool.size, metadata_json=dumps(metadata)))
+
+#: Advisory-lock key space of study locks (the two-key form never overlaps one-key locks).
+_STUDY_LOCK_SPACE = 7461
+
+
+def store_instances(ctx: StoreContext, spools: Sequence[SpoolFile]) -> list[StoreOutcome]:
+    """Store the parts of one request, in order; never raises for a bad instance.
+
+    Like ``store_instance`` for each part, with the durable work done together per batch of
+    ``BATCH_SIZE`` parts: the files are fsynced in parallel and the batch's index rows are
+    committed in one transaction (one commit instead of one per part). If that transaction
+    fails (e.g. a concurrent store of the same UIDs), the batch's parts are stored one by one
+    as ``store_instance`` does.
+    """
+    outcomes = [StoreOutcome() for _ in spools]
+    if len(spools) == 1:
+        _capture(outcomes[0], lambda: _store(ctx, *_prepare(ctx, spools[0], outcomes[0])))
+        return outcomes
+    seen: set[tuple[str, str, str]] = set()
+    for first in range(0, len(spools), BATCH_SIZE):  # batches keep memory flat
+        prepared: list[tuple[StoreOutcome, _Prepared]] = []
+        for spool, outcome in zip(spools[first:first + BATCH_SIZE],
+                                  outcomes[first:first + BATCH_SIZE]):
+            item = _capture(outcome, lambda: _prepare(ctx, spool, outcome))
+            if item is None:
+                continue
+            uids = (outcome.study_instance_uid or "", outcome.series_instance_uid or "",
+                    outcome.sop_instance_uid or "")
+            if uids in seen:  # the same instance twice in one request: a duplicate
+                _reject(outcome, _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS))
+                continue
+            seen.add(uids)
+            prepared.append((outcome, item))
+        if prepared:
+            _store_together(ctx, prepared)
+    return outcomes
+
+
+def _store_together(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Prepared]]) -> None:
+    """Check, put and index a batch of validated parts (see ``store_instances``)."""
+    conn = ctx.conn
+    for outcome, item in prepared:  # duplicates never write a file
+        _capture(outcome, lambda: _check_not_stored(ctx, item[3]))
+    ready = [(o, i) for o, i in prepared if o.failure_reason is None]
+    with ThreadPoolExecutor(max_workers=_PUT_THREADS) as pool:  # fsync releases the GIL
+        list(pool.map(lambda pair: _capture(pair[0], lambda: _put(ctx, pair[1][1])), ready))
+    ready = [(o, i) for o, i in ready if o.failure_reason is None]
+    if not ready:
+        return
+    now = datetime.now(timezone.utc)
+    partition = ctx.partition
+    try:
+        with conn.transaction(write=True):
+            _lock_studies(conn, partition, ready)
+            for _, (ds, spool, _, new) in ready:
+                if not partition.exists:
+                    partition = partition_service.get_or_add_partition(
+                        conn, partition.partition_name)
+                _add_rows(ctx, conn, partition, ds, spool, new, now)
+    except Exception as exc:  # a duplicate raced past the check, a deadlock, a bad row:
+        # one by one (a database that is down fails there too, with 503)
+        logger.info("Storing %d instances together failed (%s); storing them one by one",
+                    len(ready), type(exc).__name__)
+        for outcome, item in ready:
+            _capture(outcome, lambda: _store(ctx, *item))
+        return
+    ctx.partition = partition
+    logger.info("Stored %d instances in partition %s", len(ready), partition.partition_name)
+
+
+def _lock_studies(conn: DbConn, partition: Partition,
+                  ready: list[tuple[StoreOutcome, _Prepared]]) -> None:
+    """PostgreSQL: lock the batch's studies in one global order before writing any row.
+
+    Two concurrent requests into overlapping studies then wait for each other instead of
+    deadlocking on the study and series rows, while instances are indexed in request order (so
+    their watermarks, and newest-first results, follow the upload). SQLite needs nothing: its
+    write transactions are serialized. Two requests racing with the same instances can still
+    deadlock on the unique key; PostgreSQL aborts one and its parts are stored one by one.
+    """
+    if conn.dialect != "postgresql":
+        return
+    keys = sorted({f"{partition.partition_name.lower()}/{o.study_instance_uid}"
+                   for o, _ in ready})
+    for key in keys:
+        conn.fetchall("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_STUDY_LOCK_SPACE, key))
+
+
+def _capture(outcome: StoreOutcome, work: Callable[[], Any]) -> Any:
+    """Run ``work``; record a rejection or an unexpected error in the outcome (None returned)."""
+    try:
+        return work()
     except _Rejected as rejected:
-        outcome.failure_reason = rejected.reason
-        outcome.error_comments = rejected.comments
-        outcome.warning_reason = None
+        _reject(outcome, rejected)
     except DataStoreError:
         raise
     except Exception:  # never a 500 for one bad part: report it as a processing failure
         logger.exception("Unexpected error while storing a part")
-        outcome.failure_reason = status.PROCESSING_FAILURE
-        outcome.error_comments = []
-        outcome.warning_reason = None
-    return outcome
+        _reject(outcome, _Rejected(status.PROCESSING_FAILURE))
+    return None
+
+
+def _reject(outcome: StoreOutcome, rejected: _Rejected) -> None:
+    outcome.failure_reason = rejected.reason
+    outcome.error_comments = rejected.comments
+    outcome.warning_reason = None
+
+
+#: (dataset, spool, outcome, index rows) of a part that passed validation.
+_Prepared = tuple[Dataset, SpoolFile, StoreOutcome, dao.NewInstance]
+_PUT_THREADS = 8
+#: Parts stored together (one transaction); their datasets are held in memory meanwhile.
+BATCH_SIZE = 50
+
+
+def _prepare(ctx: StoreContext, spool: SpoolFile, outcome: StoreOutcome) -> _Prepared:
+    """Read and validate a part; build its index rows and metadata. Raise _Rejected."""
+    try:
+        if spool.size == 0:
+            raise _Rejected(status.VALIDATION_FAILURE)
+        ds, has_pixels = _read(spool)
+        if "TransferSyntaxUID" not in ds.file_meta:
+            raise _Rejected(status.VALIDATION_FAILURE)
+    except _Rejected:
+        raise
+    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
+            AttributeError, IndexError, NotImplementedError, OverflowError) as exc:
+        logger.info("Rejected an unreadable DICOM part: %s", exc)
+        raise _Rejected(status.VALIDATION_FAILURE) from None
+    sop_class = ds.get("SOPClassUID")
+    sop_instance = ds.get("SOPInstanceUID")
+    outcome.sop_class_uid = str(_first(sop_class)).rstrip("\x00 ") if sop_class else None
+    outcome.sop_instance_uid = (str(_first(sop_instance)).rstrip("\x00 ")
+                                if sop_instance else None)
+    dropped = _validate(ctx, ds, outcome)
+    outcome.study_instance_uid = str(ds.StudyInstanceUID).rstrip(" \x00")
+    outcome.series_instance_uid = str(ds.SeriesInstanceUID).rstrip(" \x00")
+    transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
+    if transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
+        outcome.warning_reason = status.DATASET_DOES_NOT_MATCH_SOP_CLASS
+
+    study, series, instance = _index_columns(ds, dropped)
+    try:
+        metadata = to_dicom_json(ds, exclude=dropped)
+    except Exception as exc:  # an element pydicom cannot express in JSON
+        logger.info("Rejected a part whose metadata cannot be encoded: %s", exc)
+        raise _Rejected(status.VALIDATION_FAILURE) from None
+    if has_pixels:
+        add_bulkdata_element(metadata, PIXEL_DATA_TAG, _pixel_vr(ds))
+    frames = _index_value("number_of_frames", ds.get("NumberOfFrames"))
+    try:
+        number_of_frames = int(frames) if frames is not None else (1 if has_pixels else None)
+    except ValueError:
+        number_of_frames = 1 if has_pixels else None
+    return ds, spool, outcome, dao.NewInstance(
+        partition_key=0, study=study, series=series,
+        sop_instance_uid=outcome.sop_instance_uid or "",
+        sop_class_uid=outcome.sop_class_uid, instance_number=instance["instance_number"],
+        transfer_syntax_uid=transfer_syntax, number_of_frames=number_of_frames,
+        blob_key=spool.key, blob_size=spool.size, metadata_json=dumps(metadata))
 
 
 def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
            new: dao.NewInstance) -> None:
-    partition = ctx.partition
-    if partition.exists:
-        existing = dao.get_instance_status(
-            ctx.conn, partition.partition_key, new.study["study_instance_uid"],  # type: ignore
-            new.series["series_instance_uid"], new.sop_instance_uid)
-        if existing is not None:
-            raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS if existing == dao.STATUS_CREATED
-                            else status.PENDING_SOP_INSTANCE)
-    try:
-        ctx.blobs.put(spool)  # durable before any index row can point at it
-    except OSError:
-        logger.exception("Could not write blob %s", spool.key)
-        raise _Rejected(status.PROCESSING_FAILURE) from None
+    """Make the file durable, then write the index rows in one transaction.
+
+    The duplicate check comes first so a duplicate never writes a file. On PostgreSQL it runs
+    inside the write transaction (a SELECT takes no lock; this saves two round trips); on SQLite
+    outside, because BEGIN IMMEDIATE would hold the database's write lock during the fsync.
+    A duplicate that races past the check fails on the unique key (45070).
+    """
+    conn = ctx.conn
+    check_in_transaction = conn.dialect == "postgresql"
+    if not check_in_transaction:
+        _check_not_stored(ctx, new)
+        _put(ctx, spool)
     now = datetime.now(timezone.utc)
+    partition = ctx.partition
     try:
-        with ctx.conn.transaction(write=True):
+        with conn.transaction(write=True):
+            if check_in_transaction:
+                _check_not_stored(ctx, new)
+                _put(ctx, spool)
             if not partition.exists:
-                partition = partition_service.get_or_add_partition(ctx.conn,
+                partition = partition_service.get_or_add_partition(conn,
                                                                     partition.partition_name)
-            row = dao.NewInstance(**{**_as_dict(new), "partition_key": partition.partition_key})
-            keys = dao.add_instance(ctx.conn, row, now)
-            query_dao.index_study_name_words(ctx.conn, keys.partition_key, keys.study_key,
-                                             row.study)  # QIDO fuzzy matching (issue #5)
-            if not ctx.blobs.exists(spool.key):  # a concurrent delete removed the shared file
-                ctx.blobs.put(spool)
-            if ctx.index_extended_tags is not None:
-                ctx.index_extended_tags(ctx.conn, ds, keys)
+            keys = _add_rows(ctx, conn, partition, ds, spool, new, now)
     except InstanceAlreadyExistsError:
         raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS) from None
     except (_Rejected, DataStoreError):
@@ -326,6 +481,41 @@ def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutco
     ctx.partition = partition
     logger.info("Stored instance %s in partition %s (watermark %s)", new.sop_instance_uid,
                 partition.partition_name, keys.watermark)
+
+
+def _add_rows(ctx: StoreContext, conn: DbConn, partition: Partition, ds: Dataset,
+              spool: SpoolFile, new: dao.NewInstance, now: datetime) -> dao.InstanceKeys:
+    """The index rows of one instance, inside the caller's write transaction."""
+    row = dao.NewInstance(**{**_as_dict(new), "partition_key": partition.partition_key})
+    keys = dao.add_instance(conn, row, now)
+    query_dao.index_study_name_words(conn, keys.partition_key, keys.study_key,
+                                     row.study)  # QIDO fuzzy matching (issue #5)
+    if not ctx.blobs.exists(spool.key):  # a concurrent delete removed the shared file
+        ctx.blobs.put(spool)
+    if ctx.index_extended_tags is not None:
+        ctx.index_extended_tags(conn, ds, keys)
+    return keys
+
+
+def _check_not_stored(ctx: StoreContext, new: dao.NewInstance) -> None:
+    """Reject (45070, or 45071 for a row still being created) UIDs the partition already has."""
+    partition = ctx.partition
+    if not partition.exists:
+        return
+    existing = dao.get_instance_status(
+        ctx.conn, partition.partition_key, new.study["study_instance_uid"],  # type: ignore
+        new.series["series_instance_uid"], new.sop_instance_uid)
+    if existing is not None:
+        raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS if existing == dao.STATUS_CREATED
+                        else status.PENDING_SOP_INSTANCE)
+
+
+def _put(ctx: StoreContext, spool: SpoolFile) -> None:
+    try:
+        ctx.blobs.put(spool)  # durable before any index row can point at it
+    except OSError:
+        logger.exception("Could not write blob %s", spool.key)
+        raise _Rejected(status.PROCESSING_FAILURE) from None
 
 
 def _as_dict(new: dao.NewInstance) -> dict[str, Any]:

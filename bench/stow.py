@@ -1,0 +1,177 @@
+"""STOW-RS benchmark: 512x512 16-bit CT instances against a running waitress server.
+
+Cases: one instance per request and 50 per multipart request, at concurrency 1 and 4, on
+PostgreSQL and SQLite, with fsync on (the default). Then the memory case: one ~1 GiB multipart
+request of 2,000 parts, streamed by the client, and the server's peak RSS before and after.
+
+Usage: ``python -m bench.stow [--backends postgresql,sqlite] [--scale 1.0] [--no-memory]``
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import itertools
+import sys
+import time
+import uuid
+from typing import Iterator
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from bench.common import TABLE_HEADER, Result, Server, drive, machine_description, running_server
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+#: Placeholders of fixed length, replaced per instance (bytes stay the same length).
+STUDY_MARK = b"1.2.999.1." + b"1" * 20
+SERIES_MARK = b"1.2.999.2." + b"2" * 20
+SOP_MARK = b"1.2.999.3." + b"3" * 20
+PARTS_PER_REQUEST = 50
+
+
+def template() -> bytes:
+    """Part-10 bytes of a 512x512 16-bit CT instance with placeholder UIDs (~0.5 MB)."""
+    ds = Dataset()
+    ds.SOPClassUID = CT
+    ds.SOPInstanceUID = SOP_MARK.decode()
+    ds.StudyInstanceUID = STUDY_MARK.decode()
+    ds.SeriesInstanceUID = SERIES_MARK.decode()
+    ds.PatientID, ds.PatientName, ds.PatientBirthDate = "BENCH-1", "Bench^Patient", "19700101"
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber = "20240102", "101112", "ACC1"
+    ds.StudyDescription, ds.ReferringPhysicianName, ds.StudyID = "Bench", "Ref^Doc", "S1"
+    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", 1, 1
+    ds.Rows = ds.Columns = 512
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.RescaleIntercept, ds.RescaleSlope, ds.WindowCenter, ds.WindowWidth = -1024, 1, 40, 400
+    ds.PixelData = (np.random.default_rng(1).integers(0, 4096, 512 * 512, dtype=np.uint16)
+                    .tobytes())
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CT
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+class Instances:
+    """Unique instances made from the template by replacing the placeholder UIDs."""
+
+    def __init__(self) -> None:
+        self.template = template()
+        self.run = uuid.uuid4().int % 10**8
+        self.counter = itertools.count(1)
+
+    def next(self, series: int = 0) -> bytes:
+        n = next(self.counter)
+        data = self.template.replace(SOP_MARK, f"1.2.999.3.{self.run:08d}{n:012d}".encode())
+        data = data.replace(SERIES_MARK, f"1.2.999.2.{self.run:08d}{series:012d}".encode())
+        return data.replace(STUDY_MARK, f"1.2.999.1.{self.run:08d}{series // 10:012d}".encode())
+
+
+def multipart_chunks(parts: Iterator[bytes], boundary: str) -> Iterator[bytes]:
+    for part in parts:
+        yield f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+        yield part
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+def _post(conn: http.client.HTTPConnection, body: bytes | Iterator[bytes], content_type: str,
+          length: int) -> None:
+    conn.putrequest("POST", "/v2/studies")
+    conn.putheader("Content-Type", content_type)
+    conn.putheader("Accept", "application/dicom+json")
+    conn.putheader("Content-Length", str(length))
+    conn.endheaders()
+    for chunk in ([body] if isinstance(body, bytes) else body):
+        conn.send(chunk)
+    response = conn.getresponse()
+    text = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"STOW answered {response.status}: {text[:300]!r}")
+
+
+def single_case(server: Server, instances: Instances, concurrency: int, count: int) -> Result:
+    def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
+        data = instances.next(series=index // 100)
+        _post(conn, data, "application/dicom", len(data))
+        return 1, len(data)
+
+    return drive(server, f"single, c={concurrency}", concurrency, count, request)
+
+
+def multipart_case(server: Server, instances: Instances, concurrency: int,
+                   count: int) -> Result:
+    def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
+        parts = [instances.next(series=index) for _ in range(PARTS_PER_REQUEST)]
+        boundary = uuid.uuid4().hex
+        body = b"".join(multipart_chunks(iter(parts), boundary))
+        _post(conn, body, f"multipart/related; type=\"application/dicom\"; boundary={boundary}",
+              len(body))
+        return len(parts), sum(len(p) for p in parts)
+
+    return drive(server, f"multipart x{PARTS_PER_REQUEST}, c={concurrency}", concurrency, count,
+                 request)
+
+
+def memory_case(server: Server, instances: Instances, parts: int = 2000) -> str:
+    """Stream one ~1 GiB multipart request; return a line with the peak RSS growth."""
+    boundary = uuid.uuid4().hex
+    part_size = len(instances.template)
+    head = len(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode())
+    length = parts * (head + part_size + 2) + len(f"--{boundary}--\r\n")
+    # Warm the server up (imports, caches) before the baseline.
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=3600)
+    data = instances.next(series=10**6)
+    _post(conn, data, "application/dicom", len(data))
+    before = server.peak_rss_kb()
+    started = time.perf_counter()
+    _post(conn, multipart_chunks((instances.next(series=10**6 + i // 100)
+                                  for i in range(parts)), boundary),
+          f"multipart/related; type=\"application/dicom\"; boundary={boundary}", length)
+    seconds = time.perf_counter() - started
+    after = server.peak_rss_kb()
+    conn.close()
+    return (f"one request of {parts} parts, {length / 2**30:.2f} GiB: {seconds:.1f} s "
+            f"({parts / seconds:.0f} inst/s); peak RSS {before / 1024:.0f} MB -> "
+            f"{after / 1024:.0f} MB (+{(after - before) / 1024:.0f} MB)")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench.stow")
+    parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated case filter (single,multi)")
+    args = parser.parse_args(argv)
+    instances = Instances()
+    print(machine_description())
+    print(f"instance size: {len(instances.template) / 1e6:.2f} MB, fsync on, 8 server threads\n")
+
+    def n(value: int) -> int:
+        return max(1, int(value * args.scale))
+
+    for backend in args.backends.split(","):
+        with running_server(backend) as server:
+            print(f"### {backend}\n\n{TABLE_HEADER}", flush=True)
+            # warm-up
+            single_case(server, instances, 1, 5)
+            for concurrency in (1, 4):
+                if not args.only or "single" in args.only:
+                    print(single_case(server, instances, concurrency,
+                                      n(300 * concurrency // 2 + 150)).row(), flush=True)
+                if not args.only or "multi" in args.only:
+                    print(multipart_case(server, instances, concurrency,
+                                         n(8 * concurrency)).row(), flush=True)
+            if not args.no_memory and backend == args.backends.split(",")[0]:
+                print(f"\nMemory: {memory_case(server, instances)}\n", flush=True)
+            print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

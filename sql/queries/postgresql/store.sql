@@ -1,0 +1,88 @@
+-- The store path in one round trip (decisions "Store (#3)": fewer round trips per instance).
+-- Same rows as dao.instances.add_instance's step-by-step queries in ../common/instances.sql:
+-- study and series upserted "latest wins", then the instance, its metadata, the blob reference
+-- and the change-feed entry. A duplicate instance violates ux_instances_uid and fails the
+-- whole statement.
+
+-- name: add_instance_rows(partition_key, study_instance_uid, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, series_instance_uid, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number, sop_instance_uid, sop_class_uid, instance_number, status, transfer_syntax_uid, number_of_frames, blob_key, blob_size, dataset, action, created_date)^
+-- Insert or update every index row of a newly stored instance; returns its keys.
+WITH study AS (
+    INSERT INTO studies (partition_key, study_instance_uid, patient_id, patient_name,
+                         patient_name_words, referring_physician_name,
+                         referring_physician_name_words, study_date, study_time,
+                         study_description, accession_number, patient_birth_date, study_id,
+                         created_date)
+    VALUES (:partition_key, :study_instance_uid, :patient_id, :patient_name, :patient_name_words,
+            :referring_physician_name, :referring_physician_name_words, :study_date, :study_time,
+            :study_description, :accession_number, :patient_birth_date, :study_id,
+            :created_date)
+    ON CONFLICT (partition_key, study_instance_uid) DO UPDATE SET
+        patient_id = CASE WHEN excluded.patient_id <> '' THEN excluded.patient_id
+                          ELSE studies.patient_id END,
+        patient_name = COALESCE(excluded.patient_name, studies.patient_name),
+        patient_name_words = COALESCE(excluded.patient_name_words, studies.patient_name_words),
+        referring_physician_name = COALESCE(excluded.referring_physician_name,
+                                            studies.referring_physician_name),
+        referring_physician_name_words = COALESCE(excluded.referring_physician_name_words,
+                                                  studies.referring_physician_name_words),
+        study_date = COALESCE(excluded.study_date, studies.study_date),
+        study_time = COALESCE(excluded.study_time, studies.study_time),
+        study_description = COALESCE(excluded.study_description, studies.study_description),
+        accession_number = COALESCE(excluded.accession_number, studies.accession_number),
+        patient_birth_date = COALESCE(excluded.patient_birth_date, studies.patient_birth_date),
+        study_id = COALESCE(excluded.study_id, studies.study_id)
+    RETURNING study_key
+), series_row AS (
+    INSERT INTO series (study_key, partition_key, series_instance_uid, modality,
+                        performed_procedure_step_start_date, manufacturer_model_name,
+                        series_number, created_date)
+    SELECT study.study_key, :partition_key, :series_instance_uid, :modality,
+           :performed_procedure_step_start_date, :manufacturer_model_name, :series_number,
+           :created_date
+      FROM study
+    ON CONFLICT (partition_key, study_key, series_instance_uid) DO UPDATE SET
+        modality = COALESCE(excluded.modality, series.modality),
+        performed_procedure_step_start_date = COALESCE(
+            excluded.performed_procedure_step_start_date,
+            series.performed_procedure_step_start_date),
+        manufacturer_model_name = COALESCE(excluded.manufacturer_model_name,
+                                           series.manufacturer_model_name),
+        series_number = COALESCE(excluded.series_number, series.series_number)
+    RETURNING study_key, series_key
+), instance AS (
+    INSERT INTO instances (partition_key, study_key, series_key, study_instance_uid,
+                           series_instance_uid, sop_instance_uid, sop_class_uid, instance_number,
+                           watermark, original_watermark, status, transfer_syntax_uid,
+                           number_of_frames, blob_key, blob_size, created_date,
+                           last_status_updated_date)
+    SELECT :partition_key, s.study_key, s.series_key, :study_instance_uid, :series_instance_uid,
+           :sop_instance_uid, :sop_class_uid, :instance_number, w.watermark, w.watermark,
+           :status, :transfer_syntax_uid, :number_of_frames, :blob_key, :blob_size,
+           :created_date, :created_date
+      FROM series_row s, (SELECT nextval('watermark_sequence') AS watermark) w
+    RETURNING instance_key, study_key, series_key, watermark
+), metadata AS (
+    INSERT INTO instance_metadata (watermark, partition_key, dataset)
+    SELECT watermark, :partition_key, :dataset FROM instance
+), blob AS (
+    INSERT INTO blobs (blob_key, size, ref_count, created_date)
+    SELECT :blob_key, :blob_size, 1, :created_date FROM instance
+    ON CONFLICT (blob_key) DO UPDATE SET ref_count = blobs.ref_count + 1
+), feed AS (
+    INSERT INTO change_feed (timestamp, action, partition_key, study_instance_uid,
+                             series_instance_uid, sop_instance_uid, original_watermark,
+                             current_watermark)
+    SELECT :created_date, :action, :partition_key, :study_instance_uid, :series_instance_uid,
+           :sop_instance_uid, watermark, watermark
+      FROM instance
+), replaced AS (
+    -- A re-created instance: its earlier entries now read "Replaced" (change feed, issue #6).
+    -- Sibling CTEs share one snapshot, so the entry inserted above is not touched.
+    UPDATE change_feed SET current_watermark = instance.watermark
+      FROM instance
+     WHERE change_feed.partition_key = :partition_key
+       AND change_feed.study_instance_uid = :study_instance_uid
+       AND change_feed.series_instance_uid = :series_instance_uid
+       AND change_feed.sop_instance_uid = :sop_instance_uid
+)
+SELECT instance_key, study_key, series_key, watermark FROM instance;

@@ -1,0 +1,333 @@
+"""STOW-RS through HTTP: request forms, responses, storage semantics (issue #3, reference §3)."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from app.api import stow as stow_api
+from tests.api.helpers import DICOM_JSON, store, values
+from tests.api.stow_support import (FAILED_ATTRIBUTES, RETRIEVE_URL, SOP_CLASS, SOP_INSTANCE,
+                                    WARNING_REASON, blob_files, comments, count, failed,
+                                    failure_reasons, referenced, rows, temp_files)
+from tests.dicom_factory import CT_IMAGE_STORAGE, make_dataset, multipart, to_bytes, uid
+
+
+def _instance_url(host: str, prefix: str, base: str, ds) -> str:
+    return (f"http://{host}{prefix}{base}/studies/{ds.StudyInstanceUID}/series/"
+            f"{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}")
+
+
+def test_store_single_part_returns_200_with_referenced_sop(app, client, base):
+    ds = make_dataset()
+    response = client.post(f"/v2{base}/studies", data=to_bytes(ds),
+                           headers={"Content-Type": "application/dicom",
+                                    "Accept": DICOM_JSON})
+    assert response.status_code == 200
+    assert response.mimetype == DICOM_JSON
+    body = response.json
+    assert RETRIEVE_URL not in body and not failed(body)
+    [item] = referenced(body)
+    assert values(item, SOP_CLASS) == [CT_IMAGE_STORAGE]
+    assert values(item, SOP_INSTANCE) == [ds.SOPInstanceUID]
+    assert values(item, RETRIEVE_URL) == [_instance_url("localhost", "/v2", base, ds)]
+    assert item[FAILED_ATTRIBUTES] == {"vr": "SQ", "Value": []}  # v2: always present
+    assert WARNING_REASON not in item
+
+
+def test_store_multipart_into_study_returns_study_retrieve_url(app, client, base):
+    study = uid()
+    datasets = [make_dataset(study_uid=study) for _ in range(3)]
+    response = store(client, base, *datasets, prefix="/v1", study=study)
+    assert response.status_code == 200
+    body = response.json
+    assert values(body, RETRIEVE_URL) == [f"http://localhost/v1{base}/studies/{study}"]
+    items = referenced(body)
+    assert [values(i, SOP_INSTANCE)[0] for i in items] == [d.SOPInstanceUID for d in datasets]
+    assert all(FAILED_ATTRIBUTES not in i for i in items)  # v1: never in success items
+    assert count(app, "instances") == 3 and count(app, "change_feed") == 3
+
+
+def test_store_duplicate_instance_returns_409_with_45070(app, client, base):
+    data = to_bytes(make_dataset())
+    assert store(client, base, data).status_code == 200
+    response = store(client, base, data)
+    assert response.status_code == 409
+    assert response.mimetype == DICOM_JSON
+    assert failure_reasons(response.json) == [45070]
+    assert not referenced(response.json)
+    assert count(app, "instances") == 1
+
+
+def test_store_same_file_twice_in_one_request_returns_202(make_app):
+    app = make_app()
+    data = to_bytes(make_dataset())
+    response = store(app.test_client(), "", data, data)
+    assert response.status_code == 202
+    assert len(referenced(response.json)) == 1 and failure_reasons(response.json) == [45070]
+
+
+def test_store_into_two_partitions_shares_one_blob(make_app):
+    app = make_app(ENABLE_DATA_PARTITIONS=True)
+    client = app.test_client()
+    ds = make_dataset()
+    data = to_bytes(ds)
+    first = store(client, "/partitions/A", data)
+    second = store(client, "/partitions/B", data)
+    assert first.status_code == second.status_code == 200
+    assert values(referenced(second.json)[0], RETRIEVE_URL) == [
+        _instance_url("localhost", "", "/partitions/B", ds)]
+    again = store(client, "/partitions/A", data)
+    assert again.status_code == 409 and failure_reasons(again.json) == [45070]
+    instances = rows(app, "SELECT partition_key, blob_key FROM instances ORDER BY partition_key")
+    assert len({r["partition_key"] for r in instances}) == 2
+    assert len({r["blob_key"] for r in instances}) == 1
+    assert len(blob_files(app)) == 1  # identical bytes take disk space once
+    assert rows(app, "SELECT ref_count FROM blobs") == [{"ref_count": 2}]
+    [blob] = blob_files(app)
+    assert blob.name == instances[0]["blob_key"] == hashlib.sha256(data).hexdigest()
+    assert blob.read_bytes() == data  # stored as sent, content-addressed by SHA-256
+    assert temp_files(app) == []
+
+
+def test_store_new_partition_created_only_with_first_stored_instance(make_app):
+    app = make_app(ENABLE_DATA_PARTITIONS=True)
+    client = app.test_client()
+    bad = store(client, "/partitions/Typo", b"not dicom")
+    assert bad.status_code == 409
+    assert [p["partitionName"] for p in client.get("/partitions").json] == ["Microsoft.Default"]
+    assert store(client, "/partitions/NewSite", make_dataset()).status_code == 200
+    assert [p["partitionName"] for p in client.get("/partitions").json] == [
+        "Microsoft.Default", "NewSite"]
+
+
+def test_store_records_index_metadata_change_feed_and_extended_tags(make_app, monkeypatch):
+    calls = []
+    monkeypatch.setattr(stow_api.eqt_service, "index_instance",
+                        lambda conn, ds, keys: calls.append((ds.SOPInstanceUID, keys)))
+    app = make_app()
+    ds = make_dataset(PatientName="Roe^Jane")
+    assert store(app.test_client(), "", ds).status_code == 200
+    [instance] = rows(app, "SELECT * FROM instances")
+    assert instance["status"] == 1 and instance["sop_class_uid"] == CT_IMAGE_STORAGE
+    [feed] = rows(app, "SELECT * FROM change_feed")
+    assert feed["action"] == 0 and feed["current_watermark"] == instance["watermark"]
+    [meta] = rows(app, "SELECT dataset FROM instance_metadata WHERE watermark = ?",
+                  (instance["watermark"],))
+    dataset = json.loads(meta["dataset"])
+    assert dataset["00100010"]["Value"] == [{"Alphabetic": "Roe^Jane"}]
+    assert dataset["7FE00010"] == {"vr": "OW", "BulkDataURI": "bulkdata:7FE00010"}
+    [(sop, keys)] = calls
+    assert sop == ds.SOPInstanceUID and keys.watermark == instance["watermark"]
+    assert keys.instance_key == instance["instance_key"]
+
+
+def test_store_study_and_series_columns_latest_wins(make_app):
+    app = make_app()
+    client = app.test_client()
+    study, series = uid(), uid()
+    first = make_dataset(study_uid=study, series_uid=series, PatientName="Old^Name",
+                         StudyDescription="first", Modality="CT", PatientID="P1")
+    second = make_dataset(study_uid=study, series_uid=series, PatientName="New^Name",
+                          StudyDescription=None, Modality="MR", PatientID="")
+    assert store(client, "", first).status_code == 200
+    assert store(client, "", second).status_code == 200
+    [row] = rows(app, "SELECT patient_name, study_description, patient_id FROM studies")
+    assert row == {"patient_name": "New^Name", "study_description": "first",
+                   "patient_id": "P1"}  # null keeps, empty PatientID keeps
+    assert rows(app, "SELECT modality FROM series") == [{"modality": "MR"}]
+
+
+def test_store_empty_multipart_returns_204(app, client, base):
+    response = client.post(f"{base}/studies", data=b"--b--\r\n",
+                           headers={"Content-Type": 'multipart/related; type="application/dicom"; '
+                                                    "boundary=b"})
+    assert response.status_code == 204
+    assert response.data == b""
+
+
+@pytest.mark.parametrize("content_type", [
+    'multipart/related; type="application/dicom"; boundary="{b}"',
+    "multipart/related; type=application/dicom; boundary={b}",
+    "Multipart/Related; boundary={b}",
+])
+def test_store_multipart_boundary_forms_return_200(make_app, content_type):
+    client = make_app().test_client()
+    body, _ = multipart([to_bytes(make_dataset())], boundary="a'b(c)d+e_f,g-h.i/j:k=l?m")
+    response = client.post("/studies", data=body, headers={
+        "Content-Type": content_type.format(b="a'b(c)d+e_f,g-h.i/j:k=l?m")})
+    assert response.status_code == 200, response.data
+
+
+def test_store_first_part_without_content_type_uses_root_type(make_app):
+    client = make_app().test_client()
+    body, content_type = multipart([to_bytes(make_dataset())], content_type=None)
+    assert client.post("/studies", data=body,
+                       headers={"Content-Type": content_type}).status_code == 200
+
+
+def test_store_part_of_wrong_type_returns_415_and_stores_nothing(make_app):
+    app = make_app()
+    good = to_bytes(make_dataset())
+    body, content_type = multipart([good])
+    other, _ = multipart([b"{}"], boundary="x", content_type="application/json")
+    body = body.replace(b"--\r\n", b"\r\n") + b"Content-Type: application/json\r\n\r\n{}\r\n" + \
+        body.split(b"\r\n", 1)[0] + b"--\r\n"
+    response = app.test_client().post("/studies", data=body,
+                                      headers={"Content-Type": content_type})
+    assert response.status_code == 415
+    assert response.get_data(as_text=True) == (
+        "The specified content type 'application/json' is not supported.")
+    assert count(app, "instances") == 0 and blob_files(app) == [] and temp_files(app) == []
+
+
+@pytest.mark.parametrize("content_type,status,text", [
+    ("text/plain", 415, "The specified content type 'text/plain' is not supported."),
+    (None, 415, "The specified content type '' is not supported."),
+    ("application/dicom; charset=x", 415,
+     "The specified content type 'application/dicom; charset=x' is not supported."),
+    ('multipart/related; type="application/dicom"', 415,
+     "The content type 'multipart/related; type=\"application/dicom\"' is either not multipart "
+     "or is missing boundary."),
+    ("multipart/related; boundary=b; start=x", 400,
+     "The start parameter in multipart/related request is not supported."),
+])
+def test_store_bad_content_type_returns_error(make_app, content_type, status, text):
+    client = make_app().test_client()
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/studies", data=to_bytes(make_dataset()), headers=headers)
+    assert response.status_code == status
+    assert response.mimetype == "text/plain"
+    assert response.get_data(as_text=True) == text
+
+
+@pytest.mark.parametrize("accept,status", [
+    ("application/dicom", 406), ("application/dicom+json+x", 406), ("text/html", 406),
+    ("application/dicom+json; charset=utf-8", 200), ("application/json", 200),
+    ("application/*", 200), ("text/html, */*", 200), (None, 200)])
+def test_store_accept_header_negotiation(make_app, accept, status):
+    client = make_app().test_client()
+    headers = {"Content-Type": "application/dicom"}
+    if accept:
+        headers["Accept"] = accept
+    response = client.post("/studies", data=to_bytes(make_dataset()), headers=headers)
+    assert response.status_code == status
+    if status == 406:
+        assert response.data == b""
+
+
+def test_store_part_over_size_limit_returns_413(make_app):
+    app = make_app(MAX_PART_SIZE=1000)
+    client = app.test_client()
+    data = to_bytes(make_dataset(rows=64, columns=64))
+    text = "The request exceeded the allowed limit of 1000 bytes."
+    single = client.post("/studies", data=data, headers={"Content-Type": "application/dicom"})
+    assert (single.status_code, single.get_data(as_text=True)) == (413, text)
+    multi = store(client, "", data)
+    assert (multi.status_code, multi.get_data(as_text=True)) == (413, text)
+    assert count(app, "instances") == 0 and temp_files(app) == []
+
+
+def test_store_invalid_study_uid_in_url_returns_400(make_app):
+    response = store(make_app().test_client(), "", make_dataset(), study="1.2.abc")
+    assert response.status_code == 400
+    assert response.get_data(as_text=True) == (
+        "Dicom element 'StudyInstanceUid' failed validation for VR 'UI': DICOM Identifier is "
+        "invalid. Value length should not exceed the maximum length of 64 characters. Value "
+        "should contain characters in '0'-'9' and '.'. Each component must start with "
+        "non-zero number.")
+
+
+def test_store_partial_success_returns_202(make_app):
+    app = make_app()
+    study = uid()
+    response = store(app.test_client(), "", make_dataset(study_uid=study), make_dataset(),
+                     study=study)
+    assert response.status_code == 202
+    assert len(referenced(response.json)) == 1
+    assert failure_reasons(response.json) == [43264]
+    assert comments(failed(response.json)[0]) == [
+        "DICOM100: (0020,000d) - The StudyInstanceUid in the payload does not match the "
+        "specified StudyInstanceUid."]
+    assert values(response.json, RETRIEVE_URL) == [f"http://localhost/studies/{study}"]
+
+
+def test_store_file_write_failure_returns_409_with_272(make_app, monkeypatch):
+    app = make_app()
+    blobs = app.extensions["dicom_blobs"]
+
+    def broken_put(spool):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(blobs, "put", broken_put)
+    response = store(app.test_client(), "", make_dataset())
+    assert response.status_code == 409
+    assert failure_reasons(response.json) == [272]
+    assert count(app, "instances") == 0 and count(app, "change_feed") == 0
+    assert temp_files(app) == []
+
+
+def test_store_single_part_without_accept_header_returns_200(app, client, base):
+    response = client.post(f"{base}/studies", data=to_bytes(make_dataset()),
+                           headers={"Content-Type": "application/dicom"})
+    assert response.status_code == 200
+    assert response.mimetype == DICOM_JSON
+
+
+def test_store_large_non_pixel_element_is_bulk_data_in_metadata(make_app):
+    app = make_app()
+    ds = make_dataset()
+    ds.add_new(0x60003000, "OW", b"\x01\x02" * 100_000)  # OverlayData, deferred when read
+    assert store(app.test_client(), "", ds).status_code == 200
+    [meta] = rows(app, "SELECT dataset FROM instance_metadata")
+    assert json.loads(meta["dataset"])["60003000"] == {"vr": "OW",
+                                                       "BulkDataURI": "bulkdata:60003000"}
+
+
+def test_store_multipart_with_stored_duplicate_returns_202(make_app):
+    app = make_app()
+    client = app.test_client()
+    a, b, c = (make_dataset() for _ in range(3))
+    assert store(client, "", a).status_code == 200
+    response = store(client, "", b, a, c)
+    assert response.status_code == 202
+    assert [values(i, SOP_INSTANCE)[0] for i in referenced(response.json)] == [
+        b.SOPInstanceUID, c.SOPInstanceUID]
+    assert failure_reasons(response.json) == [45070]
+    assert count(app, "instances") == 3 and count(app, "change_feed") == 3
+
+
+def test_store_multipart_batch_failure_falls_back_to_one_by_one(make_app, monkeypatch):
+    from app.dao import instances as dao
+    app = make_app()
+    real, calls = dao.add_instance, []
+
+    def flaky(conn, new, now):  # the batch's second row fails after its first was written
+        calls.append(new.sop_instance_uid)
+        if len(calls) == 2:
+            raise dao.InstanceAlreadyExistsError()
+        return real(conn, new, now)
+
+    monkeypatch.setattr(dao, "add_instance", flaky)
+    datasets = [make_dataset() for _ in range(3)]
+    response = store(app.test_client(), "", *datasets)
+    assert response.status_code == 200
+    assert len(calls) == 2 + 3  # the batch, rolled back, then one transaction per instance
+    assert count(app, "instances") == 3 and count(app, "change_feed") == 3
+    assert count(app, "instance_metadata") == 3
+    assert rows(app, "SELECT SUM(ref_count) AS n FROM blobs") == [{"n": 3}]
+
+
+def test_store_multipart_several_batches_returns_each_outcome(make_app, monkeypatch):
+    from app.services import store as store_service
+    monkeypatch.setattr(store_service, "BATCH_SIZE", 2)
+    app = make_app()
+    datasets = [make_dataset() for _ in range(4)]
+    parts = [to_bytes(d) for d in datasets]
+    response = store(app.test_client(), "", *parts, b"junk", parts[0])
+    assert response.status_code == 202
+    assert [values(i, SOP_INSTANCE)[0] for i in referenced(response.json)] == [
+        d.SOPInstanceUID for d in datasets]
+    assert failure_reasons(response.json) == [43264, 45070]
+    assert count(app, "instances") == 4 and len(blob_files(app)) == 4
