@@ -207,7 +207,7 @@ def collection() -> dict:
     ])
     eqt = folder("5. Extended query tags and operations", [
         request("Clean up: delete the tag (204 or 404)", "DELETE",
-                "{{baseUrl}}/extendedquerytags/00081090", [status_test(204, 404)]),
+                "{{baseUrl}}/extendedquerytags/0008103E", [status_test(204, 404)]),
         request("Add an extended query tag", "POST", "{{baseUrl}}/extendedquerytags", [
             status_test(202),
             'pm.test("operation id", () => pm.expect(pm.response.json().id).to.match(/^[0-9a-f]{32}$/));',
@@ -215,7 +215,7 @@ def collection() -> dict:
             'pm.collectionVariables.set("operationId", pm.response.json().id);',
             'pm.collectionVariables.set("operationPolls", "0");',
         ], {"Content-Type": "application/json"},
-            json_body([{"path": "00081090", "vr": "LO", "level": "Series"}])),
+            json_body([{"path": "0008103E", "vr": "LO", "level": "Series"}])),
         request("Get the operation (polls until done)", "GET",
                 "{{baseUrl}}/operations/{{operationId}}", [
                     'const polls = Number(pm.collectionVariables.get("operationPolls") || 0);',
@@ -230,23 +230,28 @@ def collection() -> dict:
                 ]),
         request("List extended query tags", "GET", "{{baseUrl}}/extendedquerytags", [
             status_test(200),
-            'pm.test("tag listed", () => pm.expect(pm.response.json().map(t => t.path)).to.include("00081090"));',
+            'pm.test("tag listed", () => pm.expect(pm.response.json().map(t => t.path)).to.include("0008103E"));',
         ]),
-        request("Get the extended query tag", "GET", "{{baseUrl}}/extendedquerytags/00081090", [
+        request("Get the extended query tag", "GET", "{{baseUrl}}/extendedquerytags/0008103E", [
             status_test(200),
             'pm.test("ready", () => pm.expect(pm.response.json().status).to.eql("ready"));',
         ]),
-        request("Get the tag's errors", "GET", "{{baseUrl}}/extendedquerytags/00081090/errors", [
+        request("Get the tag's errors", "GET", "{{baseUrl}}/extendedquerytags/0008103E/errors", [
             status_test(200)]),
-        request("Disable querying the tag", "PATCH", "{{baseUrl}}/extendedquerytags/00081090", [
+        request("Search series by the new tag", "GET",
+                f"{P}/series?SeriesDescription=Postman%20series", [
+                    status_test(200),
+                    'pm.test("both series found", () => pm.expect(pm.response.json().length).to.eql(2));',
+                ], {"Accept": DICOM_JSON}),
+        request("Disable querying the tag", "PATCH", "{{baseUrl}}/extendedquerytags/0008103E", [
             status_test(200),
             'pm.test("disabled", () => pm.expect(pm.response.json().queryStatus).to.eql("disabled"));',
         ], {"Content-Type": "application/json"}, json_body({"queryStatus": "Disabled"})),
-        request("Enable querying the tag", "PATCH", "{{baseUrl}}/extendedquerytags/00081090", [
+        request("Enable querying the tag", "PATCH", "{{baseUrl}}/extendedquerytags/0008103E", [
             status_test(200)], {"Content-Type": "application/json"},
             json_body({"queryStatus": "Enabled"})),
         request("Delete the extended query tag", "DELETE",
-                "{{baseUrl}}/extendedquerytags/00081090", [status_test(204)]),
+                "{{baseUrl}}/extendedquerytags/0008103E", [status_test(204)]),
         request("Unknown operation: 404", "GET",
                 "{{baseUrl}}/operations/00000000000000000000000000000000", [status_test(404)]),
     ])

@@ -115,6 +115,8 @@ def _column_expr(flt: Filter, result_level: str) -> str:
 def _add_filter(sql: _Sql, flt: Filter, params: QueryParams, partition_key: int) -> None:
     result_level = params.resource.result_level
     cond = flt.condition
+    if isinstance(cond, matching.Universal):
+        return  # matches every entity: no SQL condition (the attribute is still returned)
     if flt.tag.extended is not None:
         _add_extended_filter(sql, flt.tag.extended, cond, partition_key)
     elif flt.tag.tag == MODALITIES_IN_STUDY:

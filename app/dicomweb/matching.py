@@ -61,7 +61,13 @@ class Fuzzy:
     words: tuple[str, ...]
 
 
-Condition = Equal | InList | Wildcard | Range | Fuzzy
+@dataclass(frozen=True, slots=True)
+class Universal:
+    """Universal matching (PS3.4 C.2.2.2.3): a value of only ``*`` matches every entity, also
+    those without a value for the attribute."""
+
+
+Condition = Equal | InList | Wildcard | Range | Fuzzy | Universal
 
 
 def split_list(value: str) -> tuple[str, ...]:
@@ -214,6 +220,8 @@ def parse_value(name: str, vr: str, value: str, fuzzy: bool, extended_path: str 
             raise InvalidQueryStringError(
                 f"Invalid query: specified value '{value}' extended query tag with path "
                 f"'{extended_path or name}' is not a valid double value.") from None
+    if vr in WILDCARD_VRS and set(value) == {"*"}:
+        return Universal()
     if vr == "PN":
         if fuzzy:
             words = fuzzy_words(name, value)
@@ -221,6 +229,10 @@ def parse_value(name: str, vr: str, value: str, fuzzy: bool, extended_path: str 
         return (Wildcard(value, ignore_case=True) if has_wildcard(value)
                 else Equal(value, ignore_case=True))
     return Wildcard(value) if has_wildcard(value) else Equal(value)
+
+
+#: String VRs on which ``*`` and ``?`` are wildcards (PS3.4 C.2.2.2.4).
+WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 
 
 def like_escape(text: str) -> str:

@@ -128,3 +128,22 @@ def test_search_for_studies_accept_and_path_validation(client, base):
     response = client.get(f"{base}/studies/1.2/series/x/instances")
     assert response.get_data(as_text=True).startswith(
         "Dicom element 'SeriesInstanceUid' failed validation")
+
+
+def test_search_for_studies_universal_match_returns_studies_without_the_value(app, base):
+    """PS3.4 C.2.2.2.3: ``*`` alone matches every study, also one without AccessionNumber."""
+    from tests.api.helpers import store
+    from tests.dicom_factory import make_dataset
+
+    client = app.test_client()
+    with_value = make_dataset(AccessionNumber="A1")
+    without = make_dataset(AccessionNumber=None)
+    assert store(client, base, with_value, without).status_code == 200
+    response = client.get(f"{base}/studies?AccessionNumber=*",
+                          headers={"Accept": "application/dicom+json"})
+    assert response.status_code == 200
+    found = {s["0020000D"]["Value"][0] for s in response.json}
+    assert found == {with_value.StudyInstanceUID, without.StudyInstanceUID}
+    narrowed = client.get(f"{base}/studies?AccessionNumber=A*",
+                          headers={"Accept": "application/dicom+json"})
+    assert [s["0020000D"]["Value"][0] for s in narrowed.json] == [with_value.StudyInstanceUID]

@@ -139,3 +139,4 @@ def test_search_fuzzy_after_delete_recompute_matches_remaining_name(make_app):
     assert client.delete(f"/studies/{study}/series/{series}/instances/{sop}").status_code == 204
     assert client.get("/studies?fuzzymatching=true&PatientName=pers").status_code == 204
     assert len(client.get("/studies?fuzzymatching=true&PatientName=old").json) == 1
+
