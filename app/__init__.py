@@ -10,7 +10,7 @@ from . import blobstore, config, db, errors, worker
 from .api import (changefeed, delete, extended_query_tags, health, operations, partitions,
                   qido, stow, wado)
 from .partitioning import register_api
-from .services import partitions as partition_service
+from .services import maintenance, partitions as partition_service
 
 #: Partition-aware APIs: registered under every base prefix, plain and /partitions/<name>.
 PARTITION_AWARE_APIS = (stow.bp, wado.bp, qido.bp, delete.bp, changefeed.bp)
@@ -41,6 +41,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     if not app.config.get("SKIP_STARTUP", False):
         startup(app, database)
+        if app.config["SWEEP_BLOBS_AT_STARTUP"]:
+            maintenance.start_background_sweep(database, app.extensions["dicom_blobs"])
         worker.init_app(app)  # background operations (re-index), issue #7
     return app
 

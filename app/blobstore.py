@@ -237,8 +237,26 @@ class FileSystemBlobStore(BlobStore):
 
 
 def init_app(app: Flask) -> FileSystemBlobStore:
+    """Create the blob store and register the ``flask blobs sweep`` command."""
+    import click
+
     store = FileSystemBlobStore(app.config["BLOB_STORE_PATH"], app.config["FSYNC"])
     app.extensions["dicom_blobs"] = store
+
+    @app.cli.group("blobs")
+    def blobs_group() -> None:
+        """Blob store maintenance."""
+
+    @blobs_group.command("sweep")
+    @click.option("--min-age", default=3600.0, show_default=True,
+                  help="Only remove files older than this many seconds.")
+    def sweep_command(min_age: float) -> None:
+        """Remove files that no instance references, and stale temporary files."""
+        from .services.maintenance import sweep_blobs
+
+        removed = sweep_blobs(app.extensions["dicom_db"], store, min_age)
+        click.echo(f"Removed {removed} files.")
+
     return store
 
 

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_POLL_SECONDS": 2.0,
     "OPERATION_LEASE_SECONDS": 60.0,
     "ENABLE_BACKGROUND_WORKER": True,
+    "SWEEP_BLOBS_AT_STARTUP": True,
     "LOG_LEVEL": "INFO",
 }
 
@@ -78,7 +79,8 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
     if overrides:
         settings.update(overrides)
 
-    for key in ("ENABLE_DATA_PARTITIONS", "FSYNC", "ENABLE_BACKGROUND_WORKER"):
+    for key in ("ENABLE_DATA_PARTITIONS", "FSYNC", "ENABLE_BACKGROUND_WORKER",
+                "SWEEP_BLOBS_AT_STARTUP"):
         settings[key] = parse_bool(settings[key], key)
     for key, minimum in (("PORT", 0), ("THREADS", 1), ("SQLITE_BUSY_TIMEOUT_MS", 0),
                          ("MAX_PART_SIZE", 1), ("QIDO_DEFAULT_LIMIT", 1), ("QIDO_MAX_LIMIT", 1),

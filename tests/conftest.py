@@ -116,6 +116,7 @@ def make_app(database_url: str, tmp_path: Path) -> Callable[..., Any]:
             "ENABLE_DATA_PARTITIONS": False,
             "FSYNC": False,
             "ENABLE_BACKGROUND_WORKER": False,
+            "SWEEP_BLOBS_AT_STARTUP": False,
             "LOG_LEVEL": "WARNING",
         }
         settings.update(overrides)
