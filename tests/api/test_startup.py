@@ -57,3 +57,10 @@ def test_reference_flag_name_enables_partitions(database_url, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().endswith("200"), result.stderr
+
+
+def test_db_upgrade_command_is_idempotent(make_app):
+    app = make_app()
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "Schema is up to date." in result.output
