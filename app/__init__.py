@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from . import blobstore, config, db, errors, worker
+from . import blobstore, config, db, errors, query_guard, worker
 from .api import (changefeed, delete, extended_query_tags, health, operations, partitions,
                   qido, stow, wado)
 from .partitioning import register_api
@@ -32,6 +32,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     database = db.init_app(app)
     blobstore.init_app(app)
     errors.init_app(app)
+    query_guard.init_app(app)
 
     for bp in PARTITION_AWARE_APIS:
         register_api(app, bp, partition_aware=True)

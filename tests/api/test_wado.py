@@ -215,6 +215,8 @@ def test_retrieve_frames_native_and_encapsulated(client, base):
                                  ("1,,2", 400, INVALID_FRAMES),
                                  ("a", 400, "The query parameter 'frames' is invalid. "
                                             "Unable to parse value 'a' as Int32."),
+                                 ("%D9%A1", 400, "The query parameter 'frames' is invalid. "
+                                  "Unable to parse value '\u0661' as Int32."),
                                  ("99999999999", 400, "The query parameter 'frames' is invalid. "
                                   "Unable to parse value '99999999999' as Int32."),
                                  ("6", 404, "The specified frame cannot be found."),
