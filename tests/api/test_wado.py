@@ -267,6 +267,17 @@ def test_retrieve_frames_without_pixel_data_returns_404(client, base):
         404, b"The specified frame cannot be found.")
 
 
+def test_retrieve_frames_of_truncated_pixel_data_returns_404(make_app):
+    client = make_app().test_client()
+    ds = make_dataset(frames=2, PixelData=b"\x00\x01")  # stored as sent, shorter than declared
+    assert store(client, "", ds).status_code == 200
+    for accept in ("application/octet-stream; transfer-syntax=*",
+                   'multipart/related; type="application/octet-stream"'):
+        response = client.get(instance_url("", ds) + "/frames/2", headers={"Accept": accept})
+        assert (response.status_code, response.get_data()) == (
+            404, b"The specified frame cannot be found."), accept
+
+
 def test_retrieve_missing_blob_returns_500_generic(make_app, caplog):
     app = make_app()
     client = app.test_client()
