@@ -29,6 +29,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app.json.sort_keys = False
+    # An empty path segment ('//', or '%2F' once decoded) matches no route (404), as in the
+    # reference; merging would redirect to another resource.
+    app.url_map.merge_slashes = False
     database = db.init_app(app)
     blobstore.init_app(app)
     errors.init_app(app)

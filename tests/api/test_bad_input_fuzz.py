@@ -37,7 +37,8 @@ QUERY_KEYS = [
     "StudyInstanceUID", "0020000D", "SeriesInstanceUID", "SOPInstanceUID", "Modality",
     "ModalitiesInStudy", "PatientID", "StudyTime", "AccessionNumber", "quality", "viewport",
     "startTime", "endTime", "includeMetadata", "transfer-syntax", "00081030", "0040A730.0040A123",
-    "unknown", "", "limit[]", "%00", "x" * 300, "NumberOfFrames", "00280008", "InstanceNumber",
+    "unknown", "", "limit[]", "%00", "00101010", "PatientAge", "x" * 300, "NumberOfFrames",
+    "00280008", "InstanceNumber",
 ]
 
 QUERY_VALUES = [
@@ -196,6 +197,8 @@ def _check(response: Any, method: str) -> str | None:
     body = response.get_data()
     if response.status_code >= 500:
         return f"status {response.status_code}: {body[:200]!r}"
+    if 300 <= response.status_code < 400 and response.status_code != 304:
+        return f"redirect {response.status_code} to {response.headers.get('Location')}"
     if b"Traceback" in body or b'File "/' in body:
         return f"traceback in body: {body[:200]!r}"
     # STOW failures carry the DICOM JSON failure dataset (reference §3), not text.
