@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from . import blobstore, config, db, errors, worker
+from . import blobstore, config, db, errors, query_guard, worker
 from .api import (changefeed, delete, extended_query_tags, health, operations, partitions,
                   qido, stow, wado)
 from .partitioning import register_api
@@ -29,9 +29,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app.json.sort_keys = False
+    # An empty path segment ('//', or '%2F' once decoded) matches no route (404), as in the
+    # reference; merging would redirect to another resource.
+    app.url_map.merge_slashes = False
     database = db.init_app(app)
     blobstore.init_app(app)
     errors.init_app(app)
+    query_guard.init_app(app)
 
     for bp in PARTITION_AWARE_APIS:
         register_api(app, bp, partition_aware=True)

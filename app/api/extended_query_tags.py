@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..db import get_db
 from ..dicomweb import media_types
+from ..dicomweb.numbers import parse_integer
 from ..errors import (BadRequestError, EmptyUnsupportedMediaTypeError, ExistingOperationError,
                       InvalidQueryStringError)
 from ..partitioning import base_prefix
@@ -45,7 +46,7 @@ def _int_param(name: str, default: int, minimum: int, maximum: int) -> int:
     if raw is None:
         return default
     try:
-        value = int(raw.strip())
+        value = parse_integer(raw)
     except ValueError:
         raise InvalidQueryStringError(f"The query parameter '{key}' is invalid. The value "
                                       f"'{raw}' is not valid for {key}.") from None

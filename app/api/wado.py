@@ -4,7 +4,6 @@ with ``/metadata``, ``/frames/{n,..}``, ``/rendered`` and ``/bulkdata/{tag path}
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from typing import Iterator
 
@@ -14,6 +13,7 @@ from ..blobstore import CHUNK, get_blobstore, iter_file
 from ..db import get_db
 from ..dicomweb import accept, media_types
 from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
+from ..dicomweb.numbers import parse_integer
 from ..dicomweb.rendering import parse_quality
 from ..errors import BadRequestError, FrameNotFoundError, NotAcceptableError
 from ..partitioning import current_partition, resource_base_url, scope
@@ -27,7 +27,6 @@ INVALID_FRAMES = ("The specified frames value is not valid. At least one frame m
                   "and all requested frames must have value greater than 0.")
 SINGLE_FRAME_ONLY = ("The accept header is supported for single frame retrieval, use multi-part "
                      "accept header instead.")
-_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 _INT32_MAX = 2**31 - 1
 
 
@@ -40,10 +39,14 @@ def _ids(study: str, series: str | None = None, sop: str | None = None) -> Resou
 
 
 def _int32(text: str, name: str) -> int:
-    if not _INTEGER.fullmatch(text) or abs(int(text)) > _INT32_MAX:
+    try:
+        value = parse_integer(text)
+    except ValueError:
+        value = None
+    if value is None or abs(value) > _INT32_MAX:
         raise BadRequestError(f"The query parameter '{name}' is invalid. "
                               f"Unable to parse value '{text}' as Int32.")
-    return int(text)
+    return value
 
 
 def parse_frames(text: str) -> list[int]:

@@ -43,7 +43,7 @@ def parse_tag_path(text: str) -> list[int | str] | None:
                 return None
             parsed.append(int(part, 16))
         else:
-            if not part.isdigit() or len(part) > 9:
+            if not (part.isascii() and part.isdigit()) or len(part) > 9:
                 return None
             parsed.append(part)
     return parsed

@@ -23,6 +23,7 @@ import math
 import re
 from datetime import date
 
+from .numbers import parse_integer
 from .tags import person_name_words
 
 STRING, LONG, DOUBLE, DATETIME, PERSON_NAME = "string", "long", "double", "datetime", "person_name"
@@ -64,7 +65,7 @@ def normalize_string(value: str) -> str:
 
 def normalize_long(value: object) -> int:
     """IS/SL/SS/UL/US: a 64-bit integer (``0003`` and ``3`` are equal)."""
-    number = int(str(value).strip())
+    number = parse_integer(str(value))
     if not INT64_MIN <= number <= INT64_MAX:
         raise ValueError("integer out of range")
     return number

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser
 
 from ..blobstore import SpoolFile
@@ -74,11 +74,14 @@ def iter_parts(stream: BinaryIO, boundary: str, new_spool: Callable[[], SpoolFil
     def on_end() -> None:
         state["ended"] = True
 
-    parser = MultipartParser(boundary, callbacks={  # type: ignore[arg-type]
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_part_data": on_part_data, "on_part_end": on_part_end, "on_end": on_end,
-    })
+    try:
+        parser = MultipartParser(boundary, callbacks={  # type: ignore[arg-type]
+            "on_part_begin": on_part_begin, "on_header_field": on_header_field,
+            "on_header_value": on_header_value, "on_header_end": on_header_end,
+            "on_part_data": on_part_data, "on_part_end": on_part_end, "on_end": on_end,
+        })
+    except FormParserError as exc:  # e.g. a boundary longer than the parser allows
+        raise InvalidMultipartRequestError(f"The multipart request is invalid: {exc}") from None
     delimiter = b"--" + boundary.encode("latin-1")
     head = b""  # bytes before the first delimiter: the preamble (RFC 2046 §5.1.1), ignored
     try:

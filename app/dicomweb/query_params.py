@@ -13,6 +13,7 @@ from pydicom.tag import BaseTag, Tag
 
 from ..errors import InvalidQueryStringError
 from . import matching
+from .numbers import parse_integer
 from .tags import INDEXED_ATTRIBUTES, parse_tag, tag_path, vr_of
 
 STUDY, SERIES, INSTANCE = "study", "series", "instance"
@@ -134,7 +135,7 @@ def _binding_error(name: str, message: str) -> InvalidQueryStringError:
 
 def _parse_int(name: str, text: str, low: int, high: int) -> int:
     try:
-        number = int(text.strip())
+        number = parse_integer(text)
     except ValueError:
         raise _binding_error(name, f"The value '{text}' is not valid for {name}.") from None
     if not low <= number <= high:

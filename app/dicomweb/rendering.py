@@ -17,6 +17,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
 from ..errors import BadRequestError, NotAcceptableError
+from .numbers import parse_integer
 from .pixels import SIZE_LIMIT, decode_frame
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def parse_quality(text: str | None) -> int:
     if text is None:
         return 100
     try:
-        value = int(text.strip())
+        value = parse_integer(text)
     except ValueError:
         raise BadRequestError(INVALID_QUALITY) from None
     if not 1 <= value <= 100:

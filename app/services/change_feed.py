@@ -17,6 +17,7 @@ from typing import Mapping
 from ..dao import change_feed as dao
 from ..dao.change_feed import ChangeFeedEntry
 from ..db import DbConn
+from ..dicomweb.numbers import parse_integer
 from ..errors import InvalidQueryStringError
 from ..models import Partition
 
@@ -26,7 +27,6 @@ MIN_TIME = datetime.min.replace(tzinfo=timezone.utc)
 MAX_TIME = datetime.max.replace(tzinfo=timezone.utc)
 TIME_ZONE_REQUIRED = "Date and time value must specify a time zone."
 
-_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 # A '+' of an unencoded offset arrives as a space: "...T10:58:00 01:00".
 _SPACE_OFFSET = re.compile(r"^(.*\d) (\d{2}:?\d{2})$")
 
@@ -65,9 +65,12 @@ def _integer(args: Mapping[str, str], name: str, key: str, default: int, minimum
         return default
     if raw == "":
         raise _invalid(key, "The value '' is invalid.")
-    if not _INTEGER.fullmatch(raw) or not -type_max - 1 <= int(raw) <= type_max:
+    try:
+        value = parse_integer(raw)
+    except ValueError:
+        value = None
+    if value is None or not -type_max - 1 <= value <= type_max:
         raise _invalid(key, f"The value '{raw}' is not valid for {key}.")
-    value = int(raw)
     if not minimum <= value <= maximum:
         raise _invalid(key, f"The field {key} must be between {minimum} and {maximum}.")
     return value

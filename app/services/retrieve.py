@@ -148,13 +148,17 @@ def retrieve_frames(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
         syntax = negotiated.transfer_syntax
         if negotiated.media_type == JP2:
             return [pixels.frame_as_jpeg_2000(handle, layout, f - 1) for f in frames], syntax
-        if syntax == ORIGINAL:
-            return ([pixels.read_frame(handle, layout, f - 1) for f in frames],
-                    layout.transfer_syntax)
-        if layout.transfer_syntax not in pixels.TRANSCODABLE_SOURCES:
+        if syntax != ORIGINAL and layout.transfer_syntax not in pixels.TRANSCODABLE_SOURCES:
             raise pixels.TranscodingError()
-        return [pixels.frame_as_explicit_little_endian(handle, layout, f - 1)
-                for f in frames], syntax
+        try:
+            if syntax == ORIGINAL:
+                return ([pixels.read_frame(handle, layout, f - 1) for f in frames],
+                        layout.transfer_syntax)
+            return [pixels.frame_as_explicit_little_endian(handle, layout, f - 1)
+                    for f in frames], syntax
+        except (ValueError, EOFError) as exc:  # a stored file whose pixel data is too short
+            logger.warning("Cannot read the frames of %s: %s", instance.sop_instance_uid, exc)
+            raise FrameNotFoundError() from None
 
 
 def _layout(handle, instance: VersionedInstance) -> pixels.PixelLayout:

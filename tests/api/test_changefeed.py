@@ -130,6 +130,7 @@ V2_ERRORS = {
     "limit=0": "'Limit' is invalid. The field Limit must be between 1 and 200.",
     "limit=201": "'Limit' is invalid. The field Limit must be between 1 and 200.",
     "limit=blah": "'Limit' is invalid. The value 'blah' is not valid for Limit.",
+    "limit=1_0": "'Limit' is invalid. The value '1_0' is not valid for Limit.",
     "limit=": "'Limit' is invalid. The value '' is invalid.",
     "offset=-1": "'Offset' is invalid. The field Offset must be between 0 and 2147483647.",
     "offset=blah": "'Offset' is invalid. The value 'blah' is not valid for Offset.",

@@ -208,6 +208,8 @@ def test_list_extended_query_tags_paging(client):
                           "between 1 and 200."),
             ("limit=abc", "The query parameter 'Limit' is invalid. The value 'abc' is not valid "
                           "for Limit."),
+            ("limit=1_0", "The query parameter 'Limit' is invalid. The value '1_0' is not valid "
+                          "for Limit."),
             ("offset=-1", "The query parameter 'Offset' is invalid. The field Offset must be "
                           "between 0 and 2147483647.")):
         response = client.get(f"/extendedquerytags?{query}")

@@ -77,6 +77,13 @@ CASES = [
     ("/series?SeriesNumber=" + "9" * 30, "Invalid query: specified value '" + "9" * 30
      + "' extended query tag with path 'SeriesNumber' is not a valid long value."),
     ("/studies?PatientID=%3Cscript%3E", "The query string included invalid characters."),
+    # Python's int() takes '1_0' and non-ASCII digits; .NET's Int32/Int64 binding does not.
+    ("/studies?limit=1_0", "The query parameter 'Limit' is invalid. The value '1_0' is not "
+     "valid for Limit."),
+    ("/studies?offset=%D9%A1", "The query parameter 'Offset' is invalid. The value '\u0661' is "
+     "not valid for Offset."),
+    ("/instances?InstanceNumber=%EF%BC%91", "Invalid query: specified value '\uff11' extended "
+     "query tag with path 'InstanceNumber' is not a valid long value."),
     ("/studies?PatientID=a%00", "Invalid query: AttributeId 'PatientID' has a value with an "
      "invalid character."),
 ]

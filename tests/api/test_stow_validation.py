@@ -191,3 +191,15 @@ def test_store_multivalued_indexed_tag_warning_header(make_app, prefix, header):
     expected = ('299 localhost: "One or more indexed Dicom tag(s) have multiple values, only '
                 'first value is indexed."')
     assert response.headers.get("Warning") == (expected if header else None)
+
+
+def test_store_boundary_longer_than_parser_limit_returns_400(stored):
+    boundary = "b" * 1000
+    body, _ = multipart([to_bytes(make_dataset())], boundary=boundary)
+    response = stored[1].post("/studies", data=body, headers={
+        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'})
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+    assert response.get_data(as_text=True) == (
+        "The multipart request is invalid: Boundary length 1000 exceeds maximum of 256")
+    _assert_untouched(stored)

@@ -215,6 +215,8 @@ def test_retrieve_frames_native_and_encapsulated(client, base):
                                  ("1,,2", 400, INVALID_FRAMES),
                                  ("a", 400, "The query parameter 'frames' is invalid. "
                                             "Unable to parse value 'a' as Int32."),
+                                 ("%D9%A1", 400, "The query parameter 'frames' is invalid. "
+                                  "Unable to parse value '\u0661' as Int32."),
                                  ("99999999999", 400, "The query parameter 'frames' is invalid. "
                                   "Unable to parse value '99999999999' as Int32."),
                                  ("6", 404, "The specified frame cannot be found."),
@@ -263,6 +265,17 @@ def test_retrieve_frames_without_pixel_data_returns_404(client, base):
     response = client.get(instance_url(base, ds) + "/frames/1")
     assert (response.status_code, response.get_data()) == (
         404, b"The specified frame cannot be found.")
+
+
+def test_retrieve_frames_of_truncated_pixel_data_returns_404(make_app):
+    client = make_app().test_client()
+    ds = make_dataset(frames=2, PixelData=b"\x00\x01")  # stored as sent, shorter than declared
+    assert store(client, "", ds).status_code == 200
+    for accept in ("application/octet-stream; transfer-syntax=*",
+                   'multipart/related; type="application/octet-stream"'):
+        response = client.get(instance_url("", ds) + "/frames/2", headers={"Accept": accept})
+        assert (response.status_code, response.get_data()) == (
+            404, b"The specified frame cannot be found."), accept
 
 
 def test_retrieve_missing_blob_returns_500_generic(make_app, caplog):

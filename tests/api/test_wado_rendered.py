@@ -37,7 +37,7 @@ def test_retrieve_rendered_errors(client, base):
     ds = make_dataset()
     store(client, base, ds)
     url = instance_url(base, ds)
-    for query in ("quality=0", "quality=101", "quality=abc"):
+    for query in ("quality=0", "quality=101", "quality=abc", "quality=1_0", "quality=%D9%A1"):
         response = client.get(f"{url}/rendered?{query}")
         assert (response.status_code, response.get_data()) == (
             400, b"Image quality must be between 1 and 100 inclusive"), query
