@@ -4,7 +4,8 @@ Cases: one instance per request and 50 per multipart request, at concurrency 1 a
 PostgreSQL and SQLite, with fsync on (the default). Then the memory case: one ~1 GiB multipart
 request of 2,000 parts, streamed by the client, and the server's peak RSS before and after.
 
-Usage: ``python -m bench.stow [--backends postgresql,sqlite] [--scale 1.0] [--no-memory]``
+Usage: ``python -m bench.stow [--backends postgresql,sqlite] [--scale 1.0] [--no-memory]
+[--processes 1]``
 """
 from __future__ import annotations
 
@@ -147,17 +148,19 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--processes", type=int, default=1, help="DICOM_PROCESSES")
     parser.add_argument("--only", default="", help="comma-separated case filter (single,multi)")
     args = parser.parse_args(argv)
     instances = Instances()
     print(machine_description())
-    print(f"instance size: {len(instances.template) / 1e6:.2f} MB, fsync on, 8 server threads\n")
+    print(f"instance size: {len(instances.template) / 1e6:.2f} MB, fsync on, "
+          f"{args.processes} server process(es) x 8 threads\n")
 
     def n(value: int) -> int:
         return max(1, int(value * args.scale))
 
     for backend in args.backends.split(","):
-        with running_server(backend) as server:
+        with running_server(backend, extra_env={"DICOM_PROCESSES": str(args.processes)}) as server:
             print(f"### {backend}\n\n{TABLE_HEADER}", flush=True)
             # warm-up
             single_case(server, instances, 1, 5)
