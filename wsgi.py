@@ -1,9 +1,20 @@
-"""WSGI entry point: ``app`` for any WSGI server; ``python wsgi.py`` serves it with waitress."""
+"""WSGI entry point: ``app`` for any WSGI server; ``python wsgi.py`` serves it with waitress.
+
+With ``DICOM_PROCESSES`` > 1, ``python wsgi.py`` migrates and checks once, then forks that many
+processes that accept on one shared listening socket. Every process is complete on its own
+(index in the database, files in the blob store, operations claimed with leases), so a request
+may land in any of them. SIGTERM or SIGINT to the parent stops every child, then the parent.
+"""
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import sys
+import threading
 
 from app import StartupError, create_app
+from app import worker as background_worker
 
 
 def _create():
@@ -16,27 +27,107 @@ def _create():
 
 app = _create()
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-def main() -> None:
-    """Serve with waitress on DICOM_HOST:DICOM_PORT with DICOM_THREADS threads."""
-    import signal
 
+def _exit_normally(*_: object) -> None:
+    # SystemExit unwinds normally, so atexit hooks run (the background worker hands back its
+    # operation at once instead of after its lease).
+    sys.exit(0)
+
+
+def _serve(**where: object) -> None:
     from waitress import serve
 
-    # SIGTERM exits normally, so atexit hooks run (the background worker hands back its
-    # operation at once instead of after its lease).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"Serving DICOMweb on http://{app.config['HOST']}:{app.config['PORT']} "
-          f"(database: {app.extensions['dicom_db'].dialect}, "
-          f"partitions: {'on' if app.config['ENABLE_DATA_PARTITIONS'] else 'off'})", flush=True)
-    serve(app, host=app.config["HOST"], port=app.config["PORT"],
-          threads=app.config["THREADS"], max_request_body_size=1 << 62,
+    serve(app, threads=app.config["THREADS"], max_request_body_size=1 << 62,
           channel_timeout=300, ident="dicomweb",
           # Fewer, larger socket reads; bodies up to 1 MiB (one CT image) stay in memory
           # instead of a temporary file. Larger bodies still go to disk: memory stays flat.
           recv_bytes=256 * 1024, inbuf_overflow=1024 * 1024,
           # Streamed multipart responses stay in memory up to 16 MiB per connection.
-          outbuf_overflow=16 << 20)
+          outbuf_overflow=16 << 20, **where)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(1024)
+    return sock
+
+
+def _child(sock: socket.socket) -> None:
+    """Serve in a forked process until SIGTERM/SIGINT; never returns."""
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, _exit_normally)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    # Threads do not survive fork: each process runs its own background worker.
+    background_worker.init_app(app)
+    _serve(sockets=[sock])
+    sys.exit(0)
+
+
+def _serve_forked(processes: int) -> int:
+    """Fork ``processes`` servers on one socket; wait for them; return the exit status."""
+    # Nothing may run in another thread or hold a connection across fork.
+    worker = app.extensions.pop("dicom_worker", None)
+    if worker is not None:
+        worker.stop()
+    app.extensions["dicom_db"].close()
+    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if others:
+        print(f"Cannot fork: threads still running: {others}", file=sys.stderr)
+        return 1
+    sock = _listening_socket(app.config["HOST"], app.config["PORT"])
+    children: set[int] = set()
+    state = {"stopping": False, "status": 0}
+
+    def stop_all(*_: object) -> None:
+        state["stopping"] = True
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    # Signals wait until the children exist and the handlers are in place.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            _child(sock)
+        children.add(pid)
+    sock.close()
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, stop_all)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        children.discard(pid)
+        if not state["stopping"]:
+            print(f"Server process {pid} exited (status {status}); stopping the others",
+                  file=sys.stderr, flush=True)
+            state["status"] = 1
+            stop_all()
+    return state["status"]
+
+
+def main() -> None:
+    """Serve with waitress on DICOM_HOST:DICOM_PORT: DICOM_PROCESSES x DICOM_THREADS threads."""
+    processes = app.config["PROCESSES"]
+    print(f"Serving DICOMweb on http://{app.config['HOST']}:{app.config['PORT']} "
+          f"(database: {app.extensions['dicom_db'].dialect}, "
+          f"partitions: {'on' if app.config['ENABLE_DATA_PARTITIONS'] else 'off'}, "
+          f"processes: {processes})", flush=True)
+    if processes > 1:
+        sys.exit(_serve_forked(processes))
+    signal.signal(signal.SIGTERM, _exit_normally)
+    _serve(host=app.config["HOST"], port=app.config["PORT"])
 
 
 if __name__ == "__main__":

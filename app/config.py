@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "HOST": "127.0.0.1",
     "PORT": 8080,
     "THREADS": 8,
+    "PROCESSES": 1,
     "DB_POOL_SIZE": None,  # THREADS + 4 (PostgreSQL only)
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
     "FSYNC": True,
@@ -82,7 +83,8 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
     for key in ("ENABLE_DATA_PARTITIONS", "FSYNC", "ENABLE_BACKGROUND_WORKER",
                 "SWEEP_BLOBS_AT_STARTUP"):
         settings[key] = parse_bool(settings[key], key)
-    for key, minimum in (("PORT", 0), ("THREADS", 1), ("SQLITE_BUSY_TIMEOUT_MS", 0),
+    for key, minimum in (("PORT", 0), ("THREADS", 1), ("PROCESSES", 1),
+                         ("SQLITE_BUSY_TIMEOUT_MS", 0),
                          ("MAX_PART_SIZE", 1), ("QIDO_DEFAULT_LIMIT", 1), ("QIDO_MAX_LIMIT", 1),
                          ("MAX_EXTENDED_QUERY_TAGS", 1), ("REINDEX_BATCH_SIZE", 1)):
         settings[key] = _parse_int(settings[key], key, minimum)

@@ -4,7 +4,8 @@ Cases: one instance per request and 50 per multipart request, at concurrency 1 a
 PostgreSQL and SQLite, with fsync on (the default). Then the memory case: one ~1 GiB multipart
 request of 2,000 parts, streamed by the client, and the server's peak RSS before and after.
 
-Usage: ``python -m bench.stow [--backends postgresql,sqlite] [--scale 1.0] [--no-memory]``
+Usage: ``python -m bench.stow [--backends postgresql,sqlite] [--scale 1.0] [--no-memory]
+[--processes 1]``
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import argparse
 import http.client
 import io
 import itertools
+import os
 import sys
 import time
 import uuid
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -142,32 +144,81 @@ def memory_case(server: Server, instances: Instances, parts: int = 2000) -> str:
             f"{after / 1024:.0f} MB (+{(after - before) / 1024:.0f} MB)")
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def cpu_snapshot(server: Server) -> tuple[int, int]:
+    """(CPU ticks of the server's processes, of the PostgreSQL backends of its database).
+
+    Throughput on a shared 2-core machine follows the other load; CPU per instance does not.
+    """
+    root = server.process.pid
+    pids = [root]
+    for task in os.listdir(f"/proc/{root}/task"):
+        with open(f"/proc/{root}/task/{task}/children") as f:
+            pids += [int(p) for p in f.read().split()]
+    database = server.database_url.rsplit("/", 1)[-1].encode()
+    backends = 0
+    if server.database_url.startswith("postgres"):
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if entry.isdigit() and database in f.read():
+                        backends += _cpu_ticks(int(entry))
+            except OSError:
+                continue
+    return sum(_cpu_ticks(p) for p in pids), backends
+
+
+def with_cpu(server: Server, run: Callable[[], Result], notes: list[str]) -> str:
+    """The case's table row; a line with its CPU milliseconds per instance goes to ``notes``."""
+    before = cpu_snapshot(server)
+    result = run()
+    after = cpu_snapshot(server)
+    server_ms, pg_ms = ((b - a) * 1000 / _TICK / result.items for a, b in zip(before, after))
+    notes.append(f"- {result.name}: server {server_ms:.2f} ms, PostgreSQL backends "
+                 f"{pg_ms:.2f} ms")
+    return result.row()
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.stow")
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--processes", type=int, default=1, help="DICOM_PROCESSES")
     parser.add_argument("--only", default="", help="comma-separated case filter (single,multi)")
     args = parser.parse_args(argv)
     instances = Instances()
     print(machine_description())
-    print(f"instance size: {len(instances.template) / 1e6:.2f} MB, fsync on, 8 server threads\n")
+    print(f"instance size: {len(instances.template) / 1e6:.2f} MB, fsync on, "
+          f"{args.processes} server process(es) x 8 threads\n")
 
     def n(value: int) -> int:
         return max(1, int(value * args.scale))
 
     for backend in args.backends.split(","):
-        with running_server(backend) as server:
+        with running_server(backend, extra_env={"DICOM_PROCESSES": str(args.processes)}) as server:
             print(f"### {backend}\n\n{TABLE_HEADER}", flush=True)
             # warm-up
             single_case(server, instances, 1, 5)
+            notes: list[str] = []
             for concurrency in (1, 4):
                 if not args.only or "single" in args.only:
-                    print(single_case(server, instances, concurrency,
-                                      n(300 * concurrency // 2 + 150)).row(), flush=True)
+                    print(with_cpu(server, lambda: single_case(
+                        server, instances, concurrency, n(300 * concurrency // 2 + 150)), notes),
+                        flush=True)
                 if not args.only or "multi" in args.only:
-                    print(multipart_case(server, instances, concurrency,
-                                         n(8 * concurrency)).row(), flush=True)
+                    print(with_cpu(server, lambda: multipart_case(
+                        server, instances, concurrency, n(8 * concurrency)), notes), flush=True)
+            print("\nCPU per instance (user + system, all server processes):\n"
+                  + "\n".join(notes), flush=True)
             if not args.no_memory and backend == args.backends.split(",")[0]:
                 print(f"\nMemory: {memory_case(server, instances)}\n", flush=True)
             print()

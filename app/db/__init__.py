@@ -24,6 +24,10 @@ class DbConn:
         self.queries = queries
         self.raw = raw
         self._depth = 0
+        #: Values services may keep for this connection's lifetime (one request or one worker
+        #: poll), and for the current outermost transaction only (cleared when it ends).
+        self.cache: dict[str, Any] = {}
+        self.transaction_cache: dict[str, Any] = {}
 
     @property
     def dialect(self) -> str:
@@ -45,6 +49,7 @@ class DbConn:
                 yield self
         finally:
             self._depth = 0
+            self.transaction_cache.clear()
 
     @property
     def in_transaction(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Any, Iterator, Sequence
 
 import psycopg2
 import psycopg2.errors
+import psycopg2.extensions
 import psycopg2.extras
 
 from ..errors import DataStoreError
@@ -224,8 +225,12 @@ class PostgresEngine(Engine):
             conn.close()
 
     def begin(self, conn: Any, write: bool) -> None:
-        # psycopg2 opens a transaction implicitly; end any read-only one first.
-        conn.rollback()
+        # psycopg2 opens a transaction implicitly with the first statement. One that earlier
+        # plain reads left open is continued (READ COMMITTED: each statement takes a fresh
+        # snapshot and those reads hold no row locks), saving a ROLLBACK and a BEGIN round
+        # trip; a failed one is ended first.
+        if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_INTRANS:
+            conn.rollback()
 
     def convert(self, sql: str) -> str:
         return _QMARK.sub("%s", sql)

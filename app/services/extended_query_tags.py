@@ -285,11 +285,15 @@ def list_extended_query_tag_errors(conn: DbConn, path: str, limit: int,
 
 # --- Store hook --------------------------------------------------------------------------------
 
-def _check_dataset(conn: DbConn, ds: Dataset
+#: Cache key of the prepared list of indexable tags (see DbConn.cache).
+_INDEXABLE = "extended_query_tags.indexable"
+
+
+def _check_dataset(tags: list[values.IndexedTag], ds: Dataset
                    ) -> Iterator[tuple[values.IndexedTag, str, int, Any]]:
-    """(tag, VR, value count, normalised value or InvalidTagValueError) for each indexable tag
+    """(tag, VR, value count, normalised value or InvalidTagValueError) for each of ``tags``
     present in ``ds``."""
-    for tag in values.prepare(dao.list_indexable_tags(conn)):
+    for tag in tags:
         found = values.values_from_dataset(tag, ds)
         if found is None:
             continue
@@ -304,7 +308,12 @@ def validate_instance(conn: DbConn, ds: Dataset) -> tuple[list[tuple[int, str]],
     §8.3: v1 STOW fails such an instance, v2 warns), and whether any indexed tag has several
     values (v1's Warning header)."""
     problems, multiple_values = [], False
-    for tag, vr, count, result in _check_dataset(conn, ds):
+    # Read once per request: validation runs before the store transaction and its tag lock,
+    # so a tag added meanwhile is indexed (under the lock) but may go unvalidated either way.
+    tags = conn.cache.get(_INDEXABLE)
+    if tags is None:
+        tags = conn.cache[_INDEXABLE] = values.prepare(dao.list_indexable_tags(conn))
+    for tag, vr, count, result in _check_dataset(tags, ds):
         multiple_values = multiple_values or count > 1
         if isinstance(result, values.InvalidTagValueError):
             problems.append((int(tag.tag), str(ElementValidationError(
@@ -315,8 +324,14 @@ def validate_instance(conn: DbConn, ds: Dataset) -> tuple[list[tuple[int, str]],
 def index_instance(conn: DbConn, ds: Dataset, keys: InstanceKeys) -> None:
     """Index the values of the adding and ready tags for a newly stored instance (inside the
     store transaction). Invalid values are not indexed."""
-    dao.lock_tags_shared(conn)  # a concurrent add waits for this store: no instance is missed
-    rows = [values.value_row(tag, keys, *result) for tag, _, _, result in _check_dataset(conn, ds)
+    # Once per transaction: the shared lock, held until commit, keeps the tag list unchanged
+    # (a concurrent add waits for this store: no instance is missed).
+    tags = conn.transaction_cache.get(_INDEXABLE)
+    if tags is None:
+        dao.lock_tags_shared(conn)
+        tags = conn.transaction_cache[_INDEXABLE] = values.prepare(
+            dao.list_indexable_tags(conn))
+    rows = [values.value_row(tag, keys, *result) for tag, _, _, result in _check_dataset(tags, ds)
             if result is not None and not isinstance(result, values.InvalidTagValueError)]
     if rows:
         dao.upsert_values(conn, rows)
