@@ -195,10 +195,10 @@ def build_search(conn: DbConn, partition_key: int, params: QueryParams,
 
 
 def search(conn: DbConn, partition_key: int, params: QueryParams,
-           path: PathUids) -> list[dict[str, Any]]:
-    """One page of matching rows (dicts of the selected columns), newest first."""
+           path: PathUids) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """One page of matching rows, newest first: the column names and the rows as tuples."""
     text, values = build_search(conn, partition_key, params, path)
-    return [dict(row) for row in conn.fetchall(text, values)]
+    return conn.fetch_tuples(text, values)
 
 
 def get_stats(conn: DbConn, partition_key: int, level: str,
