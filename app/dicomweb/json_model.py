@@ -68,9 +68,13 @@ def add_bulkdata_element(result: dict[str, Any], tag: int, vr: str) -> None:
     result[tag_path(tag)] = {"vr": vr, "BulkDataURI": BULKDATA_SCHEME + tag_path(tag)}
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON text, as stored and served."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text, as stored and served (one reused encoder: ``json.dumps`` with
+    arguments builds a new one per call)."""
+    return _ENCODER.encode(value)
 
 
 def with_bulkdata_base(dataset_json: str, instance_url: str) -> str:
