@@ -161,8 +161,8 @@ class _Builder:
     The text is written directly from fragments (the ``"<tag>":{"vr":..,"Value":[`` head of
     each attribute is built once per request), with the characters ``json.dumps`` would write
     (compact, ``ensure_ascii=False``): the same bytes as serialising the datasets as dicts,
-    without building them. Stored metadata is read and parsed only when an attribute has no
-    index source.
+    without building them. Stored metadata is read only when an attribute has no index source,
+    and parsed only when the key of such an attribute occurs in its text.
     """
 
     def __init__(self, conn: DbConn, partition_key: int, params: QueryParams,
@@ -230,9 +230,8 @@ class _Builder:
         plan = self._plan(column)
         texts = []
         for index, row in enumerate(rows):
-            stored_text = metadata.get(newest.get(index, -1))
             texts.append(self._dataset(
-                plan, row, json.loads(stored_text) if stored_text else None,
+                plan, row, metadata.get(newest.get(index, -1)),
                 study_stats.get(row[study_at]),
                 series_stats.get(row[series_at]) if series_at is not None else None,
                 modalities.get(row[study_at])))
@@ -240,9 +239,10 @@ class _Builder:
 
     @staticmethod
     def _dataset(plan: list[tuple[int, int, str, str, str]], row: tuple[Any, ...],
-                 stored: dict[str, Any] | None, study: dao.Stats | None,
+                 stored_text: str | None, study: dao.Stats | None,
                  series: dao.Stats | None, modalities: list[str] | None) -> str:
         parts = []
+        parsed: dict[str, Any] | None = None
         for kind, index, head, key, path in plan:
             text = None
             if kind <= _INDEX_PN:
@@ -262,8 +262,11 @@ class _Builder:
                 count = 0 if stats is None else (
                     stats.series if kind == _STUDY_SERIES else stats.instances)
                 text = f"{head}{count}]}}"
-            if text is None and stored:
-                candidate = stored.get(path)
+            # the stored metadata, parsed only when an attribute's key occurs in its text
+            if text is None and stored_text and (parsed is not None or key in stored_text):
+                if parsed is None:
+                    parsed = json.loads(stored_text)
+                candidate = parsed.get(path)
                 if candidate is not None and "BulkDataURI" not in candidate \
                         and "InlineBinary" not in candidate:
                     text = key + dumps(candidate)
