@@ -7,7 +7,6 @@ from flask import Blueprint, Response, current_app, request
 from ..db import get_db
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import SERIES, STUDY, validate_uid
-from ..dicomweb.json_model import dumps
 from ..errors import NotAcceptableError
 from ..partitioning import api_version, current_partition, scope
 from ..services import query as query_service
@@ -68,5 +67,5 @@ def _search(resource: str, path: PathUids = PathUids()) -> Response:
         headers[ERRONEOUS_ATTRIBUTES_HEADER] = ",".join(result.erroneous_keys)
     if not result.datasets:
         return Response(status=204, headers=headers)
-    return Response(dumps(result.datasets), status=200, mimetype=media_types.DICOM_JSON,
+    return Response(result.body(), status=200, mimetype=media_types.DICOM_JSON,
                     headers=headers)

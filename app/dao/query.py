@@ -195,10 +195,10 @@ def build_search(conn: DbConn, partition_key: int, params: QueryParams,
 
 
 def search(conn: DbConn, partition_key: int, params: QueryParams,
-           path: PathUids) -> list[dict[str, Any]]:
-    """One page of matching rows (dicts of the selected columns), newest first."""
+           path: PathUids) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """One page of matching rows, newest first: the column names and the rows as tuples."""
     text, values = build_search(conn, partition_key, params, path)
-    return [dict(row) for row in conn.fetchall(text, values)]
+    return conn.fetch_tuples(text, values)
 
 
 def get_stats(conn: DbConn, partition_key: int, level: str,
@@ -208,11 +208,11 @@ def get_stats(conn: DbConn, partition_key: int, level: str,
         return {}
     key = _KEYS[level]
     fragment, values = conn.engine.in_list(key, list(keys))
-    rows = conn.fetchall(
+    _, rows = conn.fetch_tuples(
         f"SELECT {key} AS k, COUNT(*) AS n, COUNT(DISTINCT series_key) AS s,"
         f" MAX(watermark) AS w FROM instances WHERE partition_key = ? AND status = ?"
         f" AND {fragment} GROUP BY {key}", [partition_key, STATUS_CREATED, *values])
-    return {int(r["k"]): Stats(int(r["n"]), int(r["s"]), int(r["w"])) for r in rows}
+    return {int(k): Stats(int(n), int(s), int(w)) for k, n, s, w in rows}
 
 
 def get_modalities(conn: DbConn, partition_key: int,
@@ -221,14 +221,14 @@ def get_modalities(conn: DbConn, partition_key: int,
     if not study_keys:
         return {}
     fragment, values = conn.engine.in_list("se.study_key", list(study_keys))
-    rows = conn.fetchall(
+    _, rows = conn.fetch_tuples(
         "SELECT DISTINCT se.study_key AS k, se.modality AS m FROM series se"
         f" WHERE se.partition_key = ? AND {fragment} AND se.modality IS NOT NULL"
         " AND EXISTS (SELECT 1 FROM instances vi WHERE vi.series_key = se.series_key"
         " AND vi.status = ?)", [partition_key, *values, STATUS_CREATED])
     result: dict[int, list[str]] = {}
-    for row in rows:
-        result.setdefault(int(row["k"]), []).append(row["m"])
+    for study_key, modality in rows:
+        result.setdefault(int(study_key), []).append(modality)
     return {key: sorted(mods) for key, mods in result.items()}
 
 
@@ -238,10 +238,10 @@ def get_metadata(conn: DbConn, partition_key: int, watermarks: Iterable[int]) ->
     if not marks:
         return {}
     fragment, values = conn.engine.in_list("watermark", marks)
-    rows = conn.fetchall(
+    _, rows = conn.fetch_tuples(
         f"SELECT watermark, dataset FROM instance_metadata WHERE partition_key = ? AND {fragment}",
         [partition_key, *values])
-    return {int(r["watermark"]): r["dataset"] for r in rows}
+    return {int(watermark): dataset for watermark, dataset in rows}
 
 
 def list_extended_query_tags(conn: DbConn) -> dict[str, ExtendedQueryTagDefinition]:

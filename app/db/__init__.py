@@ -82,6 +82,14 @@ class DbConn:
         except self.engine.operational_errors as exc:
             raise DataStoreError() from exc
 
+    def fetch_tuples(self, sql: str,
+                     params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run dynamic SQL with ``?`` placeholders; return the column names and tuple rows."""
+        try:
+            return self.engine.fetch_tuples(self.raw, sql, params)
+        except self.engine.operational_errors as exc:
+            raise DataStoreError() from exc
+
 
 class Database:
     """The engine and queries of one configured database."""

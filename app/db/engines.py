@@ -67,9 +67,14 @@ class Engine:
         """Convert ``?`` placeholders of dynamic SQL to the driver's style."""
         return sql
 
-    def execute(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+    def tuple_cursor(self, conn: Any) -> Any:
+        """A cursor whose rows are plain tuples."""
+        raise NotImplementedError
+
+    def execute(self, conn: Any, sql: str, params: Sequence[Any] = (),
+                tuples: bool = False) -> Any:
         """Run dynamic SQL (built from whitelisted names and ``?`` placeholders only)."""
-        cur = conn.cursor()
+        cur = self.tuple_cursor(conn) if tuples else conn.cursor()
         try:
             cur.execute(self.convert(sql), tuple(params))
         except self.operational_errors as exc:
@@ -81,6 +86,15 @@ class Engine:
         cur = self.execute(conn, sql, params)
         try:
             return cur.fetchall()
+        finally:
+            cur.close()
+
+    def fetch_tuples(self, conn: Any, sql: str,
+                     params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The column names and the rows as tuples: no per-row dict (wide pages)."""
+        cur = self.execute(conn, sql, params, tuples=True)
+        try:
+            return [d[0] for d in cur.description], cur.fetchall()
         finally:
             cur.close()
 
@@ -123,6 +137,11 @@ class SqliteEngine(Engine):
         self._lock = threading.Lock()
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    def tuple_cursor(self, conn: Any) -> Any:
+        cur = conn.cursor()
+        cur.row_factory = None
+        return cur
 
     def connect(self) -> sqlite3.Connection:
         with self._lock:
@@ -223,6 +242,9 @@ class PostgresEngine(Engine):
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+    def tuple_cursor(self, conn: Any) -> Any:
+        return conn.cursor(cursor_factory=psycopg2.extensions.cursor)
 
     def begin(self, conn: Any, write: bool) -> None:
         # psycopg2 opens a transaction implicitly with the first statement. One that earlier

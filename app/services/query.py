@@ -12,6 +12,7 @@ attribute comes from the stored metadata of the newest matching instance.
 from __future__ import annotations
 
 import json
+import json.encoder
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -20,6 +21,7 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from ..dao import query as dao
 from ..dao.query import PathUids
 from ..db import DbConn
+from ..dicomweb.json_model import dumps
 from ..dicomweb.query_params import (INSTANCE, LEVEL_RANK, RESOURCES, SERIES, STUDY,
                                      ExtendedQueryTagDefinition, QueryParams, parse_query)
 from ..dicomweb.tags import INDEXED_ATTRIBUTES, tag_path, vr_of
@@ -74,10 +76,15 @@ _INTEGER_VRS = frozenset({"IS", "SL", "SS", "UL", "US", "SV", "UV"})
 
 @dataclass
 class SearchResult:
-    """The datasets of one page and the keys for the ``erroneous-dicom-attributes`` header."""
+    """The datasets of one page (each as DICOM JSON text) and the keys for the
+    ``erroneous-dicom-attributes`` header."""
 
-    datasets: list[dict[str, Any]] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
     erroneous_keys: list[str] = field(default_factory=list)
+
+    def body(self) -> str:
+        """The response body: the JSON array of the datasets."""
+        return "[" + ",".join(self.datasets) + "]"
 
 
 def search(conn: DbConn, partition_key: int, api_version: int, resource_name: str,
@@ -97,11 +104,11 @@ def search(conn: DbConn, partition_key: int, api_version: int, resource_name: st
         return extended["tags"]
 
     params = parse_query(args, RESOURCES[resource_name], extended_tags, default_limit, max_limit)
-    rows = dao.search(conn, partition_key, params, path)
+    columns, rows = dao.search(conn, partition_key, params, path)
     result = SearchResult(erroneous_keys=params.erroneous_keys)
     if rows:
         tags = result_tags(params, api_version)
-        result.datasets = _Builder(conn, partition_key, params, tags).build(rows)
+        result.datasets = _Builder(conn, partition_key, params, tags).build(columns, rows)
     return result
 
 
@@ -130,25 +137,33 @@ def _index_column(tag: int, result_level: str) -> str | None:
     return entry[1]
 
 
-def _person_name(value: str) -> dict[str, str]:
+_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+"""A str as JSON text, exactly as ``json.dumps(..., ensure_ascii=False)`` writes it."""
+_PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
+#: How the builder answers an attribute (``_Builder.plan``).
+_INDEX_STR, _INDEX_INT, _INDEX_PN, _MODALITIES, _STUDY_SERIES, _STUDY_INSTANCES, \
+    _SERIES_INSTANCES, _STORED = range(8)
+_COUNT_KINDS = {NUMBER_OF_STUDY_RELATED_SERIES: _STUDY_SERIES,
+                NUMBER_OF_STUDY_RELATED_INSTANCES: _STUDY_INSTANCES,
+                NUMBER_OF_SERIES_RELATED_INSTANCES: _SERIES_INSTANCES}
+
+
+def _person_name_json(value: str) -> str:
+    """The JSON of a PN value's component groups (``{"Alphabetic": ...}``, empty ones left out)."""
     groups = value.split("=")
-    names = ("Alphabetic", "Ideographic", "Phonetic")
-    return {name: group for name, group in zip(names, groups) if group}
-
-
-def _element(vr: str, value: Any) -> dict[str, Any] | None:
-    """DICOM JSON of an index value (None when there is no value)."""
-    if value is None or value == "":
-        return None
-    if vr == "PN":
-        return {"vr": vr, "Value": [_person_name(str(value))]}
-    if vr in _INTEGER_VRS:
-        return {"vr": vr, "Value": [int(value)]}
-    return {"vr": vr, "Value": [str(value)]}
+    return "{" + ",".join(f'"{name}":{_quote(group)}'
+                          for name, group in zip(_PN_GROUPS, groups) if group) + "}"
 
 
 class _Builder:
-    """Turns the rows of a page into DICOM JSON datasets."""
+    """Turns the rows of a page into DICOM JSON texts, one per dataset.
+
+    The text is written directly from fragments (the ``"<tag>":{"vr":..,"Value":[`` head of
+    each attribute is built once per request), with the characters ``json.dumps`` would write
+    (compact, ``ensure_ascii=False``): the same bytes as serialising the datasets as dicts,
+    without building them. Stored metadata is read only when an attribute has no index source,
+    and parsed only when the key of such an attribute occurs in its text.
+    """
 
     def __init__(self, conn: DbConn, partition_key: int, params: QueryParams,
                  tags: list[int]) -> None:
@@ -160,63 +175,101 @@ class _Builder:
                          and LEVEL_RANK[COMPUTED_TAGS[t]] >= LEVEL_RANK[self.level]]
         self.metadata_tags = [t for t in tags
                               if t not in self.index_tags and t not in COMPUTED_TAGS]
-        #: (tag, path, vr) in output order: lookups done once per request, not per row
-        self.plan = [(t, tag_path(t), vr_of(t) or "UN") for t in tags]
+        self.tags = tags
 
-    def build(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _plan(self, columns: dict[str, int]) -> list[tuple[int, int, str, str, str]]:
+        """(kind, row index, element head, key, path) per attribute in output order."""
+        plan = []
+        for tag in self.tags:
+            path, vr = tag_path(tag), vr_of(tag) or "UN"
+            key = f'"{path}":'
+            head = f'{key}{{"vr":{_quote(vr)},"Value":['
+            index = -1
+            if tag in self.index_tags:
+                index = columns[self.index_tags[tag]]
+                kind = _INDEX_PN if vr == "PN" else _INDEX_INT if vr in _INTEGER_VRS \
+                    else _INDEX_STR
+            elif tag == MODALITIES_IN_STUDY and tag in self.computed:
+                kind = _MODALITIES
+            elif tag in self.computed:
+                kind = _COUNT_KINDS[tag]
+            else:
+                kind = _STORED
+            plan.append((kind, index, head, key, path))
+        return plan
+
+    def build(self, columns: list[str], rows: list[tuple[Any, ...]]) -> list[str]:
+        column = {name: index for index, name in enumerate(columns)}
+        study_at, series_at = column["study_key"], column.get("series_key")
         study_stats: dict[int, dao.Stats] = {}
         series_stats: dict[int, dao.Stats] = {}
         needs_metadata = bool(self.metadata_tags)
         study_counts = {NUMBER_OF_STUDY_RELATED_SERIES, NUMBER_OF_STUDY_RELATED_INSTANCES}
         if study_counts & set(self.computed) or (needs_metadata and self.level == STUDY):
             study_stats = dao.get_stats(self.conn, self.partition_key, STUDY,
-                                        sorted({r["study_key"] for r in rows}))
-        if NUMBER_OF_SERIES_RELATED_INSTANCES in self.computed or (
-                needs_metadata and self.level == SERIES):
+                                        sorted({r[study_at] for r in rows}))
+        if series_at is not None and (NUMBER_OF_SERIES_RELATED_INSTANCES in self.computed or (
+                needs_metadata and self.level == SERIES)):
             series_stats = dao.get_stats(self.conn, self.partition_key, SERIES,
-                                         sorted({r["series_key"] for r in rows}))
+                                         sorted({r[series_at] for r in rows}))
         modalities = (dao.get_modalities(self.conn, self.partition_key,
-                                         sorted({r["study_key"] for r in rows}))
+                                         sorted({r[study_at] for r in rows}))
                       if MODALITIES_IN_STUDY in self.computed else {})
         newest: dict[int, int] = {}
         if needs_metadata:
+            level_stats, level_at = ((study_stats, study_at) if self.level == STUDY
+                                     else (series_stats, series_at))
             for index, row in enumerate(rows):
                 if self.level == INSTANCE:
-                    newest[index] = int(row["watermark"])
+                    newest[index] = int(row[column["watermark"]])
                 else:
-                    stats = (study_stats if self.level == STUDY else series_stats).get(
-                        int(row[f"{self.level}_key"]))
+                    stats = level_stats.get(int(row[level_at]))  # type: ignore[index]
                     if stats is not None:
                         newest[index] = stats.max_watermark
         metadata = dao.get_metadata(self.conn, self.partition_key, newest.values())
-        datasets = []
+        plan = self._plan(column)
+        texts = []
         for index, row in enumerate(rows):
-            stored = metadata.get(newest.get(index, -1))
-            parsed = json.loads(stored) if stored else {}
-            datasets.append(self._dataset(row, parsed, study_stats.get(row["study_key"]),
-                                          series_stats.get(row.get("series_key", -1)),
-                                          modalities.get(row["study_key"], [])))
-        return datasets
+            texts.append(self._dataset(
+                plan, row, metadata.get(newest.get(index, -1)),
+                study_stats.get(row[study_at]),
+                series_stats.get(row[series_at]) if series_at is not None else None,
+                modalities.get(row[study_at])))
+        return texts
 
-    def _dataset(self, row: dict[str, Any], stored: dict[str, Any], study: dao.Stats | None,
-                 series: dao.Stats | None, modalities: list[str]) -> dict[str, Any]:
-        dataset: dict[str, Any] = {}
-        for tag, path, vr in self.plan:
-            element: dict[str, Any] | None = None
-            if tag in self.index_tags:
-                element = _element(vr, row.get(self.index_tags[tag]))
-            elif tag == MODALITIES_IN_STUDY and tag in self.computed:
-                element = {"vr": "CS", "Value": modalities} if modalities else {"vr": "CS"}
-            elif tag in self.computed:
-                stats = series if COMPUTED_TAGS[tag] == SERIES else study
+    @staticmethod
+    def _dataset(plan: list[tuple[int, int, str, str, str]], row: tuple[Any, ...],
+                 stored_text: str | None, study: dao.Stats | None,
+                 series: dao.Stats | None, modalities: list[str] | None) -> str:
+        parts = []
+        parsed: dict[str, Any] | None = None
+        for kind, index, head, key, path in plan:
+            text = None
+            if kind <= _INDEX_PN:
+                value = row[index]
+                if value is not None and value != "":
+                    if kind == _INDEX_STR:
+                        text = f"{head}{_quote(str(value))}]}}"
+                    elif kind == _INDEX_INT:
+                        text = f"{head}{int(value)}]}}"
+                    else:
+                        text = f"{head}{_person_name_json(str(value))}]}}"
+            elif kind == _MODALITIES:
+                text = (f"{head}{','.join(_quote(m) for m in modalities)}]}}" if modalities
+                        else f'{key}{{"vr":"CS"}}')
+            elif kind != _STORED:
+                stats = series if kind == _SERIES_INSTANCES else study
                 count = 0 if stats is None else (
-                    stats.series if tag == NUMBER_OF_STUDY_RELATED_SERIES else stats.instances)
-                element = {"vr": "IS", "Value": [count]}
-            if element is None:
-                candidate = stored.get(path)
+                    stats.series if kind == _STUDY_SERIES else stats.instances)
+                text = f"{head}{count}]}}"
+            # the stored metadata, parsed only when an attribute's key occurs in its text
+            if text is None and stored_text and (parsed is not None or key in stored_text):
+                if parsed is None:
+                    parsed = json.loads(stored_text)
+                candidate = parsed.get(path)
                 if candidate is not None and "BulkDataURI" not in candidate \
                         and "InlineBinary" not in candidate:
-                    element = candidate
-            if element is not None:
-                dataset[path] = element
-        return dataset
+                    text = key + dumps(candidate)
+            if text is not None:
+                parts.append(text)
+        return "{" + ",".join(parts) + "}"
