@@ -50,6 +50,7 @@ _COLUMN_SIZES = {"patient_id": 64, "patient_name": 200, "referring_physician_nam
                  "accession_number": 16, "patient_birth_date": 8, "study_id": 16, "modality": 16,
                  "performed_procedure_step_start_date": 8, "manufacturer_model_name": 64}
 _INTEGER_COLUMNS = {"series_number", "instance_number"}
+_INT32_MAX = 2 ** 31 - 1
 #: INDEXED_ATTRIBUTES with their tags: (keyword, tag, level, column). Looking elements up by
 #: tag avoids pydicom's keyword resolution on the hot path.
 _INDEXED = tuple((keyword, Tag(tag_for_keyword(keyword)), level, column)
@@ -438,6 +439,8 @@ def _prepare(ctx: StoreContext, spool: SpoolFile, outcome: StoreOutcome) -> _Pre
         number_of_frames = int(frames) if frames is not None else (1 if has_pixels else None)
     except ValueError:
         number_of_frames = 1 if has_pixels else None
+    if number_of_frames is not None and not 0 <= number_of_frames <= _INT32_MAX:
+        number_of_frames = 1 if has_pixels else None  # the column is a 32-bit INTEGER
     return ds, spool, outcome, dao.NewInstance(
         partition_key=0, study=study, series=series,
         sop_instance_uid=outcome.sop_instance_uid or "",
