@@ -6,11 +6,13 @@ before a response starts; the views then stream files without touching the datab
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 from ..blobstore import FileSystemBlobStore
 from ..dao import retrieve as dao
@@ -23,6 +25,8 @@ from ..dicomweb.rendering import check_render_size, render_frame
 from ..errors import (BlobNotFoundError, FrameNotFoundError, InstanceNotFoundError,
                       ResourceNotFoundError, SeriesNotFoundError, StudyNotFoundError)
 from ..models import VersionedInstance
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +69,21 @@ class MetadataResult:
     etag: str
 
 
+def _retry_if_deleted(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Run a retrieve again once when a file is missing: a concurrent delete may have removed
+    the instance between the index lookup and opening its file. The second run sees the index
+    after the delete (404, or the remaining instances); a file still missing for an instance
+    that still exists is a real loss (500)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        except BlobNotFoundError:
+            logger.info("A file was missing; retrying once in case the instance was deleted")
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def _instances(conn: DbConn, ids: ResourceIds) -> list[VersionedInstance]:
     rows = dao.list_instances(conn, ids.partition_key, ids.study, ids.series, ids.sop)
     if not rows:
@@ -105,6 +124,7 @@ def _transcoded(blobs: FileSystemBlobStore, instance: VersionedInstance, path: P
         raise
 
 
+@_retry_if_deleted
 def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
                    transfer_syntax: str) -> list[FilePart]:
     """The files of a study, series or instance, each in ``transfer_syntax`` (``*``: as stored).
@@ -137,6 +157,7 @@ def discard(parts: list[FilePart]) -> None:
                 pass
 
 
+@_retry_if_deleted
 def retrieve_frames(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
                     frames: list[int], negotiated: Negotiated) -> tuple[list[bytes], str]:
     """The requested frames (1-based) of an instance and the transfer syntax they are in."""
@@ -174,6 +195,7 @@ def _layout(handle, instance: VersionedInstance) -> pixels.PixelLayout:
     return layout
 
 
+@_retry_if_deleted
 def retrieve_rendered(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds, frame: int,
                       media_type: str, quality: int) -> bytes:
     """Frame ``frame`` (1-based) of an instance rendered as ``media_type``."""
@@ -214,6 +236,7 @@ def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: str,
     return MetadataResult("[" + ",".join(texts) + "]", etag)
 
 
+@_retry_if_deleted
 def retrieve_bulkdata(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
                       tag_path: str) -> tuple[FilePart | bytes, str]:
     """The value of a binary element of an instance (decisions §5) and the stored transfer

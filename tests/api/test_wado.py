@@ -310,3 +310,32 @@ def test_retrieve_same_uids_in_two_partitions_returns_own_bytes(make_app, partit
         assert client.get(url + "/metadata").get_json()[0]["00100020"]["Value"] == [name]
     response = client.get(f"/v2/partitions/Nope/studies/{a.StudyInstanceUID}")
     assert response.get_data() == b"Specified PartitionName does not exist."
+
+
+def test_retrieve_racing_a_delete_returns_404_not_500(make_app, monkeypatch):
+    """The index lookup happened before a concurrent delete removed the row and the file."""
+    from app.dao import retrieve as retrieve_dao
+
+    app = make_app()
+    client = app.test_client()
+    ds = make_dataset()
+    assert store(client, "", ds).status_code == 200
+    path = (f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}")
+    real = retrieve_dao.list_instances
+    with app.app_context():
+        from app.db import get_db
+
+        stale = real(get_db(), 1, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    assert client.delete(path).status_code == 204
+    calls = []
+
+    def racing(*args, **kwargs):  # first lookup: the rows as they were before the delete
+        calls.append(1)
+        return stale if len(calls) == 1 else real(*args, **kwargs)
+
+    monkeypatch.setattr(retrieve_dao, "list_instances", racing)
+    response = client.get(path, headers={"Accept": "application/dicom; transfer-syntax=*"})
+    assert response.status_code == 404
+    assert response.get_data(as_text=True) == "The specified instance cannot be found."
+    assert len(calls) == 2
