@@ -198,5 +198,18 @@ def list_instances_to_reindex(conn: DbConn, after_watermark: int, batch_size: in
                     batch_size=batch_size)
 
 
+def lock_live_instances(conn: DbConn, watermarks: list[int]) -> set[int]:
+    """The watermarks of these instances that are still stored (status 1). On PostgreSQL the
+    rows are locked FOR SHARE until commit, so a concurrent delete waits for the re-index batch
+    and then removes its values too."""
+    if not watermarks:
+        return set()
+    clause, params = conn.engine.in_list("watermark", watermarks)
+    lock = " FOR SHARE" if conn.dialect == "postgresql" else ""
+    rows = conn.fetchall(f"SELECT watermark FROM instances WHERE status = 1 AND {clause}{lock}",
+                         params)
+    return {int(row["watermark"]) for row in rows}
+
+
 def count_instances_to_reindex(conn: DbConn) -> int:
     return int(conn.run("count_instances_to_reindex")["instance_count"])

@@ -396,6 +396,10 @@ def reindex(conn: DbConn, operation: operations_dao.Operation, owner: str, batch
         found, errors = _index_batch(prepared, rows)
         now = datetime.now(timezone.utc)
         with conn.transaction(write=True):
+            # Instances deleted since the batch was read get no values and no errors.
+            live = dao.lock_live_instances(conn, [int(row["watermark"]) for row in rows])
+            found = [value for value in found if value.keys[5] in live]
+            errors = [error for error in errors if error.watermark in live]
             dao.upsert_values(conn, found)
             dao.add_errors(conn, errors, now)
             after, processed = int(rows[-1]["watermark"]), processed + len(rows)

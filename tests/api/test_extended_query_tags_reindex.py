@@ -307,3 +307,31 @@ def test_store_multi_valued_indexed_tag_warning_header_v1_only(make_app, prefix,
             '299 localhost: "One or more indexed Dicom tag(s) have multiple values, only first '
             'value is indexed."')
     assert _rows(app, "SELECT tag_value FROM extended_query_tag_string") == [("A1",)]
+
+
+def test_reindex_batch_racing_a_delete_leaves_no_rows_for_the_deleted_instance(make_app,
+                                                                            monkeypatch):
+    """The batch is read, then the instance is deleted before the batch is written."""
+    from app.dao import extended_query_tags as eqt_dao
+
+    app = make_app()
+    client = app.test_client()
+    bad, good = make_dataset(PatientAge="5Y"), _dataset()
+    assert store(client, "", bad, good, prefix="/v1").status_code == 200
+    _add_tags(client, {"path": "PatientAge", "level": "Study"})
+    real = eqt_dao.list_instances_to_reindex
+
+    def read_then_delete(conn, after, size):
+        rows = real(conn, after, size)
+        if rows:
+            path = f"/studies/{bad.StudyInstanceUID}"
+            assert app.test_client().delete(path).status_code == 204
+        return rows
+
+    monkeypatch.setattr(eqt_dao, "list_instances_to_reindex", read_then_delete)
+    run_pending_once(app)
+    tag = client.get("/extendedquerytags/PatientAge").json
+    assert tag["status"] == "ready" and tag["queryStatus"] == "enabled"
+    assert "errors" not in tag
+    assert _rows(app, "SELECT count(*) FROM extended_query_tag_errors") == [(0,)]
+    assert _rows(app, "SELECT count(*) FROM extended_query_tag_string") == [(1,)]
