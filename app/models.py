@@ -48,3 +48,29 @@ class VersionedInstance:
     transfer_syntax_uid: str | None = None
     sop_class_uid: str | None = None
     number_of_frames: int | None = None
+
+
+#: ``tag_level`` of an extended query tag row -> the level name (reference §8.3).
+EXTENDED_QUERY_TAG_LEVELS = {0: "instance", 1: "series", 2: "study"}
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedQueryTag:
+    """A row of ``extended_query_tags`` (reference §8.3); the management API fills every field,
+    the QIDO read side only the first eight."""
+
+    tag_key: int
+    tag_path: str
+    tag_vr: str
+    tag_private_creator: str | None
+    tag_level: int
+    tag_status: int
+    query_status: int
+    error_count: int
+    operation_id: str | None = None
+    created_time: datetime | None = None
+
+    @property
+    def level(self) -> str:
+        """``study``, ``series`` or ``instance``."""
+        return EXTENDED_QUERY_TAG_LEVELS[self.tag_level]

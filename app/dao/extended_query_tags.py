@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from ..db import DbConn, as_datetime
+from ..models import ExtendedQueryTag
 
 LEVEL_INSTANCE, LEVEL_SERIES, LEVEL_STUDY = 0, 1, 2
 STATUS_ADDING, STATUS_READY, STATUS_DELETING = 0, 1, 2
@@ -24,20 +25,6 @@ _KEY_COLUMNS = ("tag_key", "partition_key", "study_key", "series_key", "instance
 _ROWS_PER_STATEMENT = 500
 
 
-@dataclass(frozen=True, slots=True)
-class ExtendedQueryTag:
-    """A tag definition (reference §8.3)."""
-
-    tag_key: int
-    tag_path: str
-    tag_vr: str
-    tag_private_creator: str | None
-    tag_level: int
-    tag_status: int
-    query_status: int
-    error_count: int
-    operation_id: str | None
-    created_time: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 from pydicom.datadict import keyword_for_tag
-from pydicom.tag import BaseTag, Tag
+from pydicom.tag import BaseTag
 
 from ..errors import InvalidQueryStringError
+from ..models import ExtendedQueryTag
 from . import matching
 from .numbers import parse_integer
 from .tags import INDEXED_ATTRIBUTES, parse_tag, tag_path, vr_of
@@ -19,7 +20,6 @@ from .tags import INDEXED_ATTRIBUTES, parse_tag, tag_path, vr_of
 STUDY, SERIES, INSTANCE = "study", "series", "instance"
 LEVEL_RANK = {INSTANCE: 0, SERIES: 1, STUDY: 2}
 #: extended_query_tags.tag_level -> level name.
-EQT_LEVELS = {0: INSTANCE, 1: SERIES, 2: STUDY}
 EQT_READY, EQT_QUERY_ENABLED = 1, 1
 
 MODALITIES_IN_STUDY = 0x00080061
@@ -61,22 +61,8 @@ _GUIDANCE = ("If the parameter is an attribute keyword, check the casing as they
              "parameters, attributes and the levels.")
 
 
-@dataclass(frozen=True, slots=True)
-class ExtendedQueryTagDefinition:
-    """A row of ``extended_query_tags`` (what the read side needs)."""
-
-    tag_key: int
-    tag_path: str
-    tag_vr: str
-    tag_private_creator: str | None
-    tag_level: int
-    tag_status: int
-    query_status: int
-    error_count: int
-
-    @property
-    def level(self) -> str:
-        return EQT_LEVELS[self.tag_level]
+#: The read side of an extended query tag definition (one model for every layer).
+ExtendedQueryTagDefinition = ExtendedQueryTag
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,6 @@
 """End to end: add tags -> re-index -> QIDO finds the instances, per partition (issue #7)."""
 from __future__ import annotations
 
-import pytest
 
 from app.worker import run_pending_once
 from tests.api.helpers import store, values

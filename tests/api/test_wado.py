@@ -187,7 +187,7 @@ def test_retrieve_instance_too_large_to_transcode_returns_406(make_app, monkeypa
     response = client.get(instance_url("", ds), headers={"Accept": "application/dicom"})
     assert response.status_code == 406
     assert response.get_data().decode() == (
-        f"Requested DICOM instance size is above the supported limit of 10. The entire instance "
+        "Requested DICOM instance size is above the supported limit of 10. The entire instance "
         "can be retrieved with the original transfer syntax by specifying 'transfer-syntax=*' "
         "in the Accept header.")
     assert SIZE_LIMIT == 104857600
