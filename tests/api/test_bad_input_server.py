@@ -2,10 +2,10 @@
 and the server keeps serving and keeps what it stored."""
 from __future__ import annotations
 
-import http.client
 import socket
 
 from bench.common import running_server
+from tests.api.helpers import http_request as _request
 from tests.dicom_factory import make_dataset, multipart, to_bytes
 
 BODY, CONTENT_TYPE = multipart([b"x" * 100])
@@ -64,16 +64,6 @@ def _send_raw(port: int, data: bytes, half_close: bool) -> bytes:
         except OSError:  # timeout or reset: no answer is fine, a 5xx is not
             pass
         return received
-
-
-def _request(port: int, method: str, path: str, body: bytes | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request(method, path, body=body, headers=headers or {})
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, data
 
 
 def test_server_malformed_http_no_5xx_and_keeps_serving():

@@ -1,7 +1,6 @@
 """``python wsgi.py`` with DICOM_PROCESSES > 1: forked servers on one socket (issue #3)."""
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.config import ConfigError, resolve
+from tests.api.helpers import http_request as _request
 from tests.dicom_factory import make_dataset, to_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,16 +28,6 @@ def _free_port() -> int:
 def _children(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as f:
         return [int(p) for p in f.read().split()]
-
-
-def _request(port: int, method: str, path: str, body: bytes | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request(method, path, body=body, headers=headers or {})
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, data
 
 
 def test_config_processes_below_one_fails():
