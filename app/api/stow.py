@@ -1,11 +1,9 @@
 """STOW-RS: ``POST [/vN][/partitions/{p}]/studies[/{study}]`` (PS3.18 §10.5, reference §3)."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from flask import Blueprint, Response, current_app, g, request
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 
 from ..blobstore import SpoolFile, get_blobstore
 from ..db import get_db
@@ -115,59 +113,75 @@ def _store(study_instance_uid: str | None) -> Response:
 
 
 def _response(outcomes: Iterable[StoreOutcome], study_instance_uid: str | None) -> Response:
-    """The reference's response dataset and status (reference §3.2, §3.3)."""
+    """The reference's response dataset and status (reference §3.2, §3.3), as DICOM JSON.
+
+    Built as plain JSON (what pydicom's ``to_json_dict`` gives for the same dataset, elements in
+    tag order): a request of thousands of parts must not build thousands of pydicom datasets.
+    """
     version = api_version()
     partition_name = current_partition().partition_name
     base = resource_base_url(partition_name)
-    body = Dataset()
-    referenced, failed = Sequence(), Sequence()
+    body: dict[str, Any] = {}
+    referenced: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     warnings = multiple_values = False
     for outcome in outcomes:
         multiple_values = multiple_values or outcome.multiple_values
-        item = Dataset()
+        item: dict[str, Any] = {}
         if outcome.stored:
-            item.ReferencedSOPClassUID = outcome.sop_class_uid
-            item.ReferencedSOPInstanceUID = outcome.sop_instance_uid
-            item.RetrieveURL = (f"{base}/studies/{outcome.study_instance_uid}/series/"
-                                f"{outcome.series_instance_uid}/instances/"
-                                f"{outcome.sop_instance_uid}")
+            item[_REFERENCED_SOP_CLASS] = _element("UI", outcome.sop_class_uid)
+            item[_REFERENCED_SOP_INSTANCE] = _element("UI", outcome.sop_instance_uid)
+            item[_RETRIEVE_URL] = _element("UR", (
+                f"{base}/studies/{outcome.study_instance_uid}/series/"
+                f"{outcome.series_instance_uid}/instances/{outcome.sop_instance_uid}"))
             if outcome.warning_reason is not None:
-                item.WarningReason = outcome.warning_reason
+                item[_WARNING_REASON] = _element("US", outcome.warning_reason)
                 warnings = True
             if version >= 2:
-                item.FailedAttributesSequence = Sequence(
-                    _error_item(comment) for comment in outcome.error_comments)
+                item[_FAILED_ATTRIBUTES] = _error_items(outcome.error_comments)
             referenced.append(item)
         else:
             if outcome.sop_class_uid:
-                item.ReferencedSOPClassUID = outcome.sop_class_uid
+                item[_REFERENCED_SOP_CLASS] = _element("UI", outcome.sop_class_uid)
             if outcome.sop_instance_uid:
-                item.ReferencedSOPInstanceUID = outcome.sop_instance_uid
-            item.FailureReason = outcome.failure_reason
+                item[_REFERENCED_SOP_INSTANCE] = _element("UI", outcome.sop_instance_uid)
+            item[_FAILURE_REASON] = _element("US", outcome.failure_reason)
             if outcome.error_comments:
-                item.FailedAttributesSequence = Sequence(
-                    _error_item(comment) for comment in outcome.error_comments)
+                item[_FAILED_ATTRIBUTES] = _error_items(outcome.error_comments)
             failed.append(item)
     if study_instance_uid and referenced:
-        body.RetrieveURL = f"{base}/studies/{study_instance_uid}"
+        body[_RETRIEVE_URL] = _element("UR", f"{base}/studies/{study_instance_uid}")
     if failed:
-        body.FailedSOPSequence = failed
+        body[_FAILED_SOP_SEQUENCE] = {"vr": "SQ", "Value": failed}
     if referenced:
-        body.ReferencedSOPSequence = referenced
+        body[_REFERENCED_SOP_SEQUENCE] = {"vr": "SQ", "Value": referenced}
     if not referenced:
         status = 409
     elif failed or (warnings and version >= 2):
         status = 202
     else:
         status = 200
-    response = Response(dumps(body.to_json_dict()), status=status,
-                        mimetype=media_types.DICOM_JSON)
+    response = Response(dumps(body), status=status, mimetype=media_types.DICOM_JSON)
     if multiple_values:
         response.headers["Warning"] = MULTIPLE_VALUES_WARNING.format(host=request.host)
     return response
 
 
-def _error_item(comment: str) -> Dataset:
-    item = Dataset()
-    item.add_new(0x00000902, "LO", comment)  # ErrorComment
-    return item
+#: Tags of the response dataset (PS3.18 §10.5.3, Table 10.5.3-1).
+_REFERENCED_SOP_CLASS, _REFERENCED_SOP_INSTANCE = "00081150", "00081155"
+_RETRIEVE_URL, _WARNING_REASON, _FAILURE_REASON = "00081190", "00081196", "00081197"
+_FAILED_SOP_SEQUENCE, _REFERENCED_SOP_SEQUENCE = "00081198", "00081199"
+_FAILED_ATTRIBUTES, _ERROR_COMMENT = "00741048", "00000902"
+
+
+def _element(vr: str, value: Any) -> dict[str, Any]:
+    """A DICOM JSON element of one value; an empty one (no value) as pydicom writes it."""
+    if value is None or value == "":
+        return {"vr": vr}
+    return {"vr": vr, "Value": [value]}
+
+
+def _error_items(comments: list[str]) -> dict[str, Any]:
+    """FailedAttributesSequence: one item with an ErrorComment per comment."""
+    return {"vr": "SQ", "Value": [{_ERROR_COMMENT: _element("LO", comment)}
+                                  for comment in comments]}
