@@ -87,15 +87,37 @@ def lock_tags(conn: DbConn) -> None:
     conn.run("lock_extended_query_tags")
 
 
+#: DbConn.transaction_cache keys: the shared lock is held (``lock_tags_shared``, or
+#: ``instances.get_instance_status(lock_tags=True)``); the signature of the indexable tags that
+#: the store statement read under that lock (``indexable_signature`` of the same list).
+TAGS_LOCKED = "extended_query_tags.locked"
+TAG_SIGNATURE = "extended_query_tags.signature"
+#: DbConn.shared_cache key of the process's list of indexable tags (services'
+#: extended_query_tags); forgotten whenever this process changes a tag.
+INDEXABLE = "extended_query_tags.indexable"
+
+
+def _forget_indexable(conn: DbConn) -> None:
+    conn.shared_cache.pop(INDEXABLE, None)
+
+
 def lock_tags_shared(conn: DbConn) -> None:
     """Keep tags from being added or deleted until the end of the current store transaction."""
     conn.run("lock_extended_query_tags_shared")
+    conn.transaction_cache[TAGS_LOCKED] = True
+
+
+def indexable_signature(tags: Iterable[ExtendedQueryTag]) -> str:
+    """What ``add_instance_rows`` returns as ``tag_signature`` for these indexable tags."""
+    return ",".join(f"{tag.tag_key}:{tag.tag_status}" for tag in sorted(
+        tags, key=lambda tag: tag.tag_key))
 
 
 def add_tag(conn: DbConn, tag_path: str, tag_vr: str, tag_private_creator: str | None,
             tag_level: int, operation_id: str, now: datetime) -> int:
     """Insert a tag with status adding; returns its key (a duplicate path raises the driver's
     integrity error)."""
+    _forget_indexable(conn)
     return int(conn.run("add_extended_query_tag", tag_path=tag_path, tag_vr=tag_vr,
                         tag_private_creator=tag_private_creator, tag_level=tag_level,
                         tag_status=STATUS_ADDING, operation_id=operation_id,
@@ -109,6 +131,7 @@ def update_query_status(conn: DbConn, tag_key: int, query_status: int) -> None:
 
 def complete_tag(conn: DbConn, tag_key: int, operation_id: str) -> int:
     """Mark a tag ready after its re-index; returns its error count."""
+    _forget_indexable(conn)
     errors = int(conn.run("count_extended_query_tag_errors", tag_key=tag_key)["error_count"])
     conn.run("complete_extended_query_tag", tag_key=tag_key, operation_id=operation_id,
              error_count=errors)
@@ -116,11 +139,13 @@ def complete_tag(conn: DbConn, tag_key: int, operation_id: str) -> int:
 
 
 def release_tag(conn: DbConn, tag_key: int, operation_id: str) -> None:
+    _forget_indexable(conn)
     conn.run("release_extended_query_tag", tag_key=tag_key, operation_id=operation_id)
 
 
 def delete_tag(conn: DbConn, tag_key: int) -> None:
     """Remove a tag, its values and its errors. Call inside a write transaction."""
+    _forget_indexable(conn)
     conn.run("mark_extended_query_tag_deleting", tag_key=tag_key)
     for name in ("strings", "longs", "doubles", "datetimes", "person_names"):
         conn.run(f"delete_extended_query_tag_{name}", tag_key=tag_key)

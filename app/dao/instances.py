@@ -7,6 +7,8 @@ from typing import Any
 
 from ..db import DbConn
 from ..errors import InstanceAlreadyExistsError
+from . import extended_query_tags as eqt_dao
+from .query import index_study_name_words, study_name_words
 
 STATUS_CREATING = 0
 STATUS_CREATED = 1
@@ -43,11 +45,20 @@ class InstanceKeys:
 
 
 def get_instance_status(conn: DbConn, partition_key: int, study_instance_uid: str,
-                        series_instance_uid: str, sop_instance_uid: str) -> int | None:
-    """The status of the instance, or None when it does not exist."""
-    row = conn.run("get_instance_status", partition_key=partition_key,
-                   study_instance_uid=study_instance_uid,
-                   series_instance_uid=series_instance_uid, sop_instance_uid=sop_instance_uid)
+                        series_instance_uid: str, sop_instance_uid: str,
+                        lock_tags: bool = False) -> int | None:
+    """The status of the instance, or None when it does not exist.
+
+    ``lock_tags`` (inside a write transaction): also take the shared lock on the extended query
+    tag definitions, in the same round trip on PostgreSQL (``eqt_dao.lock_tags_shared``).
+    """
+    uids = {"partition_key": partition_key, "study_instance_uid": study_instance_uid,
+            "series_instance_uid": series_instance_uid, "sop_instance_uid": sop_instance_uid}
+    if lock_tags:
+        row = conn.run("get_instance_status_locking_tags", **uids)
+        conn.transaction_cache[eqt_dao.TAGS_LOCKED] = True
+        return None if row["status"] is None else int(row["status"])
+    row = conn.run("get_instance_status", **uids)
     return None if row is None else int(row["status"])
 
 
@@ -63,6 +74,12 @@ def add_instance(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
     """
     if conn.dialect == "postgresql":
         return _add_instance_one_statement(conn, new, now)
+    keys = _add_instance_step_by_step(conn, new, now)
+    index_study_name_words(conn, keys.partition_key, keys.study_key, new.study)
+    return keys
+
+
+def _add_instance_step_by_step(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
     study_key = conn.run("add_study", partition_key=new.partition_key, created_date=now,
                          **new.study)["study_key"]
     series_key = conn.run("add_series", study_key=study_key, partition_key=new.partition_key,
@@ -97,7 +114,10 @@ def add_instance(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
 
 
 def _add_instance_one_statement(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
-    """PostgreSQL: every row of ``add_instance`` in one statement (one round trip)."""
+    """PostgreSQL: every row of ``add_instance`` in one statement (one round trip), with the
+    study's name words; records the extended query tag signature it read
+    (``eqt_dao.TAG_SIGNATURE``)."""
+    words = study_name_words(new.study)
     try:
         row = conn.run("add_instance_rows", partition_key=new.partition_key, **new.study,
                        **new.series, sop_instance_uid=new.sop_instance_uid,
@@ -105,8 +125,10 @@ def _add_instance_one_statement(conn: DbConn, new: NewInstance, now: datetime) -
                        status=STATUS_CREATED, transfer_syntax_uid=new.transfer_syntax_uid,
                        number_of_frames=new.number_of_frames, blob_key=new.blob_key,
                        blob_size=new.blob_size, dataset=new.metadata_json, action=ACTION_CREATE,
-                       created_date=now)
+                       created_date=now, name_kinds=[kind for kind, _ in words],
+                       name_words=[word for _, word in words])
     except conn.engine.integrity_errors as exc:
         raise InstanceAlreadyExistsError() from exc
+    conn.transaction_cache[eqt_dao.TAG_SIGNATURE] = row["tag_signature"]
     return InstanceKeys(new.partition_key, int(row["study_key"]), int(row["series_key"]),
                         int(row["instance_key"]), int(row["watermark"]))

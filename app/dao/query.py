@@ -259,10 +259,16 @@ def index_study_name_words(conn: DbConn, partition_key: int, study_key: int,
     the table keeps every word any instance of the study gave, and searches recheck the study
     row, so a later change of the row (latest wins, a delete's recompute from the remaining
     instances) needs no update here. Call inside the store transaction."""
+    for kind, word in study_name_words(study):
+        conn.run("add_study_name_word", partition_key=partition_key, study_key=study_key,
+                 name_kind=kind, word=word)
+
+
+def study_name_words(study: dict[str, Any]) -> list[tuple[int, str]]:
+    """(name kind, word) of a study row's person names, each pair once."""
+    pairs: list[tuple[int, str]] = []
     for column, kind in NAME_KINDS.items():
         words = person_name_words(study.get(column))
-        if not words:
-            continue
-        for word in dict.fromkeys(words.split()):
-            conn.run("add_study_name_word", partition_key=partition_key, study_key=study_key,
-                     name_kind=kind, word=word)
+        if words:
+            pairs.extend((kind, word) for word in dict.fromkeys(words.split()))
+    return pairs

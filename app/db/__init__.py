@@ -19,7 +19,8 @@ __all__ = ["Database", "DbConn", "as_datetime", "get_db", "init_app", "migrate"]
 class DbConn:
     """A driver connection with its engine and queries: what services and DAO functions take."""
 
-    def __init__(self, engine: Engine, queries: Queries, raw: Any) -> None:
+    def __init__(self, engine: Engine, queries: Queries, raw: Any,
+                 shared_cache: dict[str, Any] | None = None) -> None:
         self.engine = engine
         self.queries = queries
         self.raw = raw
@@ -28,6 +29,10 @@ class DbConn:
         #: poll), and for the current outermost transaction only (cleared when it ends).
         self.cache: dict[str, Any] = {}
         self.transaction_cache: dict[str, Any] = {}
+        #: Values shared by every connection of this process to the database; whoever reads
+        #: one must know how to tell it is still current (e.g. a signature the store path
+        #: reads in its own transaction).
+        self.shared_cache: dict[str, Any] = {} if shared_cache is None else shared_cache
 
     @property
     def dialect(self) -> str:
@@ -98,13 +103,14 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_size, busy_timeout_ms)
         self.queries = load_queries(self.engine.dialect, self.engine.driver)
+        self.shared_cache: dict[str, Any] = {}
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect
 
     def connect(self) -> DbConn:
-        return DbConn(self.engine, self.queries, self.engine.connect())
+        return DbConn(self.engine, self.queries, self.engine.connect(), self.shared_cache)
 
     def release(self, conn: DbConn) -> None:
         self.engine.release(conn.raw)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Iterator
+from functools import lru_cache
+from typing import Any, Iterable, Iterator
 
 from pydicom import config as pydicom_config
 from pydicom.dataelem import DataElement
@@ -39,8 +40,11 @@ def _values(value: Any) -> list[Any]:
     return [value]
 
 
+@lru_cache(maxsize=8192)
 def _check_string(vr: str, text: str) -> str | None:
-    """Return the reason a single value is invalid for ``vr``, or None."""
+    """Return the reason a single value is invalid for ``vr``, or None.
+
+    Cached: the instances of a study repeat most values (dates, names, UIDs of the study)."""
     text = text.rstrip("\x00").rstrip(" ") if vr != "UI" else text.rstrip("\x00")
     if not text:
         return None
@@ -101,8 +105,10 @@ def minimum_validate(elem: DataElement, name: str | None = None) -> None:
                 raise ElementValidationError(name, vr, reason)
 
 
-def lenient_problems(ds: Dataset) -> Iterator[tuple[DataElement, str]]:
-    """Every element (recursively) whose value pydicom finds invalid for its VR."""
+def lenient_problems(ds: Dataset | Iterable[DataElement]) -> Iterator[tuple[DataElement, str]]:
+    """Every element (recursively) whose value pydicom finds invalid for its VR.
+
+    ``ds`` may also be the dataset's top-level elements, already read."""
     for elem in ds:
         if elem.VR == "SQ":
             for item in elem.value or []:

@@ -285,8 +285,23 @@ def list_extended_query_tag_errors(conn: DbConn, path: str, limit: int,
 
 # --- Store hook --------------------------------------------------------------------------------
 
-#: Cache key of the prepared list of indexable tags (see DbConn.cache).
-_INDEXABLE = "extended_query_tags.indexable"
+#: Cache key of the prepared list of indexable tags: in DbConn.shared_cache as (signature,
+#: list), in DbConn.transaction_cache as the list read under the tag lock.
+_INDEXABLE = dao.INDEXABLE
+
+
+def _load_indexable_tags(conn: DbConn) -> list[values.IndexedTag]:
+    """Read the indexable tags and cache them for this process."""
+    definitions = dao.list_indexable_tags(conn)
+    tags = values.prepare(definitions)
+    conn.shared_cache[_INDEXABLE] = (dao.indexable_signature(definitions), tags)
+    return tags
+
+
+def _indexable_tags(conn: DbConn) -> list[values.IndexedTag]:
+    """The process's cached list of indexable tags (read if there is none yet)."""
+    cached = conn.shared_cache.get(_INDEXABLE)
+    return cached[1] if cached is not None else _load_indexable_tags(conn)
 
 
 def _check_dataset(tags: list[values.IndexedTag], ds: Dataset
@@ -308,11 +323,10 @@ def validate_instance(conn: DbConn, ds: Dataset) -> tuple[list[tuple[int, str]],
     §8.3: v1 STOW fails such an instance, v2 warns), and whether any indexed tag has several
     values (v1's Warning header)."""
     problems, multiple_values = [], False
-    # Read once per request: validation runs before the store transaction and its tag lock,
-    # so a tag added meanwhile is indexed (under the lock) but may go unvalidated either way.
-    tags = conn.cache.get(_INDEXABLE)
-    if tags is None:
-        tags = conn.cache[_INDEXABLE] = values.prepare(dao.list_indexable_tags(conn))
+    # Validation runs before the store transaction and its tag lock, so a tag added meanwhile
+    # is indexed (under the lock) but may go unvalidated either way. The list is the process's
+    # cached one: every store transaction checks it is current (``index_instance``).
+    tags = _indexable_tags(conn)
     for tag, vr, count, result in _check_dataset(tags, ds):
         multiple_values = multiple_values or count > 1
         if isinstance(result, values.InvalidTagValueError):
@@ -325,12 +339,20 @@ def index_instance(conn: DbConn, ds: Dataset, keys: InstanceKeys) -> None:
     """Index the values of the adding and ready tags for a newly stored instance (inside the
     store transaction). Invalid values are not indexed."""
     # Once per transaction: the shared lock, held until commit, keeps the tag list unchanged
-    # (a concurrent add waits for this store: no instance is missed).
+    # (a concurrent add waits for this store: no instance is missed). When the store statement
+    # read the tags' signature under that lock and it matches the cached list, the list is
+    # current and costs no round trip.
     tags = conn.transaction_cache.get(_INDEXABLE)
     if tags is None:
-        dao.lock_tags_shared(conn)
-        tags = conn.transaction_cache[_INDEXABLE] = values.prepare(
-            dao.list_indexable_tags(conn))
+        cached = conn.shared_cache.get(_INDEXABLE)
+        if (cached is not None and conn.transaction_cache.get(dao.TAGS_LOCKED)
+                and conn.transaction_cache.get(dao.TAG_SIGNATURE) == cached[0]):
+            tags = cached[1]
+        else:
+            if not conn.transaction_cache.get(dao.TAGS_LOCKED):
+                dao.lock_tags_shared(conn)
+            tags = _load_indexable_tags(conn)
+        conn.transaction_cache[_INDEXABLE] = tags
     rows = [values.value_row(tag, keys, *result) for tag, _, _, result in _check_dataset(tags, ds)
             if result is not None and not isinstance(result, values.InvalidTagValueError)]
     if rows:

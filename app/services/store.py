@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Callable, Sequence
 
 from pydicom import dcmread
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -185,12 +185,30 @@ def _index_value(column: str, value: Any) -> Any:
     return text
 
 
-def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]:
+def _elements(ds: Dataset) -> dict[int, DataElement]:
+    """The dataset's top-level elements by tag, each read once (pydicom converts a raw element
+    on every first access and looks it up anew on each one after). Deferred elements (large
+    values dcmread did not read) are left out: nothing here needs their values."""
+    elements: dict[int, DataElement] = {}
+    for tag in ds.keys():
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
+            continue
+        elements[int(tag)] = ds[tag]
+    return elements
+
+
+def _uid(elements: dict[int, DataElement], tag: int) -> str:
+    return str(_first(elements[tag].value)).rstrip(" \x00")
+
+
+def _validate(ctx: StoreContext, ds: Dataset, elements: dict[int, DataElement],
+              outcome: StoreOutcome) -> set[int]:
     """Check required and indexed tags; return the tags whose values must not be indexed or kept
     in the metadata (v2 warnings). Raise _Rejected for a failure."""
     comments: list[str] = []
     for name, tag in REQUIRED:
-        elem = ds.get(tag)
+        elem = elements.get(tag)
         value = _first(elem.value) if elem is not None else None
         if value is None or str(value).strip("\x00 ") == "":
             raise _Rejected(status.VALIDATION_FAILURE,
@@ -202,12 +220,12 @@ def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]
                                                 "length of 64 characters. Value should contain "
                                                 "characters in '0'-'9' and '.'. Each component "
                                                 "must start with non-zero number.")))])
-    patient_id = ds.get(0x00100020)
+    patient_id = elements.get(0x00100020)
     if patient_id is None or (ctx.api_version == 1 and not str(patient_id.value or "").strip()):
         raise _Rejected(status.VALIDATION_FAILURE,
                         [_comment(0x00100020, "The required tag '(0010,0020)' is missing.")])
     if ctx.study_instance_uid is not None:
-        stored = str(ds.StudyInstanceUID).rstrip(" \x00")
+        stored = _uid(elements, 0x0020000D)
         if stored.lower() != ctx.study_instance_uid.rstrip(" ").lower():
             raise _Rejected(status.VALIDATION_FAILURE, [_comment(
                 0x0020000D, "The StudyInstanceUid in the payload does not match the specified "
@@ -215,7 +233,7 @@ def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]
 
     dropped: set[int] = set()
     for keyword, tag, _, _ in _INDEXED:
-        elem = ds[tag] if tag in ds else None
+        elem = elements.get(tag)
         if elem is None:
             continue
         if isinstance(elem.value, MultiValue) and len(elem.value) > 1:
@@ -241,7 +259,7 @@ def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]
             dropped.add(tag)
     if ctx.api_version >= 2:
         seen = {c.split(" - ", 1)[0] for c in comments}
-        for elem, reason in lenient_problems(ds):
+        for elem, reason in lenient_problems(elements.values()):
             if int(elem.tag) in dropped:
                 continue
             comment = _comment(elem.tag, str(ElementValidationError(
@@ -250,7 +268,7 @@ def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]
                 continue
             seen.add(comment.split(" - ", 1)[0])
             comments.append(comment)
-            if int(elem.tag) in ds:  # top-level elements are dropped from the metadata
+            if elements.get(int(elem.tag)) is elem:  # top-level: dropped from the metadata
                 dropped.add(int(elem.tag))
         if comments:
             outcome.warning_reason = status.DATASET_HAS_VALIDATION_WARNINGS
@@ -258,20 +276,20 @@ def _validate(ctx: StoreContext, ds: Dataset, outcome: StoreOutcome) -> set[int]
     return dropped
 
 
-def _index_columns(ds: Dataset, dropped: set[int]) -> tuple[dict[str, Any], dict[str, Any],
-                                                            dict[str, Any]]:
+def _index_columns(elements: dict[int, DataElement], dropped: set[int]
+                   ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     study: dict[str, Any] = {}
     series: dict[str, Any] = {}
     instance: dict[str, Any] = {}
     target = {"study": study, "series": series, "instance": instance}
     for _, tag, level, column in _INDEXED:
-        elem = ds[tag] if tag in ds else None
+        elem = elements.get(tag)
         value = None
-        if elem is not None and int(elem.tag) not in dropped:
+        if elem is not None and tag not in dropped:
             value = _index_value(column, elem.value)
         target[level][column] = value
-    study["study_instance_uid"] = str(ds.StudyInstanceUID).rstrip(" \x00")
-    series["series_instance_uid"] = str(ds.SeriesInstanceUID).rstrip(" \x00")
+    study["study_instance_uid"] = _uid(elements, 0x0020000D)
+    series["series_instance_uid"] = _uid(elements, 0x0020000E)
     study["patient_id"] = study.get("patient_id") or ""
     study["patient_name_words"] = person_name_words(study.get("patient_name"))
     study["referring_physician_name_words"] = person_name_words(
@@ -400,6 +418,11 @@ _PUT_THREADS = 8
 BATCH_SIZE = 50
 
 
+#: What pydicom raises for bytes it cannot read as DICOM.
+_CONVERSION_ERRORS = (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
+                      AttributeError, IndexError, NotImplementedError, OverflowError)
+
+
 def _prepare(ctx: StoreContext, spool: SpoolFile, outcome: StoreOutcome) -> _Prepared:
     """Read and validate a part; build its index rows and metadata. Raise _Rejected."""
     try:
@@ -410,23 +433,22 @@ def _prepare(ctx: StoreContext, spool: SpoolFile, outcome: StoreOutcome) -> _Pre
             raise _Rejected(status.VALIDATION_FAILURE)
     except _Rejected:
         raise
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
-            AttributeError, IndexError, NotImplementedError, OverflowError) as exc:
+    except _CONVERSION_ERRORS as exc:
         logger.info("Rejected an unreadable DICOM part: %s", exc)
         raise _Rejected(status.VALIDATION_FAILURE) from None
-    sop_class = ds.get("SOPClassUID")
-    sop_instance = ds.get("SOPInstanceUID")
-    outcome.sop_class_uid = str(_first(sop_class)).rstrip("\x00 ") if sop_class else None
-    outcome.sop_instance_uid = (str(_first(sop_instance)).rstrip("\x00 ")
-                                if sop_instance else None)
-    dropped = _validate(ctx, ds, outcome)
-    outcome.study_instance_uid = str(ds.StudyInstanceUID).rstrip(" \x00")
-    outcome.series_instance_uid = str(ds.SeriesInstanceUID).rstrip(" \x00")
+    elements = _elements(ds)
+    sop_class = elements.get(0x00080016)
+    sop_instance = elements.get(0x00080018)
+    outcome.sop_class_uid = _uid(elements, 0x00080016) if sop_class else None
+    outcome.sop_instance_uid = _uid(elements, 0x00080018) if sop_instance else None
+    dropped = _validate(ctx, ds, elements, outcome)
+    outcome.study_instance_uid = _uid(elements, 0x0020000D)
+    outcome.series_instance_uid = _uid(elements, 0x0020000E)
     transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
     if transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
         outcome.warning_reason = status.DATASET_DOES_NOT_MATCH_SOP_CLASS
 
-    study, series, instance = _index_columns(ds, dropped)
+    study, series, instance = _index_columns(elements, dropped)
     try:
         metadata = to_dicom_json(ds, exclude=dropped)
     except Exception as exc:  # an element pydicom cannot express in JSON
@@ -467,8 +489,8 @@ def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutco
     partition = ctx.partition
     try:
         with conn.transaction(write=True):
-            if check_in_transaction:
-                _check_not_stored(ctx, new)
+            if check_in_transaction:  # with the tag lock: no round trip of its own
+                _check_not_stored(ctx, new, lock_tags=True)
                 _put(ctx, spool)
             if not partition.exists:
                 partition = partition_service.get_or_add_partition(conn,
@@ -490,9 +512,7 @@ def _add_rows(ctx: StoreContext, conn: DbConn, partition: Partition, ds: Dataset
               spool: SpoolFile, new: dao.NewInstance, now: datetime) -> dao.InstanceKeys:
     """The index rows of one instance, inside the caller's write transaction."""
     row = dao.NewInstance(**{**_as_dict(new), "partition_key": partition.partition_key})
-    keys = dao.add_instance(conn, row, now)
-    query_dao.index_study_name_words(conn, keys.partition_key, keys.study_key,
-                                     row.study)  # QIDO fuzzy matching (issue #5)
+    keys = dao.add_instance(conn, row, now)  # with the name words for QIDO fuzzy matching
     if not ctx.blobs.exists(spool.key):  # a concurrent delete removed the shared file
         ctx.blobs.put(spool)
     if ctx.index_extended_tags is not None:
@@ -500,14 +520,17 @@ def _add_rows(ctx: StoreContext, conn: DbConn, partition: Partition, ds: Dataset
     return keys
 
 
-def _check_not_stored(ctx: StoreContext, new: dao.NewInstance) -> None:
-    """Reject (45070, or 45071 for a row still being created) UIDs the partition already has."""
+def _check_not_stored(ctx: StoreContext, new: dao.NewInstance, lock_tags: bool = False) -> None:
+    """Reject (45070, or 45071 for a row still being created) UIDs the partition already has.
+
+    ``lock_tags``: take the extended query tags' shared lock too (see dao.get_instance_status).
+    """
     partition = ctx.partition
     if not partition.exists:
         return
     existing = dao.get_instance_status(
         ctx.conn, partition.partition_key, new.study["study_instance_uid"],  # type: ignore
-        new.series["series_instance_uid"], new.sop_instance_uid)
+        new.series["series_instance_uid"], new.sop_instance_uid, lock_tags=lock_tags)
     if existing is not None:
         raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS if existing == dao.STATUS_CREATED
                         else status.PENDING_SOP_INSTANCE)

@@ -4,8 +4,22 @@
 -- and the change-feed entry. A duplicate instance violates ux_instances_uid and fails the
 -- whole statement.
 
--- name: add_instance_rows(partition_key, study_instance_uid, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, series_instance_uid, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number, sop_instance_uid, sop_class_uid, instance_number, status, transfer_syntax_uid, number_of_frames, blob_key, blob_size, dataset, action, created_date)^
--- Insert or update every index row of a newly stored instance; returns its keys.
+-- name: get_instance_status_locking_tags(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)^
+-- The first statement of a store transaction: the status of an instance with these UIDs (or
+-- None), and the shared lock on the extended query tag definitions (lock_extended_query_tags_
+-- shared in operations.sql) in the same round trip. The next statement's snapshot is taken
+-- after the lock is held, so it sees every tag added before it.
+SELECT pg_advisory_xact_lock_shared(746572007) AS locked,
+       (SELECT status FROM instances
+         WHERE partition_key = :partition_key AND study_instance_uid = :study_instance_uid
+           AND series_instance_uid = :series_instance_uid
+           AND sop_instance_uid = :sop_instance_uid) AS status;
+
+-- name: add_instance_rows(partition_key, study_instance_uid, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, series_instance_uid, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number, sop_instance_uid, sop_class_uid, instance_number, status, transfer_syntax_uid, number_of_frames, blob_key, blob_size, dataset, action, created_date, name_kinds, name_words)^
+-- Insert or update every index row of a newly stored instance, and the words of the study's
+-- person names (add_study_name_word in ../common/query.sql); returns its keys and the
+-- signature of the extended query tags new instances must index (tag_signature: which tags,
+-- in which status), so the caller can tell whether its cached list of them is current.
 WITH study AS (
     INSERT INTO studies (partition_key, study_instance_uid, patient_id, patient_name,
                          patient_name_words, referring_physician_name,
@@ -84,5 +98,14 @@ WITH study AS (
        AND change_feed.study_instance_uid = :study_instance_uid
        AND change_feed.series_instance_uid = :series_instance_uid
        AND change_feed.sop_instance_uid = :sop_instance_uid
+), words AS (
+    INSERT INTO study_name_words (partition_key, study_key, name_kind, word)
+    SELECT DISTINCT :partition_key, instance.study_key, w.name_kind, w.word
+      FROM instance,
+           unnest(CAST(:name_kinds AS integer[]), CAST(:name_words AS text[])) AS w(name_kind, word)
+    ON CONFLICT (study_key, name_kind, word) DO NOTHING
 )
-SELECT instance_key, study_key, series_key, watermark FROM instance;
+SELECT instance_key, study_key, series_key, watermark,
+       (SELECT COALESCE(string_agg(tag_key || ':' || tag_status, ',' ORDER BY tag_key), '')
+          FROM extended_query_tags WHERE tag_status IN (0, 1)) AS tag_signature
+  FROM instance;
