@@ -41,9 +41,11 @@ def _serve(**where: object) -> None:
 
     serve(app, threads=app.config["THREADS"], max_request_body_size=1 << 62,
           channel_timeout=300, ident="dicomweb",
-          # Fewer, larger socket reads; bodies up to 1 MiB (one CT image) stay in memory
-          # instead of a temporary file. Larger bodies still go to disk: memory stays flat.
-          recv_bytes=256 * 1024, inbuf_overflow=1024 * 1024,
+          # Fewer, larger socket reads. waitress receives a whole body before the app runs:
+          # up to DICOM_REQUEST_BUFFER_SIZE (32 MiB: a multipart request of 50 CT images) in
+          # memory, a larger one in a temporary file (memory stays flat whatever the size),
+          # which costs writing and reading every byte once more.
+          recv_bytes=256 * 1024, inbuf_overflow=app.config["REQUEST_BUFFER_SIZE"],
           # Streamed multipart responses stay in memory up to 16 MiB per connection.
           outbuf_overflow=16 << 20, **where)
 

@@ -140,20 +140,24 @@ class FileSystemBlobStore(BlobStore):
         target = self.path(spool.key)
         if target.exists():
             return False
-        created = [d for d in (target.parent.parent, target.parent) if not d.exists()]
-        target.parent.mkdir(parents=True, exist_ok=True)
         spool.sync()
-        # Link a copy of the spool into place: the spool stays usable by its owner.
-        staging = self.tmp / f"put-{uuid.uuid4().hex}"
-        os.link(spool.path, staging)
+        # Link the spool's (complete, durable) file into place: the name appears atomically,
+        # and the spool stays usable by its owner. A racing put of the same key linked the
+        # same bytes first: nothing to do.
         try:
-            os.replace(staging, target)  # atomic; identical content, so a racing put is harmless
-        finally:
-            if staging.exists():
-                staging.unlink()
+            os.link(spool.path, target)
+        except FileNotFoundError:  # the first file under this prefix: make its directories
+            created = [d for d in (target.parent.parent, target.parent) if not d.exists()]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            for directory in created:  # a new directory's own entry must be durable too
+                self._fsync_dir(directory.parent)
+            try:
+                os.link(spool.path, target)
+            except FileExistsError:
+                return False
+        except FileExistsError:
+            return False
         self._fsync_dir(target.parent)
-        for directory in created:  # a new directory's own entry must be durable too
-            self._fsync_dir(directory.parent)
         return True
 
     def put_bytes(self, data: bytes) -> str:

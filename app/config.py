@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
     "FSYNC": True,
     "MAX_PART_SIZE": 2147483648,
+    "REQUEST_BUFFER_SIZE": 33554432,  # bytes of a request body waitress keeps in memory
     "QIDO_DEFAULT_LIMIT": 100,
     "QIDO_MAX_LIMIT": 200,
     "MAX_EXTENDED_QUERY_TAGS": 128,
@@ -85,7 +86,8 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
         settings[key] = parse_bool(settings[key], key)
     for key, minimum in (("PORT", 0), ("THREADS", 1), ("PROCESSES", 1),
                          ("SQLITE_BUSY_TIMEOUT_MS", 0),
-                         ("MAX_PART_SIZE", 1), ("QIDO_DEFAULT_LIMIT", 1), ("QIDO_MAX_LIMIT", 1),
+                         ("MAX_PART_SIZE", 1), ("REQUEST_BUFFER_SIZE", 0),
+                         ("QIDO_DEFAULT_LIMIT", 1), ("QIDO_MAX_LIMIT", 1),
                          ("MAX_EXTENDED_QUERY_TAGS", 1), ("REINDEX_BATCH_SIZE", 1)):
         settings[key] = _parse_int(settings[key], key, minimum)
     settings["WORKER_POLL_SECONDS"] = float(settings["WORKER_POLL_SECONDS"])

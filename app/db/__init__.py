@@ -63,7 +63,11 @@ class DbConn:
     def run(self, name: str, **params: Any) -> Any:
         """Run a named query; a SELECT's rows come back as a list."""
         try:
-            result = self.queries.get(name)(self.raw, **params)
+            query = self.queries.get(name)
+            if name in self.engine.prepared_queries:
+                return self.engine.run_prepared(self.raw, name, query.sql, query.operation,
+                                                params)
+            result = query(self.raw, **params)
             if inspect.isgenerator(result):
                 result = list(result)
             return result

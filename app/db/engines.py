@@ -5,6 +5,7 @@ import re
 import sqlite3
 import threading
 from contextlib import contextmanager
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -13,6 +14,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
+from aiosql.types import SQLOperationType
 
 from ..errors import DataStoreError
 
@@ -66,6 +68,14 @@ class Engine:
     def convert(self, sql: str) -> str:
         """Convert ``?`` placeholders of dynamic SQL to the driver's style."""
         return sql
+
+    #: Named queries this engine runs with ``run_prepared`` instead of aiosql.
+    prepared_queries: frozenset[str] = frozenset()
+
+    def run_prepared(self, conn: Any, name: str, sql: str, operation: SQLOperationType,
+                     params: dict[str, Any]) -> Any:
+        """Run a named query as a prepared statement; return what aiosql would."""
+        raise NotImplementedError
 
     def tuple_cursor(self, conn: Any) -> Any:
         """A cursor whose rows are plain tuples."""
@@ -199,6 +209,11 @@ class PostgresEngine(Engine):
     integrity_errors = (psycopg2.IntegrityError,)
     operational_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
+    #: The store path's queries: PostgreSQL spends more CPU parsing and planning them than
+    #: running them, so each connection prepares them once (PREPARE), then only EXECUTEs.
+    prepared_queries = frozenset({"add_instance_rows", "get_instance_status",
+                                  "get_instance_status_locking_tags"})
+
     def __init__(self, dsn: str, pool_size: int = 12):
         self.dsn = dsn
         self.pool_size = pool_size
@@ -217,6 +232,7 @@ class PostgresEngine(Engine):
                 conn = self._idle.pop() if self._idle else None
             if conn is None or conn.closed:
                 conn = psycopg2.connect(self.dsn, connect_timeout=5,
+                                        connection_factory=_PooledConnection,
                                         cursor_factory=psycopg2.extras.RealDictCursor)
         except psycopg2.Error as exc:
             self._slots.release()
@@ -256,6 +272,47 @@ class PostgresEngine(Engine):
 
     def convert(self, sql: str) -> str:
         return _QMARK.sub("%s", sql)
+
+    def run_prepared(self, conn: Any, name: str, sql: str, operation: SQLOperationType,
+                     params: dict[str, Any]) -> Any:
+        statement, order = _prepared_form(sql)
+        with conn.cursor() as cur:
+            if name not in conn.prepared:  # names come from prepared_queries only
+                cur.execute(f"PREPARE {name} AS {statement}")
+                conn.prepared.add(name)
+            placeholders = ", ".join(["%s"] * len(order))
+            cur.execute(f"EXECUTE {name}({placeholders})", [params[p] for p in order])
+            if operation is SQLOperationType.SELECT_ONE:
+                return cur.fetchone()
+            if operation is SQLOperationType.SELECT:
+                return cur.fetchall()
+            return cur.rowcount
+
+
+class _PooledConnection(psycopg2.extensions.connection):
+    """A connection that remembers which statements its session has prepared (a prepared
+    statement lives as long as the session, whatever its transactions do)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared: set[str] = set()
+
+
+_PYFORMAT = re.compile(r"%\((\w+)\)s")
+
+
+@lru_cache(maxsize=None)
+def _prepared_form(sql: str) -> tuple[str, tuple[str, ...]]:
+    """aiosql's psycopg2 SQL (``%(name)s``) as a PREPARE body (``$n``), and the parameter names
+    in ``$n`` order."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in order:
+            order.append(match.group(1))
+        return f"${order.index(match.group(1)) + 1}"
+
+    return _PYFORMAT.sub(number, sql).replace("%%", "%"), tuple(order)
 
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(?)", [list(values)]

@@ -1,4 +1,4 @@
-"""Maintenance: sweep blob-store leftovers (decisions §3).
+"""Maintenance: sweep blob-store leftovers (decisions §3); first statistics of a new database.
 
 A file becomes garbage when a store wrote it but its index transaction never committed (a crash,
 or a duplicate that lost a race with different bytes). Such files have no ``blobs`` row. The
@@ -13,7 +13,7 @@ import threading
 from typing import Iterable
 
 from ..blobstore import FileSystemBlobStore
-from ..db import Database
+from ..db import Database, DbConn
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,37 @@ def sweep_blobs(database: Database, blobs: FileSystemBlobStore,
     if removed:
         logger.info("Blob sweep removed %d unreferenced or temporary files", removed)
     return removed
+
+
+#: Instances a process stores before it checks that PostgreSQL has statistics of the index.
+FIRST_ANALYZE_AFTER = 500
+_stored = {"count": 0, "checked": False}
+_stored_lock = threading.Lock()
+
+
+def note_stored(conn: DbConn, count: int) -> None:
+    """Count stored instances; once, give a new PostgreSQL database its first statistics.
+
+    Until autovacuum first analyzes the tables (up to a minute or more after they fill), the
+    planner knows nothing about them and may look up an instance by its UIDs through the
+    partition's watermark index, reading every row of the partition. A process that has
+    stored ``FIRST_ANALYZE_AFTER`` instances analyzes the store tables if nobody ever did.
+    Call outside a transaction.
+    """
+    if conn.dialect != "postgresql" or _stored["checked"]:
+        return
+    with _stored_lock:
+        _stored["count"] += count
+        if _stored["checked"] or _stored["count"] < FIRST_ANALYZE_AFTER:
+            return
+        _stored["checked"] = True
+    # reltuples is -1 until the first VACUUM or ANALYZE of the table.
+    rows = conn.fetchall("SELECT 1 FROM pg_class WHERE oid = 'instances'::regclass"
+                         " AND reltuples < 0")
+    if rows:
+        conn.execute("ANALYZE studies, series, instances")
+        logger.info("Analyzed the store tables of a new database")
+    conn.engine.rollback(conn.raw)  # end the read transaction
 
 
 def start_background_sweep(database: Database, blobs: FileSystemBlobStore,

@@ -33,6 +33,7 @@ from ..dicomweb.tags import INDEXED_ATTRIBUTES, format_tag, person_name_words
 from ..dicomweb.validation import ElementValidationError, lenient_problems, minimum_validate
 from ..errors import DataStoreError, InstanceAlreadyExistsError
 from ..models import Partition
+from . import maintenance
 from . import partitions as partition_service
 
 logger = logging.getLogger(__name__)
@@ -371,6 +372,7 @@ def _store_together(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Prepa
         return
     ctx.partition = partition
     logger.info("Stored %d instances in partition %s", len(ready), partition.partition_name)
+    maintenance.note_stored(conn, len(ready))
 
 
 def _lock_studies(conn: DbConn, partition: Partition,
@@ -506,6 +508,7 @@ def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutco
     ctx.partition = partition
     logger.info("Stored instance %s in partition %s (watermark %s)", new.sop_instance_uid,
                 partition.partition_name, keys.watermark)
+    maintenance.note_stored(conn, 1)
 
 
 def _add_rows(ctx: StoreContext, conn: DbConn, partition: Partition, ds: Dataset,

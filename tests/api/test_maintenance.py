@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 
+import psycopg2
+import pytest
+
+from app import create_app
+from app.services import maintenance
 from app.services.maintenance import sweep_blobs
 from tests.api.helpers import store
 from tests.dicom_factory import make_dataset, to_bytes
@@ -51,3 +57,42 @@ def test_sweep_command_reports_count(make_app):
     assert result.exit_code == 0, result.output
     assert "Removed 1 files." in result.output
     assert not blobs.exists(orphan)
+
+
+def test_first_stores_give_a_new_postgresql_database_statistics(pg_test_url, tmp_path,
+                                                                 monkeypatch):
+    """A new database gets its first statistics from the store path, not a minute later
+    from autovacuum (until then the planner may scan a whole partition per duplicate check)."""
+    if pg_test_url is None:
+        pytest.skip("PostgreSQL is not reachable")
+    base_url, _, _ = pg_test_url.rpartition("/")
+    name = f"dicom_analyze_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(f"{base_url}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    url = f"{base_url}/{name}"
+    monkeypatch.setattr(maintenance, "FIRST_ANALYZE_AFTER", 3)
+    monkeypatch.setattr(maintenance, "_stored", {"count": 0, "checked": False})
+    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "data"),
+                      "DATABASE_URL": url, "FSYNC": False, "ENABLE_BACKGROUND_WORKER": False,
+                      "SWEEP_BLOBS_AT_STARTUP": False, "LOG_LEVEL": "WARNING"})
+    try:
+        client = app.test_client()
+
+        def analyzed() -> bool:
+            with psycopg2.connect(url) as conn, conn.cursor() as cur:
+                cur.execute("SELECT reltuples >= 0 FROM pg_class"
+                            " WHERE oid = 'instances'::regclass")
+                return cur.fetchone()[0]
+
+        for _ in range(2):
+            assert store(client, "", make_dataset()).status_code == 200
+        assert not analyzed()
+        assert store(client, "", make_dataset()).status_code == 200
+        assert analyzed()
+    finally:
+        app.extensions["dicom_db"].close()
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

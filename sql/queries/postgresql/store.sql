@@ -1,4 +1,6 @@
 -- The store path in one round trip (decisions "Store (#3)": fewer round trips per instance).
+-- The store queries run as prepared statements (app/db/engines.py, PREPARED_QUERIES): every
+-- parameter whose type the context does not fix is cast, so PREPARE can infer all of them.
 -- Same rows as dao.instances.add_instance's step-by-step queries in ../common/instances.sql:
 -- study and series upserted "latest wins", then the instance, its metadata, the blob reference
 -- and the change-feed entry. A duplicate instance violates ux_instances_uid and fails the
@@ -50,9 +52,11 @@ WITH study AS (
     INSERT INTO series (study_key, partition_key, series_instance_uid, modality,
                         performed_procedure_step_start_date, manufacturer_model_name,
                         series_number, created_date)
-    SELECT study.study_key, :partition_key, :series_instance_uid, :modality,
-           :performed_procedure_step_start_date, :manufacturer_model_name, :series_number,
-           :created_date
+    SELECT study.study_key, CAST(:partition_key AS bigint),
+           CAST(:series_instance_uid AS varchar), CAST(:modality AS varchar),
+           CAST(:performed_procedure_step_start_date AS varchar),
+           CAST(:manufacturer_model_name AS varchar), CAST(:series_number AS bigint),
+           CAST(:created_date AS timestamptz)
       FROM study
     ON CONFLICT (partition_key, study_key, series_instance_uid) DO UPDATE SET
         modality = COALESCE(excluded.modality, series.modality),
@@ -69,25 +73,32 @@ WITH study AS (
                            watermark, original_watermark, status, transfer_syntax_uid,
                            number_of_frames, blob_key, blob_size, created_date,
                            last_status_updated_date)
-    SELECT :partition_key, s.study_key, s.series_key, :study_instance_uid, :series_instance_uid,
-           :sop_instance_uid, :sop_class_uid, :instance_number, w.watermark, w.watermark,
-           :status, :transfer_syntax_uid, :number_of_frames, :blob_key, :blob_size,
-           :created_date, :created_date
+    SELECT CAST(:partition_key AS bigint), s.study_key, s.series_key,
+           CAST(:study_instance_uid AS varchar), CAST(:series_instance_uid AS varchar),
+           CAST(:sop_instance_uid AS varchar), CAST(:sop_class_uid AS varchar),
+           CAST(:instance_number AS bigint), w.watermark, w.watermark,
+           CAST(:status AS smallint), CAST(:transfer_syntax_uid AS varchar),
+           CAST(:number_of_frames AS integer), CAST(:blob_key AS varchar),
+           CAST(:blob_size AS bigint), CAST(:created_date AS timestamptz),
+           CAST(:created_date AS timestamptz)
       FROM series_row s, (SELECT nextval('watermark_sequence') AS watermark) w
     RETURNING instance_key, study_key, series_key, watermark
 ), metadata AS (
     INSERT INTO instance_metadata (watermark, partition_key, dataset)
-    SELECT watermark, :partition_key, :dataset FROM instance
+    SELECT watermark, CAST(:partition_key AS bigint), CAST(:dataset AS text) FROM instance
 ), blob AS (
     INSERT INTO blobs (blob_key, size, ref_count, created_date)
-    SELECT :blob_key, :blob_size, 1, :created_date FROM instance
+    SELECT CAST(:blob_key AS varchar), CAST(:blob_size AS bigint), 1,
+           CAST(:created_date AS timestamptz) FROM instance
     ON CONFLICT (blob_key) DO UPDATE SET ref_count = blobs.ref_count + 1
 ), feed AS (
     INSERT INTO change_feed (timestamp, action, partition_key, study_instance_uid,
                              series_instance_uid, sop_instance_uid, original_watermark,
                              current_watermark)
-    SELECT :created_date, :action, :partition_key, :study_instance_uid, :series_instance_uid,
-           :sop_instance_uid, watermark, watermark
+    SELECT CAST(:created_date AS timestamptz), CAST(:action AS smallint),
+           CAST(:partition_key AS bigint), CAST(:study_instance_uid AS varchar),
+           CAST(:series_instance_uid AS varchar), CAST(:sop_instance_uid AS varchar),
+           watermark, watermark
       FROM instance
 ), replaced AS (
     -- A re-created instance: its earlier entries now read "Replaced" (change feed, issue #6).
@@ -100,7 +111,7 @@ WITH study AS (
        AND change_feed.sop_instance_uid = :sop_instance_uid
 ), words AS (
     INSERT INTO study_name_words (partition_key, study_key, name_kind, word)
-    SELECT DISTINCT :partition_key, instance.study_key, w.name_kind, w.word
+    SELECT DISTINCT CAST(:partition_key AS bigint), instance.study_key, w.name_kind, w.word
       FROM instance,
            unnest(CAST(:name_kinds AS integer[]), CAST(:name_words AS text[])) AS w(name_kind, word)
     ON CONFLICT (study_key, name_kind, word) DO NOTHING
