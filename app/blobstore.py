@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -21,6 +22,7 @@ from flask import Flask, current_app
 logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
+_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 class BlobStore:
@@ -120,7 +122,7 @@ class FileSystemBlobStore(BlobStore):
         self.tmp.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
-        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+        if not _KEY.fullmatch(key):
             raise ValueError("blob keys are SHA-256 hex digests")
         return self.root / key[:2] / key[2:4] / key
 

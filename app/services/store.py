@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Callable, Sequence
 
 from pydicom import dcmread
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -191,12 +191,27 @@ def _elements(ds: Dataset) -> dict[int, DataElement]:
     on every first access and looks it up anew on each one after). Deferred elements (large
     values dcmread did not read) are left out: nothing here needs their values."""
     elements: dict[int, DataElement] = {}
+    encoding = ds.original_character_set
     for tag in ds.keys():
         raw = ds.get_item(tag)
-        if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
-            continue
+        if isinstance(raw, RawDataElement):
+            if raw.value is None and raw.length:
+                continue
+            if encoding and raw.VR in _PLAIN_VRS and tag != _SPECIFIC_CHARACTER_SET:
+                # What ds[tag] does for an element needing no more than its conversion
+                # (no sequence, no ambiguous VR), without its lookups.
+                ds[tag] = elements[int(tag)] = convert_raw_data_element(
+                    raw, encoding=encoding, ds=ds)
+                continue
         elements[int(tag)] = ds[tag]
     return elements
+
+
+#: VRs whose raw elements convert on their own (ds[tag] treats SQ and ambiguous VRs more).
+_PLAIN_VRS = frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT",
+                        "OB", "OD", "OF", "OL", "OV", "OW", "PN", "SH", "SL", "SS", "ST", "SV",
+                        "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"})
+_SPECIFIC_CHARACTER_SET = 0x00080005
 
 
 def _uid(elements: dict[int, DataElement], tag: int) -> str:
