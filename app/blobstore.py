@@ -28,8 +28,9 @@ _KEY = re.compile(r"[0-9a-f]{64}")
 class BlobStore:
     """Interface of a content-addressed blob store."""
 
-    def spool(self) -> "SpoolFile":
-        """A temporary file to write an incoming blob to while hashing it."""
+    def spool(self, head_size: int = 0) -> "SpoolFile":
+        """A temporary file to write an incoming blob to while hashing it (keeping its first
+        ``head_size`` bytes in memory too)."""
         raise NotImplementedError
 
     def put(self, spool: "SpoolFile") -> bool:
@@ -54,25 +55,40 @@ class BlobStore:
 
 
 class SpoolFile:
-    """A temporary file that hashes what is written to it."""
+    """A temporary file that hashes what is written to it.
 
-    def __init__(self, directory: Path, fsync: bool) -> None:
+    With ``head_size``, the first bytes also stay in memory (``head``), so a DICOM header can
+    be parsed without reading the file back.
+    """
+
+    def __init__(self, directory: str | Path, fsync: bool, head_size: int = 0) -> None:
         fd, name = tempfile.mkstemp(dir=directory, prefix="spool-")
-        self.path = Path(name)
-        self.file = os.fdopen(fd, "w+b")
+        self.name = name
+        self.file = open(fd, "wb", buffering=0)  # the writes are large: no buffer to copy to
         self._hash = hashlib.sha256()
         self.size = 0
         self._fsync = fsync
         self.closed = False
+        self._head_size = head_size
+        self.head = bytearray()
 
     def write(self, data: bytes | memoryview) -> None:
-        self.file.write(data)
-        self._hash.update(data)
-        self.size += len(data)
+        view = memoryview(data)
+        if len(self.head) < self._head_size:
+            self.head += view[:self._head_size - len(self.head)]
+        self._hash.update(view)
+        self.size += len(view)
+        while view:
+            written = self.file.write(view)
+            view = view[written:]
 
     @property
     def key(self) -> str:
         return self._hash.hexdigest()
+
+    @property
+    def path(self) -> Path:
+        return Path(self.name)
 
     def finish(self) -> None:
         """Flush and close the written file (a request of thousands of parts must not hold
@@ -84,12 +100,12 @@ class SpoolFile:
 
     def open(self) -> BinaryIO:
         """A new read handle on the spooled bytes."""
-        return open(self.path, "rb")
+        return open(self.name, "rb")
 
     def sync(self) -> None:
         """fsync the data (when the store is configured to)."""
         if self._fsync:
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = os.open(self.name, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
@@ -101,7 +117,7 @@ class SpoolFile:
             self.closed = True
             self.file.close()
         try:
-            self.path.unlink()
+            os.unlink(self.name)
         except FileNotFoundError:
             pass
 
@@ -118,18 +134,22 @@ class FileSystemBlobStore(BlobStore):
     def __init__(self, root: str | os.PathLike[str], fsync: bool = True) -> None:
         self.root = Path(root)
         self.tmp = self.root / ".tmp"
+        self._root, self._tmp = str(self.root), str(self.tmp)  # strings for the hot paths
         self.fsync = fsync
         self.tmp.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
+        return Path(self._file(key))
+
+    def _file(self, key: str) -> str:
         if not _KEY.fullmatch(key):
             raise ValueError("blob keys are SHA-256 hex digests")
-        return self.root / key[:2] / key[2:4] / key
+        return f"{self._root}/{key[:2]}/{key[2:4]}/{key}"
 
-    def spool(self) -> SpoolFile:
-        return SpoolFile(self.tmp, self.fsync)
+    def spool(self, head_size: int = 0) -> SpoolFile:
+        return SpoolFile(self._tmp, self.fsync, head_size)
 
-    def _fsync_dir(self, directory: Path) -> None:
+    def _fsync_dir(self, directory: str | Path) -> None:
         if not self.fsync:
             return
         fd = os.open(directory, os.O_RDONLY)
@@ -139,27 +159,29 @@ class FileSystemBlobStore(BlobStore):
             os.close(fd)
 
     def put(self, spool: SpoolFile) -> bool:
-        target = self.path(spool.key)
-        if target.exists():
+        target = self._file(spool.key)
+        if os.path.exists(target):
             return False
         spool.sync()
         # Link the spool's (complete, durable) file into place: the name appears atomically,
         # and the spool stays usable by its owner. A racing put of the same key linked the
         # same bytes first: nothing to do.
+        directory = os.path.dirname(target)
         try:
-            os.link(spool.path, target)
+            os.link(spool.name, target)
         except FileNotFoundError:  # the first file under this prefix: make its directories
-            created = [d for d in (target.parent.parent, target.parent) if not d.exists()]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            for directory in created:  # a new directory's own entry must be durable too
-                self._fsync_dir(directory.parent)
+            parent = os.path.dirname(directory)
+            created = [d for d in (parent, directory) if not os.path.exists(d)]
+            os.makedirs(directory, exist_ok=True)
+            for made in created:  # a new directory's own entry must be durable too
+                self._fsync_dir(os.path.dirname(made))
             try:
-                os.link(spool.path, target)
+                os.link(spool.name, target)
             except FileExistsError:
                 return False
         except FileExistsError:
             return False
-        self._fsync_dir(target.parent)
+        self._fsync_dir(directory)
         return True
 
     def put_bytes(self, data: bytes) -> str:
@@ -171,13 +193,13 @@ class FileSystemBlobStore(BlobStore):
             return spool.key
 
     def open(self, key: str) -> BinaryIO:
-        return open(self.path(key), "rb")
+        return open(self._file(key), "rb")
 
     def exists(self, key: str) -> bool:
-        return self.path(key).exists()
+        return os.path.exists(self._file(key))
 
     def size(self, key: str) -> int:
-        return self.path(key).stat().st_size
+        return os.stat(self._file(key)).st_size
 
     def delete(self, key: str) -> None:
         try:

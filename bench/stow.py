@@ -5,7 +5,7 @@ PostgreSQL and SQLite, with fsync on (the default). Then the memory case: one ~1
 request of 2,000 parts, streamed by the client, and the server's peak RSS before and after.
 
 Usage: ``python -m bench.stow [--backends postgresql,sqlite] [--scale 1.0] [--no-memory]
-[--processes 1]``
+[--processes 1] [--threads 8]``
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import os
 import sys
 import time
 import uuid
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -61,29 +61,41 @@ def template() -> bytes:
 
 
 class Instances:
-    """Unique instances made from the template by replacing the placeholder UIDs."""
+    """Unique instances made from the template by replacing the placeholder UIDs.
+
+    The load generator shares the machine with the server, so it does as little as it can: an
+    instance is sent as its header (UIDs replaced) and the template's pixel data, unjoined.
+    """
 
     def __init__(self) -> None:
         self.template = template()
+        cut = self.template.index(b"\xe0\x7f\x10\x00")  # (7FE0,0010) Pixel Data
+        self.head, self.pixels = self.template[:cut], self.template[cut:]
         self.run = uuid.uuid4().int % 10**8
         self.counter = itertools.count(1)
 
-    def next(self, series: int = 0) -> bytes:
+    def parts(self, series: int = 0) -> list[bytes]:
+        """The next instance as [header, pixel data element] (joined, its Part-10 bytes)."""
         n = next(self.counter)
-        data = self.template.replace(SOP_MARK, f"1.2.999.3.{self.run:08d}{n:012d}".encode())
-        data = data.replace(SERIES_MARK, f"1.2.999.2.{self.run:08d}{series:012d}".encode())
-        return data.replace(STUDY_MARK, f"1.2.999.1.{self.run:08d}{series // 10:012d}".encode())
+        head = self.head.replace(SOP_MARK, f"1.2.999.3.{self.run:08d}{n:012d}".encode())
+        head = head.replace(SERIES_MARK, f"1.2.999.2.{self.run:08d}{series:012d}".encode())
+        head = head.replace(STUDY_MARK, f"1.2.999.1.{self.run:08d}{series // 10:012d}".encode())
+        return [head, self.pixels]
+
+    def next(self, series: int = 0) -> bytes:
+        return b"".join(self.parts(series))
 
 
-def multipart_chunks(parts: Iterator[bytes], boundary: str) -> Iterator[bytes]:
+def multipart_chunks(parts: Iterable[bytes | list[bytes]], boundary: str) -> Iterator[bytes]:
+    """The chunks of a multipart body; a part may be given as a list of its chunks."""
     for part in parts:
         yield f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
-        yield part
+        yield from ([part] if isinstance(part, bytes) else part)
         yield b"\r\n"
     yield f"--{boundary}--\r\n".encode()
 
 
-def _post(conn: http.client.HTTPConnection, body: bytes | Iterator[bytes], content_type: str,
+def _post(conn: http.client.HTTPConnection, body: bytes | Iterable[bytes], content_type: str,
           length: int) -> None:
     conn.putrequest("POST", "/v2/studies")
     conn.putheader("Content-Type", content_type)
@@ -100,9 +112,10 @@ def _post(conn: http.client.HTTPConnection, body: bytes | Iterator[bytes], conte
 
 def single_case(server: Server, instances: Instances, concurrency: int, count: int) -> Result:
     def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
-        data = instances.next(series=index // 100)
-        _post(conn, data, "application/dicom", len(data))
-        return 1, len(data)
+        chunks = instances.parts(series=index // 100)
+        size = sum(len(chunk) for chunk in chunks)
+        _post(conn, chunks, "application/dicom", size)
+        return 1, size
 
     return drive(server, f"single, c={concurrency}", concurrency, count, request)
 
@@ -110,12 +123,12 @@ def single_case(server: Server, instances: Instances, concurrency: int, count: i
 def multipart_case(server: Server, instances: Instances, concurrency: int,
                    count: int) -> Result:
     def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
-        parts = [instances.next(series=index) for _ in range(PARTS_PER_REQUEST)]
+        parts = [instances.parts(series=index) for _ in range(PARTS_PER_REQUEST)]
         boundary = uuid.uuid4().hex
-        body = b"".join(multipart_chunks(iter(parts), boundary))
-        _post(conn, body, f"multipart/related; type=\"application/dicom\"; boundary={boundary}",
-              len(body))
-        return len(parts), sum(len(p) for p in parts)
+        chunks = list(multipart_chunks(parts, boundary))
+        _post(conn, chunks, f"multipart/related; type=\"application/dicom\"; boundary={boundary}",
+              sum(len(chunk) for chunk in chunks))
+        return len(parts), sum(len(chunk) for part in parts for chunk in part)
 
     return drive(server, f"multipart x{PARTS_PER_REQUEST}, c={concurrency}", concurrency, count,
                  request)
@@ -133,7 +146,7 @@ def memory_case(server: Server, instances: Instances, parts: int = 2000) -> str:
     _post(conn, data, "application/dicom", len(data))
     before = server.peak_rss_kb()
     started = time.perf_counter()
-    _post(conn, multipart_chunks((instances.next(series=10**6 + i // 100)
+    _post(conn, multipart_chunks((instances.parts(series=10**6 + i // 100)
                                   for i in range(parts)), boundary),
           f"multipart/related; type=\"application/dicom\"; boundary={boundary}", length)
     seconds = time.perf_counter() - started
@@ -193,18 +206,20 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--processes", type=int, default=1, help="DICOM_PROCESSES")
+    parser.add_argument("--threads", type=int, default=8, help="DICOM_THREADS per process")
     parser.add_argument("--only", default="", help="comma-separated case filter (single,multi)")
     args = parser.parse_args(argv)
     instances = Instances()
     print(machine_description())
     print(f"instance size: {len(instances.template) / 1e6:.2f} MB, fsync on, "
-          f"{args.processes} server process(es) x 8 threads\n")
+          f"{args.processes} server process(es) x {args.threads} threads\n")
 
     def n(value: int) -> int:
         return max(1, int(value * args.scale))
 
     for backend in args.backends.split(","):
-        with running_server(backend, extra_env={"DICOM_PROCESSES": str(args.processes)}) as server:
+        with running_server(backend, threads=args.threads,
+                            extra_env={"DICOM_PROCESSES": str(args.processes)}) as server:
             print(f"### {backend}\n\n{TABLE_HEADER}", flush=True)
             # warm-up
             single_case(server, instances, 1, 5)

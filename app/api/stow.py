@@ -38,7 +38,7 @@ def store_instances_in_study(study_instance_uid: str):
 
 
 def _spool_body(max_size: int) -> SpoolFile:
-    spool = get_blobstore().spool()
+    spool = get_blobstore().spool(store_service.HEAD_SIZE)
     try:
         stream = request.stream
         while True:
@@ -75,8 +75,16 @@ def _receive_parts() -> list[SpoolFile]:
         raise BadRequestError("The start parameter in multipart/related request is not supported.")
     root_type = params.get("type", "").lower()
     spools: list[SpoolFile] = []
+    blobs = get_blobstore()
+    heads = iter(range(store_service.HEADS_PER_REQUEST))
+
+    def new_spool() -> SpoolFile:
+        # Parts are parsed after the whole body is in: only so many keep their head in
+        # memory, so a request of thousands of parts holds no more than a few MB.
+        return blobs.spool(store_service.HEAD_SIZE if next(heads, None) is not None else 0)
+
     try:
-        for index, part in enumerate(iter_parts(request.stream, boundary, get_blobstore().spool,
+        for index, part in enumerate(iter_parts(request.stream, boundary, new_spool,
                                                 max_size)):
             part_type = part.content_type
             part_media, _ = media_types.parse_header(part_type)

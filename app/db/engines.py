@@ -276,17 +276,22 @@ class PostgresEngine(Engine):
     def run_prepared(self, conn: Any, name: str, sql: str, operation: SQLOperationType,
                      params: dict[str, Any]) -> Any:
         statement, order = _prepared_form(sql)
-        with conn.cursor() as cur:
+        # Plain tuples made into dicts here cost less than RealDictCursor's rows.
+        with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
             if name not in conn.prepared:  # names come from prepared_queries only
                 cur.execute(f"PREPARE {name} AS {statement}")
                 conn.prepared.add(name)
             placeholders = ", ".join(["%s"] * len(order))
             cur.execute(f"EXECUTE {name}({placeholders})", [params[p] for p in order])
+            if operation is SQLOperationType.INSERT_UPDATE_DELETE:
+                return cur.rowcount
+            names = [column.name for column in cur.description]
             if operation is SQLOperationType.SELECT_ONE:
-                return cur.fetchone()
+                row = cur.fetchone()
+                return None if row is None else dict(zip(names, row))
             if operation is SQLOperationType.SELECT:
-                return cur.fetchall()
-            return cur.rowcount
+                return [dict(zip(names, row)) for row in cur.fetchall()]
+        raise ValueError(f"{name}: only ^, ! and plain SELECT queries run prepared")
 
 
 class _PooledConnection(psycopg2.extensions.connection):

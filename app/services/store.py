@@ -8,6 +8,7 @@ results, not exceptions.
 """
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -109,19 +110,60 @@ def _comment(tag: int, message: str) -> str:
     return f"{status.ERROR_COMMENT_PREFIX}: {format_tag(tag)} - {message}"
 
 
+#: Bytes of a part kept in memory while it is spooled, so its header is parsed without reading
+#: the file back (a CT or MR header is a few kB; a larger one is read from the file). Not more
+#: than DEFER_SIZE: an element dcmread defers then never fits in the head.
+HEAD_SIZE = min(64 * 1024, DEFER_SIZE)
+#: Parts of one request that keep their head (the rest are parsed from their files).
+HEADS_PER_REQUEST = 64
+
+
 def _read(spool: SpoolFile) -> tuple[Dataset, bool]:
     """Parse the part up to the pixel data; return the dataset and whether pixel data follows.
 
     Raise _Rejected for a truncated file (pydicom reads short values silently).
     """
+    if spool.head:
+        found = _read_head(spool)
+        if found is not None:
+            return found
     with spool.open() as fp:
-        ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
-        position = fp.tell()
-        header = fp.read(12)
-        has_pixels = header[:4] in _PIXEL_DATA_BYTES
-        if _is_truncated(ds, fp, spool.size, header if has_pixels else None, position):
-            raise _Rejected(status.VALIDATION_FAILURE)
+        return _parse(fp, spool.size)
+
+
+def _parse(fp: BinaryIO, size: int) -> tuple[Dataset, bool]:
+    ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
+    position = fp.tell()
+    header = fp.read(12)
+    has_pixels = header[:4] in _PIXEL_DATA_BYTES
+    if _is_truncated(ds, fp, size, header if has_pixels else None, position):
+        raise _Rejected(status.VALIDATION_FAILURE)
     return ds, has_pixels
+
+
+def _read_head(spool: SpoolFile) -> tuple[Dataset, bool] | None:
+    """``_read`` from the part's head in memory; None when the head is not enough (the header
+    goes beyond it, or encapsulated pixel data whose end must be checked in the file)."""
+    head = bytes(spool.head)
+    if len(head) == spool.size:  # the whole part
+        return _parse(io.BytesIO(head), spool.size)
+    fp = io.BytesIO(head)
+    try:
+        ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
+    except Exception:  # cut off by the end of the head: the file decides
+        return None
+    position = fp.tell()
+    header = fp.read(12)
+    if len(header) < 12 or header[:4] not in _PIXEL_DATA_BYTES:
+        return None
+    if header[4:6] in _LONG_LENGTH_VRS or ds.original_encoding[0]:  # 32-bit length
+        length = int.from_bytes(header[8:12] if not ds.original_encoding[0] else header[4:8],
+                                "little" if ds.original_encoding[1] else "big")
+        if length == _UNDEFINED_LENGTH:
+            return None
+    if _is_truncated(ds, fp, spool.size, header, position):
+        raise _Rejected(status.VALIDATION_FAILURE)
+    return ds, True
 
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF

@@ -331,3 +331,30 @@ def test_store_multipart_several_batches_returns_each_outcome(make_app, monkeypa
         d.SOPInstanceUID for d in datasets]
     assert failure_reasons(response.json) == [43264, 45070]
     assert count(app, "instances") == 4 and len(blob_files(app)) == 4
+
+
+@pytest.mark.parametrize("header", ["short", "longer than the head"])
+def test_store_large_instance_keeps_header_and_pixels(app, client, base, header):
+    """A part larger than the head kept in memory (store.HEAD_SIZE), with its header inside the
+    head or beyond it: both are read, stored and served whole."""
+    comments_value = "x" * 60000 if header != "short" else "short"
+    ds = make_dataset(rows=256, columns=256, ImageComments=comments_value)
+    response = store(client, base, ds)
+    assert response.status_code == 200, response.data
+    url = (f"{base}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+           f"/instances/{ds.SOPInstanceUID}")
+    metadata = client.get(f"{url}/metadata", headers={"Accept": DICOM_JSON}).json[0]
+    assert values(metadata, "00204000") == [comments_value]
+    assert "BulkDataURI" in metadata["7FE00010"]
+    stored = client.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"})
+    assert stored.status_code == 200 and stored.data == to_bytes(ds)
+
+
+def test_store_many_parts_in_one_request(app, client, base):
+    """More parts than keep their head in memory (store.HEADS_PER_REQUEST): all are stored."""
+    datasets = [make_dataset(study_uid="1.2.826.0.1.3680043.10.1.77") for _ in range(70)]
+    response = store(client, base, *datasets)
+    assert response.status_code == 200, response.data
+    assert len(referenced(response.json)) == 70
+    assert count(app, "instances") == 70
+

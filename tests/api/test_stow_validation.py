@@ -28,9 +28,9 @@ def _without(ds, keyword: str):
     return ds
 
 
-def _truncated(fraction: float):
+def _truncated(fraction: float, size: int = 16, **attrs):
     def make() -> bytes:
-        data = to_bytes(make_dataset(rows=16, columns=16))
+        data = to_bytes(make_dataset(rows=size, columns=size, **attrs))
         return data[:int(len(data) * fraction)]
     return make
 
@@ -42,6 +42,10 @@ BAD_PARTS = {
     "truncated in pixel data": (_truncated(0.9), []),
     "truncated in header": (_truncated(0.4), []),
     "truncated in file meta": (_truncated(0.15), []),
+    # Beyond the head of a part that is parsed in memory (store.HEAD_SIZE):
+    "truncated in pixel data of a large image": (_truncated(0.9, size=256), []),
+    "truncated in a header longer than the head": (
+        _truncated(0.2, size=256, ImageComments="x" * 60000), []),
     "missing StudyInstanceUID": (lambda: to_bytes(make_dataset(StudyInstanceUID=None)),
                                  ["DICOM100: (0020,000d) - The required tag '(0020,000d)' is "
                                   "missing."]),
