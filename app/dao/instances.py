@@ -62,6 +62,25 @@ def get_instance_status(conn: DbConn, partition_key: int, study_instance_uid: st
     return None if row is None else int(row["status"])
 
 
+def get_instance_statuses(conn: DbConn, partition_key: int,
+                          uids: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+    """The status of each of these (study, series, SOP instance) UIDs the partition has, in
+    one query (by the partition's SOP instance UID index)."""
+    if not uids:
+        return {}
+    clause, params = conn.engine.in_list("sop_instance_uid", sorted({u[2] for u in uids}))
+    rows = conn.fetchall("SELECT study_instance_uid, series_instance_uid, sop_instance_uid,"
+                         " status FROM instances WHERE partition_key = ? AND " + clause,
+                         [partition_key, *params])
+    wanted = set(uids)
+    found = {}
+    for row in rows:
+        key = (row["study_instance_uid"], row["series_instance_uid"], row["sop_instance_uid"])
+        if key in wanted:
+            found[key] = int(row["status"])
+    return found
+
+
 def next_watermark(conn: DbConn) -> int:
     return int(conn.run("next_watermark")["watermark"])
 

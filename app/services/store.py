@@ -402,8 +402,7 @@ def store_instances(ctx: StoreContext, spools: Sequence[SpoolFile]) -> list[Stor
 def _store_together(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Prepared]]) -> None:
     """Check, put and index a batch of validated parts (see ``store_instances``)."""
     conn = ctx.conn
-    for outcome, item in prepared:  # duplicates never write a file
-        _capture(outcome, lambda: _check_not_stored(ctx, item[3]))
+    _check_none_stored(ctx, prepared)  # duplicates never write a file
     ready = [(o, i) for o, i in prepared if o.failure_reason is None]
     with ThreadPoolExecutor(max_workers=_PUT_THREADS) as pool:  # fsync releases the GIL
         list(pool.map(lambda pair: _capture(pair[0], lambda: _put(ctx, pair[1][1])), ready))
@@ -472,7 +471,7 @@ def _reject(outcome: StoreOutcome, rejected: _Rejected) -> None:
 
 #: (dataset, spool, outcome, index rows) of a part that passed validation.
 _Prepared = tuple[Dataset, SpoolFile, StoreOutcome, dao.NewInstance]
-_PUT_THREADS = 8
+_PUT_THREADS = 4
 #: Parts stored together (one transaction); their datasets are held in memory meanwhile.
 BATCH_SIZE = 50
 
@@ -594,6 +593,25 @@ def _check_not_stored(ctx: StoreContext, new: dao.NewInstance, lock_tags: bool =
     if existing is not None:
         raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS if existing == dao.STATUS_CREATED
                         else status.PENDING_SOP_INSTANCE)
+
+
+def _check_none_stored(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Prepared]]
+                       ) -> None:
+    """``_check_not_stored`` for a batch, in one query; rejects the parts already stored."""
+    if not ctx.partition.exists:
+        return
+    def uids(new: dao.NewInstance) -> tuple[str, str, str]:
+        return (new.study["study_instance_uid"], new.series["series_instance_uid"],
+                new.sop_instance_uid)
+
+    existing = dao.get_instance_statuses(ctx.conn, ctx.partition.partition_key,
+                                         [uids(item[3]) for _, item in prepared])
+    for outcome, item in prepared:
+        found = existing.get(uids(item[3]))
+        if found is not None:
+            _reject(outcome, _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS
+                                       if found == dao.STATUS_CREATED
+                                       else status.PENDING_SOP_INSTANCE))
 
 
 def _put(ctx: StoreContext, spool: SpoolFile) -> None:

@@ -358,3 +358,20 @@ def test_store_many_parts_in_one_request(app, client, base):
     assert len(referenced(response.json)) == 70
     assert count(app, "instances") == 70
 
+
+
+def test_store_batch_rejects_only_the_parts_already_stored(app, client, base):
+    """The parts of a multipart request are checked against the index together: a stored
+    instance fails with 45070; the same SOP Instance UID in another series is a new instance."""
+    stored = make_dataset()
+    assert store(client, base, stored).status_code == 200
+    same_sop_elsewhere = make_dataset(study_uid=stored.StudyInstanceUID,
+                                      sop_uid=stored.SOPInstanceUID)
+    new = make_dataset()
+    response = store(client, base, stored, same_sop_elsewhere, new)
+    assert response.status_code == 202, response.data
+    assert failure_reasons(response.json) == [45070]
+    assert failed(response.json)[0][SOP_INSTANCE]["Value"] == [stored.SOPInstanceUID]
+    assert [item[SOP_INSTANCE]["Value"][0] for item in referenced(response.json)] == [
+        same_sop_elsewhere.SOPInstanceUID, new.SOPInstanceUID]
+    assert count(app, "instances") == 3
