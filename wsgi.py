@@ -77,6 +77,10 @@ def _serve_forked(processes: int) -> int:
     worker = app.extensions.pop("dicom_worker", None)
     if worker is not None:
         worker.stop()
+    sweep = app.extensions.pop("dicom_blob_sweep", None)
+    if sweep is not None and sweep.is_alive():  # the startup sweep of the blob store
+        print("Waiting for the startup blob sweep to finish", file=sys.stderr, flush=True)
+        sweep.join()
     app.extensions["dicom_db"].close()
     others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     if others:

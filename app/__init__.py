@@ -46,7 +46,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("SKIP_STARTUP", False):
         startup(app, database)
         if app.config["SWEEP_BLOBS_AT_STARTUP"]:
-            maintenance.start_background_sweep(database, app.extensions["dicom_blobs"])
+            app.extensions["dicom_blob_sweep"] = maintenance.start_background_sweep(
+                database, app.extensions["dicom_blobs"])
         worker.init_app(app)  # background operations (re-index), issue #7
     return app
 

@@ -57,11 +57,23 @@ class Server:
         return 0
 
     def peak_rss_kb(self) -> int:
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        return 0
+        return _peak_rss_kb(self.process.pid)
+
+    def peak_rss_by_process(self) -> dict[int, int]:
+        """Peak RSS of the server process and of each process it forked (DICOM_PROCESSES)."""
+        pids = [self.process.pid]
+        for task in os.listdir(f"/proc/{self.process.pid}/task"):
+            with open(f"/proc/{self.process.pid}/task/{task}/children") as children:
+                pids += [int(pid) for pid in children.read().split()]
+        return {pid: _peak_rss_kb(pid) for pid in pids}
+
+
+def _peak_rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def create_pg_database() -> str:

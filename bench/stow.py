@@ -144,17 +144,20 @@ def memory_case(server: Server, instances: Instances, parts: int = 2000) -> str:
     conn = http.client.HTTPConnection(server.host, server.port, timeout=3600)
     data = instances.next(series=10**6)
     _post(conn, data, "application/dicom", len(data))
-    before = server.peak_rss_kb()
+    before = server.peak_rss_by_process()
     started = time.perf_counter()
     _post(conn, multipart_chunks((instances.parts(series=10**6 + i // 100)
                                   for i in range(parts)), boundary),
           f"multipart/related; type=\"application/dicom\"; boundary={boundary}", length)
     seconds = time.perf_counter() - started
-    after = server.peak_rss_kb()
+    peaks = server.peak_rss_by_process()
     conn.close()
+    # The process that served the request is the one whose peak grew most.
+    pid = max(peaks, key=lambda p: peaks[p] - before.get(p, 0))
     return (f"one request of {parts} parts, {length / 2**30:.2f} GiB: {seconds:.1f} s "
-            f"({parts / seconds:.0f} inst/s); peak RSS {before / 1024:.0f} MB -> "
-            f"{after / 1024:.0f} MB (+{(after - before) / 1024:.0f} MB)")
+            f"({parts / seconds:.0f} inst/s); peak RSS of the serving process "
+            f"{before[pid] / 1024:.0f} MB -> {peaks[pid] / 1024:.0f} MB "
+            f"(+{(peaks[pid] - before[pid]) / 1024:.0f} MB)")
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
