@@ -237,9 +237,13 @@ def main(argv: list[str]) -> None:
                         server, instances, concurrency, n(8 * concurrency)), notes), flush=True)
             print("\nCPU per instance (user + system, all server processes):\n"
                   + "\n".join(notes), flush=True)
-            if not args.no_memory and backend == args.backends.split(",")[0]:
+        if not args.no_memory and backend == args.backends.split(",")[0]:
+            # A server of its own: the throughput cases above raise the peak RSS (bodies of up
+            # to DICOM_REQUEST_BUFFER_SIZE in memory per request) and would hide the growth.
+            with running_server(backend, threads=args.threads,
+                                extra_env={"DICOM_PROCESSES": str(args.processes)}) as server:
                 print(f"\nMemory: {memory_case(server, instances)}\n", flush=True)
-            print()
+        print()
 
 
 if __name__ == "__main__":

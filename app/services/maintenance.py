@@ -63,7 +63,7 @@ def note_stored(conn: DbConn, count: int) -> None:
     rows = conn.fetchall("SELECT 1 FROM pg_class WHERE oid = 'instances'::regclass"
                          " AND reltuples < 0")
     if rows:
-        conn.execute("ANALYZE studies, series, instances")
+        conn.execute("ANALYZE studies, series, instances, change_feed")
         logger.info("Analyzed the store tables of a new database")
     conn.engine.rollback(conn.raw)  # end the read transaction
 
