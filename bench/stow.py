@@ -5,7 +5,7 @@ PostgreSQL and SQLite, with fsync on (the default). Then the memory case: one ~1
 request of 2,000 parts, streamed by the client, and the server's peak RSS before and after.
 
 Usage: ``python -m bench.stow [--backends postgresql,sqlite] [--scale 1.0] [--no-memory]
-[--processes 1] [--threads 8]``
+[--processes 2] [--threads 8]``
 """
 from __future__ import annotations
 
@@ -208,7 +208,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--processes", type=int, default=1, help="DICOM_PROCESSES")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="DICOM_PROCESSES (2: one per core, as README recommends)")
     parser.add_argument("--threads", type=int, default=8, help="DICOM_THREADS per process")
     parser.add_argument("--only", default="", help="comma-separated case filter (single,multi)")
     args = parser.parse_args(argv)
