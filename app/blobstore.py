@@ -160,13 +160,16 @@ class FileSystemBlobStore(BlobStore):
 
     def put(self, spool: SpoolFile) -> bool:
         target = self._file(spool.key)
+        directory = os.path.dirname(target)
         if os.path.exists(target):
+            # Already there, but perhaps only just linked by a concurrent put that has not
+            # fsynced the directory yet: make the entry durable before the caller commits.
+            self._fsync_dir(directory)
             return False
         spool.sync()
         # Link the spool's (complete, durable) file into place: the name appears atomically,
         # and the spool stays usable by its owner. A racing put of the same key linked the
         # same bytes first: nothing to do.
-        directory = os.path.dirname(target)
         try:
             os.link(spool.name, target)
         except FileNotFoundError:  # the first file under this prefix: make its directories
@@ -177,9 +180,11 @@ class FileSystemBlobStore(BlobStore):
                 self._fsync_dir(os.path.dirname(made))
             try:
                 os.link(spool.name, target)
-            except FileExistsError:
+            except FileExistsError:  # a concurrent put of the same bytes linked it first
+                self._fsync_dir(directory)
                 return False
         except FileExistsError:
+            self._fsync_dir(directory)
             return False
         self._fsync_dir(directory)
         return True

@@ -278,11 +278,20 @@ class PostgresEngine(Engine):
         statement, order = _prepared_form(sql)
         # Plain tuples made into dicts here cost less than RealDictCursor's rows.
         with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
-            if name not in conn.prepared:  # names come from prepared_queries only
-                cur.execute(f"PREPARE {name} AS {statement}")
-                conn.prepared.add(name)
-            placeholders = ", ".join(["%s"] * len(order))
-            cur.execute(f"EXECUTE {name}({placeholders})", [params[p] for p in order])
+            try:
+                if name not in conn.prepared:  # names come from prepared_queries only
+                    cur.execute(f"PREPARE {name} AS {statement}")
+                    conn.prepared.add(name)
+                arguments = f"({', '.join(['%s'] * len(order))})" if order else ""
+                cur.execute(f"EXECUTE {name}{arguments}", [params[p] for p in order])
+            except (psycopg2.errors.FeatureNotSupported,
+                    psycopg2.errors.InvalidSqlStatementName) as exc:
+                # The session's statement no longer fits the schema (a migration by another
+                # server changed a column: "cached plan must not change result type") or is
+                # gone (DEALLOCATE by a pooler): this connection is dropped, the next one
+                # prepares anew.
+                conn.close()
+                raise DataStoreError() from exc
             if operation is SQLOperationType.INSERT_UPDATE_DELETE:
                 return cur.rowcount
             names = [column.name for column in cur.description]

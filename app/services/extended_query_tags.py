@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -290,18 +291,33 @@ def list_extended_query_tag_errors(conn: DbConn, path: str, limit: int,
 _INDEXABLE = dao.INDEXABLE
 
 
+#: Seconds the cached list serves validation before it is read again (indexing checks it on
+#: every store transaction; validation would otherwise learn of another process's change only
+#: from this process's next successful store).
+VALIDATION_LIST_SECONDS = 5.0
+
+
 def _load_indexable_tags(conn: DbConn) -> list[values.IndexedTag]:
     """Read the indexable tags and cache them for this process."""
     definitions = dao.list_indexable_tags(conn)
     tags = values.prepare(definitions)
-    conn.shared_cache[_INDEXABLE] = (dao.indexable_signature(definitions), tags)
+    conn.shared_cache[_INDEXABLE] = (dao.indexable_signature(definitions), tags,
+                                     time.monotonic())
+    conn.cache[_FRESH] = True
     return tags
 
 
 def _indexable_tags(conn: DbConn) -> list[values.IndexedTag]:
-    """The process's cached list of indexable tags (read if there is none yet)."""
+    """The process's cached list of indexable tags, read again when there is none yet or it is
+    older than VALIDATION_LIST_SECONDS."""
     cached = conn.shared_cache.get(_INDEXABLE)
-    return cached[1] if cached is not None else _load_indexable_tags(conn)
+    if cached is None or time.monotonic() - cached[2] > VALIDATION_LIST_SECONDS:
+        return _load_indexable_tags(conn)
+    return cached[1]
+
+
+#: DbConn.cache key: this request has read the tag list itself (no older copy to distrust).
+_FRESH = "extended_query_tags.fresh"
 
 
 def _check_dataset(tags: list[values.IndexedTag], ds: Dataset
@@ -332,6 +348,11 @@ def validate_instance(conn: DbConn, ds: Dataset) -> tuple[list[tuple[int, str]],
         if isinstance(result, values.InvalidTagValueError):
             problems.append((int(tag.tag), str(ElementValidationError(
                 keyword(tag.tag), vr or tag.definition.tag_vr, str(result)))))
+    if problems and not conn.cache.get(_FRESH):
+        # Reject or warn only by the current list: the cached one may still hold a tag that
+        # another process deleted.
+        _load_indexable_tags(conn)
+        return validate_instance(conn, ds)
     return problems, multiple_values
 
 

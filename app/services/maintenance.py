@@ -59,13 +59,16 @@ def note_stored(conn: DbConn, count: int) -> None:
         if _stored["checked"] or _stored["count"] < FIRST_ANALYZE_AFTER:
             return
         _stored["checked"] = True
-    # reltuples is -1 until the first VACUUM or ANALYZE of the table.
-    rows = conn.fetchall("SELECT 1 FROM pg_class WHERE oid = 'instances'::regclass"
-                         " AND reltuples < 0")
-    if rows:
-        conn.execute("ANALYZE studies, series, instances, change_feed")
-        logger.info("Analyzed the store tables of a new database")
-    conn.engine.rollback(conn.raw)  # end the read transaction
+    try:
+        with conn.transaction():  # ANALYZE's statistics are kept only if it commits
+            # reltuples is -1 until the first VACUUM or ANALYZE of the table.
+            rows = conn.fetchall("SELECT 1 FROM pg_class WHERE oid = 'instances'::regclass"
+                                 " AND reltuples < 0")
+            if rows:
+                conn.execute("ANALYZE studies, series, instances, change_feed")
+                logger.info("Analyzed the store tables of a new database")
+    except Exception:  # the store has committed: its answer must not depend on this
+        logger.exception("Analyzing the store tables failed")
 
 
 def start_background_sweep(database: Database, blobs: FileSystemBlobStore,

@@ -19,7 +19,7 @@ from pydicom import dcmread
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
@@ -31,6 +31,7 @@ from ..dicomweb import status
 from ..dicomweb.identifiers import is_valid_uid
 from ..dicomweb.json_model import DEFER_SIZE, add_bulkdata_element, dumps, to_dicom_json
 from ..dicomweb.tags import INDEXED_ATTRIBUTES, format_tag, person_name_words
+from ..dicomweb.tags import keyword as keyword_of
 from ..dicomweb.validation import ElementValidationError, lenient_problems, minimum_validate
 from ..errors import DataStoreError, InstanceAlreadyExistsError
 from ..models import Partition
@@ -228,24 +229,32 @@ def _index_value(column: str, value: Any) -> Any:
     return text
 
 
-def _elements(ds: Dataset) -> dict[int, DataElement]:
+def _elements(ds: Dataset, undecodable: dict[int, str] | None = None
+              ) -> dict[int, DataElement]:
     """The dataset's top-level elements by tag, each read once (pydicom converts a raw element
     on every first access and looks it up anew on each one after). Deferred elements (large
-    values dcmread did not read) are left out: nothing here needs their values."""
+    values dcmread did not read) are left out: nothing here needs their values. Elements whose
+    value pydicom cannot convert (e.g. an FD of 5 bytes) are left out too, and with
+    ``undecodable`` recorded there (tag -> VR)."""
     elements: dict[int, DataElement] = {}
     encoding = ds.original_character_set
     for tag in ds.keys():
         raw = ds.get_item(tag)
-        if isinstance(raw, RawDataElement):
-            if raw.value is None and raw.length:
-                continue
-            if encoding and raw.VR in _PLAIN_VRS and tag != _SPECIFIC_CHARACTER_SET:
-                # What ds[tag] does for an element needing no more than its conversion
-                # (no sequence, no ambiguous VR), without its lookups.
-                ds[tag] = elements[int(tag)] = convert_raw_data_element(
-                    raw, encoding=encoding, ds=ds)
-                continue
-        elements[int(tag)] = ds[tag]
+        try:
+            if isinstance(raw, RawDataElement):
+                if raw.value is None and raw.length:
+                    continue
+                if encoding and raw.VR in _PLAIN_VRS and tag != _SPECIFIC_CHARACTER_SET:
+                    # What ds[tag] does for an element needing no more than its conversion
+                    # (no sequence, no ambiguous VR), without its lookups.
+                    ds[tag] = elements[int(tag)] = convert_raw_data_element(
+                        raw, encoding=encoding, ds=ds)
+                    continue
+            elements[int(tag)] = ds[tag]
+        except _CONVERSION_ERRORS:
+            if undecodable is None:
+                raise
+            undecodable[int(tag)] = str(getattr(raw, "VR", None) or "UN")
     return elements
 
 
@@ -261,10 +270,14 @@ def _uid(elements: dict[int, DataElement], tag: int) -> str:
 
 
 def _validate(ctx: StoreContext, ds: Dataset, elements: dict[int, DataElement],
-              outcome: StoreOutcome) -> set[int]:
+              outcome: StoreOutcome, undecodable: dict[int, str] | None = None) -> set[int]:
     """Check required and indexed tags; return the tags whose values must not be indexed or kept
-    in the metadata (v2 warnings). Raise _Rejected for a failure."""
+    in the metadata (v2 warnings). Raise _Rejected for a failure.
+
+    An element whose value cannot be decoded fails the instance on v1 and is a warning on v2
+    (left out of the metadata and the index), like any other invalid value."""
     comments: list[str] = []
+    undecodable = undecodable or {}
     for name, tag in REQUIRED:
         elem = elements.get(tag)
         value = _first(elem.value) if elem is not None else None
@@ -290,6 +303,13 @@ def _validate(ctx: StoreContext, ds: Dataset, elements: dict[int, DataElement],
                 "StudyInstanceUid.")])
 
     dropped: set[int] = set()
+    for tag, vr in sorted(undecodable.items()):
+        comment = _comment(tag, str(ElementValidationError(
+            keyword_of(tag), vr, "Value cannot be decoded.")))
+        if ctx.api_version == 1:
+            raise _Rejected(status.VALIDATION_FAILURE, [comment])
+        comments.append(comment)
+        dropped.add(tag)
     for keyword, tag, _, _ in _INDEXED:
         elem = elements.get(tag)
         if elem is None:
@@ -477,8 +497,9 @@ BATCH_SIZE = 50
 
 
 #: What pydicom raises for bytes it cannot read as DICOM.
-_CONVERSION_ERRORS = (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
-                      AttributeError, IndexError, NotImplementedError, OverflowError)
+_CONVERSION_ERRORS = (InvalidDicomError, BytesLengthException, EOFError, ValueError, KeyError,
+                      TypeError, OSError, AttributeError, IndexError, NotImplementedError,
+                      OverflowError)
 
 
 def _prepare(ctx: StoreContext, spool: SpoolFile, outcome: StoreOutcome) -> _Prepared:
@@ -494,12 +515,13 @@ def _prepare(ctx: StoreContext, spool: SpoolFile, outcome: StoreOutcome) -> _Pre
     except _CONVERSION_ERRORS as exc:
         logger.info("Rejected an unreadable DICOM part: %s", exc)
         raise _Rejected(status.VALIDATION_FAILURE) from None
-    elements = _elements(ds)
+    undecodable: dict[int, str] = {}
+    elements = _elements(ds, undecodable)
     sop_class = elements.get(0x00080016)
     sop_instance = elements.get(0x00080018)
     outcome.sop_class_uid = _uid(elements, 0x00080016) if sop_class else None
     outcome.sop_instance_uid = _uid(elements, 0x00080018) if sop_instance else None
-    dropped = _validate(ctx, ds, elements, outcome)
+    dropped = _validate(ctx, ds, elements, outcome, undecodable)
     outcome.study_instance_uid = _uid(elements, 0x0020000D)
     outcome.series_instance_uid = _uid(elements, 0x0020000E)
     transfer_syntax = str(ds.file_meta.TransferSyntaxUID)

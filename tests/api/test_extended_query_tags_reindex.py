@@ -9,6 +9,7 @@ import pytest
 
 from app.dao import operations as operations_dao
 from app.db import get_database
+from app.services import extended_query_tags as eqt_service
 from app.services.operations import WorkerSettings, run_next_operation
 from app.worker import run_pending_once
 from tests.api.helpers import store, values
@@ -335,3 +336,22 @@ def test_reindex_batch_racing_a_delete_leaves_no_rows_for_the_deleted_instance(m
     assert "errors" not in tag
     assert _rows(app, "SELECT count(*) FROM extended_query_tag_errors") == [(0,)]
     assert _rows(app, "SELECT count(*) FROM extended_query_tag_string") == [(1,)]
+
+
+def test_store_validates_by_the_tag_list_another_process_changed(make_app, monkeypatch):
+    """Each process caches the indexable tags. Tags changed by another process (here another
+    app on the same database) take effect for validation: a deleted tag no longer rejects at
+    once, an added one within VALIDATION_LIST_SECONDS (0 here)."""
+    this, other = make_app(), make_app()
+    client, other_client = this.test_client(), other.test_client()
+    _add_tags(other_client, {"path": "PatientAge", "level": "Study"})
+    assert store(client, "", make_dataset(PatientAge="005Y"), prefix="/v1").status_code == 200
+    assert run_pending_once(other) == 1  # the re-index completes: the tag can be deleted
+    assert other_client.delete("/extendedquerytags/PatientAge").status_code == 204
+    response = store(client, "", make_dataset(PatientAge="5Y"), prefix="/v1")
+    assert response.status_code == 200, response.data  # not rejected by the deleted tag
+
+    monkeypatch.setattr(eqt_service, "VALIDATION_LIST_SECONDS", 0.0)
+    _add_tags(other_client, {"path": "PatientAge", "level": "Study"})
+    response = store(client, "", make_dataset(PatientAge="5Y"), prefix="/v1")
+    assert response.status_code == 409  # the added tag validates this process's stores

@@ -6,6 +6,7 @@ breaks the server nor touches what was stored before.
 from __future__ import annotations
 
 import json
+import struct
 
 import pytest
 
@@ -207,3 +208,43 @@ def test_store_boundary_longer_than_parser_limit_returns_400(stored):
     assert response.get_data(as_text=True) == (
         "The multipart request is invalid: Boundary length 1000 exceeds maximum of 256")
     _assert_untouched(stored)
+
+
+def _with_undecodable_fd(ds) -> bytes:
+    """(0018,9087) Diffusion b-value, FD, with a 5-byte value: not a whole number of doubles."""
+    ds.add_new(0x00189087, "FD", 1.0)
+    data = to_bytes(ds)
+    good = struct.pack("<HH2sH", 0x0018, 0x9087, b"FD", 8) + struct.pack("<d", 1.0)
+    assert data.count(good) == 1
+    return data.replace(good, struct.pack("<HH2sH", 0x0018, 0x9087, b"FD", 5) + b"\x00" * 5)
+
+
+UNDECODABLE = ("DICOM100: (0018,9087) - Dicom element 'DiffusionBValue' failed validation for "
+               "VR 'FD': Value cannot be decoded.")
+
+
+def test_store_v1_part_with_undecodable_element_fails_43264_naming_the_instance(stored):
+    ds = make_dataset()
+    response = store(stored[1], "", _with_undecodable_fd(ds), prefix="/v1")
+    assert response.status_code == 409, response.data
+    assert failure_reasons(response.json) == [43264]
+    item = failed(response.json)[0]
+    assert values(item, "00081155") == [ds.SOPInstanceUID]
+    assert values(item, "00081150") == [ds.SOPClassUID]
+    assert comments(item) == [UNDECODABLE]
+    _assert_untouched(stored)
+
+
+def test_store_v2_part_with_undecodable_element_is_stored_with_a_warning(stored):
+    app, client = stored[0], stored[1]
+    ds = make_dataset()
+    response = store(client, "", _with_undecodable_fd(ds), prefix="/v2")
+    assert response.status_code == 202, response.data
+    item = referenced(response.json)[0]
+    assert values(item, WARNING_REASON) == [1]  # v2: dataset has validation warnings
+    assert comments(item) == [UNDECODABLE]
+    metadata = client.get(f"/v2/studies/{ds.StudyInstanceUID}/metadata",
+                          headers={"Accept": "application/dicom+json"}).json[0]
+    assert "00189087" not in metadata and values(metadata, "00100020") == ["PID-1"]
+    assert count(app, "instances") == 2
+
