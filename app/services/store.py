@@ -25,7 +25,6 @@ from pydicom.tag import Tag
 
 from ..blobstore import BlobStore, SpoolFile
 from ..dao import instances as dao
-from ..dao import query as query_dao
 from ..db import DbConn
 from ..dicomweb import status
 from ..dicomweb.identifiers import is_valid_uid
@@ -622,18 +621,20 @@ def _check_none_stored(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Pr
     """``_check_not_stored`` for a batch, in one query; rejects the parts already stored."""
     if not ctx.partition.exists:
         return
-    def uids(new: dao.NewInstance) -> tuple[str, str, str]:
-        return (new.study["study_instance_uid"], new.series["series_instance_uid"],
-                new.sop_instance_uid)
-
     existing = dao.get_instance_statuses(ctx.conn, ctx.partition.partition_key,
-                                         [uids(item[3]) for _, item in prepared])
+                                         [_uids(item[3]) for _, item in prepared])
     for outcome, item in prepared:
-        found = existing.get(uids(item[3]))
+        found = existing.get(_uids(item[3]))
         if found is not None:
             _reject(outcome, _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS
                                        if found == dao.STATUS_CREATED
                                        else status.PENDING_SOP_INSTANCE))
+
+
+def _uids(new: dao.NewInstance) -> tuple[str, str, str]:
+    """(study, series, SOP instance) UIDs of a part's index rows."""
+    return (new.study["study_instance_uid"], new.series["series_instance_uid"],
+            new.sop_instance_uid)
 
 
 def _put(ctx: StoreContext, spool: SpoolFile) -> None:

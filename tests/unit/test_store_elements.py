@@ -1,7 +1,6 @@
 """store._elements converts plain raw elements itself: the result must be what ds[tag] gives."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pydicom
