@@ -86,10 +86,6 @@ class SpoolFile:
     def key(self) -> str:
         return self._hash.hexdigest()
 
-    @property
-    def path(self) -> Path:
-        return Path(self.name)
-
     def finish(self) -> None:
         """Flush and close the written file (a request of thousands of parts must not hold
         thousands of descriptors); read it back with ``open()``. ``put`` makes it durable, so

@@ -121,55 +121,58 @@ HEADS_PER_REQUEST = 64
 def _read(spool: SpoolFile) -> tuple[Dataset, bool]:
     """Parse the part up to the pixel data; return the dataset and whether pixel data follows.
 
-    Raise _Rejected for a truncated file (pydicom reads short values silently).
+    The part's head in memory is enough for most headers; otherwise the file is read. Raise
+    _Rejected for a truncated file (pydicom reads short values silently).
     """
     if spool.head:
-        found = _read_head(spool)
+        head = bytes(spool.head)
+        found = _parse(io.BytesIO(head), spool.size, partial=len(head) < spool.size)
         if found is not None:
             return found
     with spool.open() as fp:
-        return _parse(fp, spool.size)
+        return _parse(fp, spool.size)  # type: ignore[return-value]
 
 
-def _parse(fp: BinaryIO, size: int) -> tuple[Dataset, bool]:
-    ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
+def _parse(fp: BinaryIO, size: int, partial: bool = False) -> tuple[Dataset, bool] | None:
+    """``_read`` from ``fp``. With ``partial`` (``fp`` holds only the first bytes of the part),
+    None when they are not enough: the header goes beyond them, or the pixel data is
+    encapsulated (its end is checked in the file)."""
+    try:
+        ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
+    except Exception:
+        if partial:  # cut off by the end of the head: the file decides
+            return None
+        raise
     position = fp.tell()
     header = fp.read(12)
     has_pixels = header[:4] in _PIXEL_DATA_BYTES
+    if partial:
+        extent = _pixel_extent(ds, header, position) if has_pixels else None
+        if extent is None or extent[1] == _UNDEFINED_LENGTH:
+            return None
     if _is_truncated(ds, fp, size, header if has_pixels else None, position):
         raise _Rejected(status.VALIDATION_FAILURE)
     return ds, has_pixels
-
-
-def _read_head(spool: SpoolFile) -> tuple[Dataset, bool] | None:
-    """``_read`` from the part's head in memory; None when the head is not enough (the header
-    goes beyond it, or encapsulated pixel data whose end must be checked in the file)."""
-    head = bytes(spool.head)
-    if len(head) == spool.size:  # the whole part
-        return _parse(io.BytesIO(head), spool.size)
-    fp = io.BytesIO(head)
-    try:
-        ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
-    except Exception:  # cut off by the end of the head: the file decides
-        return None
-    position = fp.tell()
-    header = fp.read(12)
-    if len(header) < 12 or header[:4] not in _PIXEL_DATA_BYTES:
-        return None
-    if header[4:6] in _LONG_LENGTH_VRS or ds.original_encoding[0]:  # 32-bit length
-        length = int.from_bytes(header[8:12] if not ds.original_encoding[0] else header[4:8],
-                                "little" if ds.original_encoding[1] else "big")
-        if length == _UNDEFINED_LENGTH:
-            return None
-    if _is_truncated(ds, fp, spool.size, header, position):
-        raise _Rejected(status.VALIDATION_FAILURE)
-    return ds, True
 
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
 _SEQUENCE_DELIMITER = {True: b"\xfe\xff\xdd\xe0\x00\x00\x00\x00",
                        False: b"\xff\xfe\xe0\xdd\x00\x00\x00\x00"}
+
+
+def _pixel_extent(ds: Dataset, pixel_header: bytes, position: int) -> tuple[int, int] | None:
+    """(start, length) of the pixel data value whose element header was read at ``position``;
+    None if the element header itself is cut short."""
+    implicit, little = ds.original_encoding
+    if len(pixel_header) < (8 if implicit else 12):
+        return None
+    order = "little" if little else "big"
+    if implicit:
+        return position + 8, int.from_bytes(pixel_header[4:8], order)
+    if pixel_header[4:6] in _LONG_LENGTH_VRS:
+        return position + 12, int.from_bytes(pixel_header[8:12], order)
+    return position + 8, int.from_bytes(pixel_header[6:8], order)
 
 
 def _is_truncated(ds: Dataset, fp: BinaryIO, size: int, pixel_header: bytes | None,
@@ -186,22 +189,16 @@ def _is_truncated(ds: Dataset, fp: BinaryIO, size: int, pixel_header: bytes | No
                 return True
     if pixel_header is None:
         return False
-    implicit, little = ds.original_encoding
-    if len(pixel_header) < (8 if implicit else 12):
+    extent = _pixel_extent(ds, pixel_header, position)
+    if extent is None:
         return True
-    order = "little" if little else "big"
-    if implicit:
-        start, length = position + 8, int.from_bytes(pixel_header[4:8], order)
-    elif pixel_header[4:6] in _LONG_LENGTH_VRS:
-        start, length = position + 12, int.from_bytes(pixel_header[8:12], order)
-    else:
-        start, length = position + 8, int.from_bytes(pixel_header[6:8], order)
+    start, length = extent
     if length != _UNDEFINED_LENGTH:
         return start + length > size
     # Encapsulated pixel data ends with a sequence delimitation item (PS3.5 §A.4).
     # Trailing padding may follow it, so look at the last few kilobytes.
     fp.seek(max(position, size - 4096))
-    return _SEQUENCE_DELIMITER[bool(little)] not in fp.read()
+    return _SEQUENCE_DELIMITER[bool(ds.original_encoding[1])] not in fp.read()
 
 
 def _pixel_vr(ds: Dataset) -> str:
@@ -608,12 +605,10 @@ def _check_not_stored(ctx: StoreContext, new: dao.NewInstance, lock_tags: bool =
     partition = ctx.partition
     if not partition.exists:
         return
-    existing = dao.get_instance_status(
-        ctx.conn, partition.partition_key, new.study["study_instance_uid"],  # type: ignore
-        new.series["series_instance_uid"], new.sop_instance_uid, lock_tags=lock_tags)
+    existing = dao.get_instance_status(ctx.conn, partition.partition_key, *_uids(new),
+                                       lock_tags=lock_tags)
     if existing is not None:
-        raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS if existing == dao.STATUS_CREATED
-                        else status.PENDING_SOP_INSTANCE)
+        raise _already_stored(existing)
 
 
 def _check_none_stored(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Prepared]]
@@ -626,9 +621,13 @@ def _check_none_stored(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Pr
     for outcome, item in prepared:
         found = existing.get(_uids(item[3]))
         if found is not None:
-            _reject(outcome, _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS
-                                       if found == dao.STATUS_CREATED
-                                       else status.PENDING_SOP_INSTANCE))
+            _reject(outcome, _already_stored(found))
+
+
+def _already_stored(instance_status: int) -> _Rejected:
+    """45070 for a stored instance, 45071 for a row still being created."""
+    return _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS if instance_status == dao.STATUS_CREATED
+                     else status.PENDING_SOP_INSTANCE)
 
 
 def _uids(new: dao.NewInstance) -> tuple[str, str, str]:
