@@ -262,6 +262,11 @@ class PostgresEngine(Engine):
     def tuple_cursor(self, conn: Any) -> Any:
         return conn.cursor(cursor_factory=psycopg2.extensions.cursor)
 
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column = ANY(?)`` with the values as one array parameter: one statement text
+        (and plan) whatever the list's length."""
+        return f"{column} = ANY(?)", [list(values)]
+
     def begin(self, conn: Any, write: bool) -> None:
         # psycopg2 opens a transaction implicitly with the first statement. One that earlier
         # plain reads left open is continued (READ COMMITTED: each statement takes a fresh
@@ -327,9 +332,6 @@ def _prepared_form(sql: str) -> tuple[str, tuple[str, ...]]:
         return f"${order.index(match.group(1)) + 1}"
 
     return _PYFORMAT.sub(number, sql).replace("%%", "%"), tuple(order)
-
-    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-        return f"{column} = ANY(?)", [list(values)]
 
 
 def create_engine(url: str, pool_size: int = 12, busy_timeout_ms: int = 30000) -> Engine:
