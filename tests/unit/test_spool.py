@@ -1,0 +1,127 @@
+"""SpoolFile: what is written comes back byte for byte, whichever way it was written (O_DIRECT
+through the aligned buffer when fsync is on, buffered otherwise or where O_DIRECT is refused)."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from app import blobstore
+from app.blobstore import FileSystemBlobStore
+
+MIB = 1 << 20
+SIZES = [0, 1, 4095, 4096, 4097, MIB - 1, MIB, MIB + 1, 3 * MIB + 12345]
+CHUNKS = [7, 65536, 300_001, None]  # None: the whole body in one write
+
+
+def _payload(size: int) -> bytes:
+    return (hashlib.sha256(str(size).encode()).digest() * (size // 32 + 1))[:size]
+
+
+def _spool_and_put(store: FileSystemBlobStore, data: bytes, chunk: int | None,
+                   head_size: int = 1000) -> str:
+    with store.spool(head_size) as spool:
+        step = chunk or max(len(data), 1)
+        for start in range(0, len(data), step):
+            spool.write(data[start:start + step])
+        spool.finish()
+        assert spool.size == len(data)
+        assert spool.key == hashlib.sha256(data).hexdigest()
+        assert bytes(spool.head) == data[:head_size]
+        with spool.open() as handle:  # read back before it is put (parts parsed from disk)
+            assert handle.read() == data
+        store.put(spool)
+        return spool.key
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+@pytest.mark.parametrize("chunk", CHUNKS)
+@pytest.mark.parametrize("size", SIZES)
+def test_spooled_bytes_are_stored_exactly(tmp_path: Path, fsync: bool, chunk: int | None,
+                                          size: int) -> None:
+    store = FileSystemBlobStore(tmp_path / "blobs", fsync=fsync)
+    data = _payload(size)
+    key = _spool_and_put(store, data, chunk)
+    with store.open(key) as handle:
+        assert handle.read() == data
+    assert store.size(key) == size
+    assert list(store.tmp.iterdir()) == []  # the spool name is gone, the blob stays
+
+
+def test_fsynced_spool_writes_with_o_direct(tmp_path: Path) -> None:
+    """On a file system that supports it (ext4, xfs, tmpfs since Linux 6.6), the bytes bypass
+    the page cache."""
+    if not hasattr(os, "O_DIRECT"):
+        pytest.skip("no O_DIRECT on this platform")
+    store = FileSystemBlobStore(tmp_path / "blobs", fsync=True)
+    spool = store.spool()
+    try:
+        import fcntl
+        flags = fcntl.fcntl(spool._fd, fcntl.F_GETFL)
+        if not spool._direct:
+            pytest.skip("this file system refuses O_DIRECT")
+        assert flags & os.O_DIRECT
+    finally:
+        spool.discard()
+    assert FileSystemBlobStore(tmp_path / "other", fsync=False).spool()._direct is False
+
+
+def test_file_system_refusing_o_direct_at_open(tmp_path: Path, monkeypatch) -> None:
+    real_open = os.open
+
+    def refusing_open(path, flags, *args):
+        if flags & getattr(os, "O_DIRECT", 0):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(blobstore.os, "open", refusing_open)
+    store = FileSystemBlobStore(tmp_path / "blobs", fsync=True)
+    data = _payload(2 * MIB + 3)
+    key = _spool_and_put(store, data, 65536)
+    with store.open(key) as handle:
+        assert handle.read() == data
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="no O_DIRECT on this platform")
+def test_file_system_refusing_o_direct_writes(tmp_path: Path, monkeypatch) -> None:
+    """Some file systems open with O_DIRECT but refuse the write: the rest goes buffered."""
+    import fcntl
+
+    real_write = os.write
+    refused = []
+
+    def refusing_write(fd, data):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(len(data))
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(blobstore.os, "write", refusing_write)
+    store = FileSystemBlobStore(tmp_path / "blobs", fsync=True)
+    data = _payload(MIB + 4097)
+    key = _spool_and_put(store, data, 300_001)
+    with store.open(key) as handle:
+        assert handle.read() == data
+    probe = FileSystemBlobStore(tmp_path / "probe", fsync=True).spool()
+    probe.discard()
+    if probe._direct:  # this file system takes O_DIRECT: it was tried first
+        assert refused
+
+
+def test_write_errors_other_than_einval_propagate(tmp_path: Path, monkeypatch) -> None:
+    def full_disk(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    store = FileSystemBlobStore(tmp_path / "blobs", fsync=True)
+    spool = store.spool()
+    monkeypatch.setattr(blobstore.os, "write", full_disk)
+    with pytest.raises(OSError) as raised:
+        spool.write(_payload(MIB + 1))  # a full buffer is written at once
+        spool.finish()
+    assert raised.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    spool.discard()
+    assert list(store.tmp.iterdir()) == []
