@@ -33,7 +33,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # reference; merging would redirect to another resource.
     app.url_map.merge_slashes = False
     database = db.init_app(app)
-    blobstore.init_app(app)
+    try:
+        blobstore.init_app(app)
+    except (OSError, ValueError) as exc:  # not writable, or a layout this version cannot read
+        raise StartupError(f"Cannot use the blob store: {exc}") from exc
     errors.init_app(app)
     query_guard.init_app(app)
 

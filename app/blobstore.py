@@ -1,6 +1,7 @@
 """File blob store: content-addressed by SHA-256, atomic and durable writes (decisions §3).
 
-Files live at ``<root>/<k[0:2]>/<k[2:4]>/<k>``. A write goes to a temporary file in
+Files live at ``<root>/<k[0:2]>/<k>`` (``<root>/<k[0:2]>/<k[2:4]>/<k>`` in a store created before
+that layout: see ``FileSystemBlobStore``). A write goes to a temporary file in
 ``<root>/.tmp``, is fsynced, then linked into place (and the directory fsynced), so a file is
 either absent or complete. The index decides when a file is unreferenced; the store only puts,
 opens and deletes. ``BlobStore`` is the interface an object store would implement.
@@ -232,6 +233,14 @@ class SpoolFile:
         self.discard()
 
 
+#: ``<root>/.layout`` names the store's directory layout. Two levels of 256 directories made a
+#: new directory (a mkdir and one more directory fsync) for most of a store's first ~100,000
+#: files; 256 directories exist after ~1,500 files, and ext4/xfs index large directories
+#: (39,000 files each at 10 million). A store created with two levels keeps them.
+LAYOUT_FILE = ".layout"
+LAYOUT_TWO_LEVELS, LAYOUT_FLAT = 1, 2
+
+
 class FileSystemBlobStore(BlobStore):
     """Blobs as files under a root directory."""
 
@@ -241,6 +250,29 @@ class FileSystemBlobStore(BlobStore):
         self._root, self._tmp = str(self.root), str(self.tmp)  # strings for the hot paths
         self.fsync = fsync
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self.layout = self._layout()
+        self._pattern = "??/??/*" if self.layout == LAYOUT_TWO_LEVELS else "??/*"
+
+    def _layout(self) -> int:
+        """The store's layout, from ``<root>/.layout``; a store without one gets the flat
+        layout if it is new, the two-level one if it already holds files that way."""
+        marker = self.root / LAYOUT_FILE
+        if not marker.exists():
+            legacy = next(self.root.glob("??/??"), None) is not None
+            with self.spool() as spool:
+                spool.write(f"{LAYOUT_TWO_LEVELS if legacy else LAYOUT_FLAT}\n".encode())
+                spool.finish()
+                spool.sync()
+                try:  # atomically, and only one of several servers starting at once wins
+                    os.link(spool.name, marker)
+                except FileExistsError:
+                    pass
+                else:
+                    self._fsync_dir(self.root)
+        text = marker.read_text().strip()
+        if text not in (str(LAYOUT_TWO_LEVELS), str(LAYOUT_FLAT)):
+            raise ValueError(f"{marker}: unknown blob store layout {text!r}")
+        return int(text)
 
     def path(self, key: str) -> Path:
         return Path(self._file(key))
@@ -248,6 +280,8 @@ class FileSystemBlobStore(BlobStore):
     def _file(self, key: str) -> str:
         if not _KEY.fullmatch(key):
             raise ValueError("blob keys are SHA-256 hex digests")
+        if self.layout == LAYOUT_FLAT:
+            return f"{self._root}/{key[:2]}/{key}"
         return f"{self._root}/{key[:2]}/{key[2:4]}/{key}"
 
     def spool(self, head_size: int = 0) -> SpoolFile:
@@ -318,8 +352,8 @@ class FileSystemBlobStore(BlobStore):
 
     def keys(self) -> Iterator[str]:
         """Every stored key (maintenance)."""
-        for path in self.root.glob("??/??/*"):
-            if len(path.name) == 64:
+        for path in self.root.glob(self._pattern):
+            if _KEY.fullmatch(path.name):
                 yield path.name
 
     def sweep(self, is_referenced: Callable[[Iterable[str]], set[str]],

@@ -87,7 +87,8 @@ def run(backend: str, instances: int) -> list[Result]:
 
         results.append(drive(server, f"{backend}: DELETE study of {remaining} instances",
                              1, 1, delete_study))
-        files = sum(1 for _ in (server.data_dir / "blobs").glob("??/??/*"))
+        files = sum(1 for path in (server.data_dir / "blobs").rglob("*")
+                    if len(path.name) == 64 and ".tmp" not in path.parts)
         if files:
             raise RuntimeError(f"{files} files left after deleting the study")
     return results

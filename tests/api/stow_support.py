@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from app.blobstore import LAYOUT_FILE
 from app.db import get_database
 from tests.api.helpers import values
 
@@ -50,7 +51,8 @@ def blob_root(app: Any) -> Path:
 def blob_files(app: Any) -> list[Path]:
     """Stored (content-addressed) files, excluding the temporary directory."""
     root = blob_root(app)
-    return [p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.relative_to(root).parts]
+    return [p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.relative_to(root).parts
+            and p.name != LAYOUT_FILE]
 
 
 def temp_files(app: Any) -> list[Path]:
