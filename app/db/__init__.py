@@ -39,8 +39,14 @@ class DbConn:
         return self.engine.dialect
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator["DbConn"]:
-        """Begin/commit/rollback; nested calls join the outer transaction."""
+    def transaction(self, write: bool = True,
+                    begin_with_next_statement: bool = False) -> Iterator["DbConn"]:
+        """Begin/commit/rollback; nested calls join the outer transaction.
+
+        ``begin_with_next_statement``: a write transaction whose BEGIN may go with its first
+        statement (PostgreSQL: one round trip less); its statements must all go through this
+        object (``run``, ``execute``, ``fetchall``, ``fetch_tuples``).
+        """
         if self._depth:
             self._depth += 1
             try:
@@ -50,7 +56,8 @@ class DbConn:
             return
         self._depth = 1
         try:
-            with transaction(self.engine, self.raw, write):
+            with transaction(self.engine, self.raw, write or begin_with_next_statement,
+                             begin_with_next_statement):
                 yield self
         finally:
             self._depth = 0
@@ -67,6 +74,7 @@ class DbConn:
             if name in self.engine.prepared_queries:
                 return self.engine.run_prepared(self.raw, name, query.sql, query.operation,
                                                 params)
+            self.engine.send_pending_begin(self.raw)
             result = query(self.raw, **params)
             if inspect.isgenerator(result):
                 result = list(result)

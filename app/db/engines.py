@@ -59,6 +59,19 @@ class Engine:
     def begin(self, conn: Any, write: bool) -> None:
         raise NotImplementedError
 
+    def begin_with_next_statement(self, conn: Any) -> None:
+        """Begin a write transaction whose BEGIN may travel with its first statement (saving
+        a round trip); only statements run through this engine and ``DbConn`` may follow."""
+        self.begin(conn, write=True)
+
+    def send_pending_begin(self, conn: Any) -> None:
+        """Before a statement this engine does not send itself (aiosql's): send a BEGIN still
+        waiting for its first statement."""
+
+    def _pending_begin(self, conn: Any) -> str:
+        """The BEGIN to send with the next statement, if one is waiting ("" if not)."""
+        return ""
+
     def commit(self, conn: Any) -> None:
         conn.commit()
 
@@ -86,7 +99,7 @@ class Engine:
         """Run dynamic SQL (built from whitelisted names and ``?`` placeholders only)."""
         cur = self.tuple_cursor(conn) if tuples else conn.cursor()
         try:
-            cur.execute(self.convert(sql), tuple(params))
+            cur.execute(self._pending_begin(conn) + self.convert(sql), tuple(params))
         except self.operational_errors as exc:
             cur.close()
             raise DataStoreError() from exc
@@ -243,6 +256,8 @@ class PostgresEngine(Engine):
         broken = bool(conn.closed)
         if not broken:
             try:
+                if conn.autocommit:  # a transaction of begin_with_next_statement left open
+                    self._end(conn, "ROLLBACK")
                 conn.rollback()
             except psycopg2.Error:
                 broken = True
@@ -275,6 +290,54 @@ class PostgresEngine(Engine):
         if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_INTRANS:
             conn.rollback()
 
+    def begin_with_next_statement(self, conn: Any) -> None:
+        # psycopg2 would send its BEGIN in a round trip of its own before the first statement.
+        # In autocommit mode it sends none: "BEGIN; <first statement>" goes as one query, and
+        # the transaction stays open on the server until commit() or rollback() sends COMMIT or
+        # ROLLBACK. A transaction already open is continued, as in begin().
+        self.begin(conn, write=True)
+        if conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            conn.autocommit = True
+            conn.begin_pending = True
+
+    def _pending_begin(self, conn: Any) -> str:
+        if getattr(conn, "begin_pending", False):
+            conn.begin_pending = False
+            return "BEGIN; "
+        return ""
+
+    def send_pending_begin(self, conn: Any) -> None:
+        if getattr(conn, "begin_pending", False):
+            conn.begin_pending = False
+            with conn.cursor() as cur:
+                cur.execute("BEGIN")
+
+    def commit(self, conn: Any) -> None:
+        if conn.autocommit:
+            self._end(conn, "COMMIT")
+        else:
+            conn.commit()
+
+    def rollback(self, conn: Any) -> None:
+        if conn.autocommit:
+            self._end(conn, "ROLLBACK")
+        else:
+            conn.rollback()
+
+    def _end(self, conn: Any, statement: str) -> None:
+        """End a transaction begun with begin_with_next_statement; back to psycopg2's own
+        transactions."""
+        try:
+            if conn.begin_pending:  # no statement ran: nothing was begun
+                conn.begin_pending = False
+            elif (conn.info.transaction_status
+                  != psycopg2.extensions.TRANSACTION_STATUS_IDLE):
+                with conn.cursor() as cur:
+                    cur.execute(statement)
+        finally:
+            if not conn.closed:
+                conn.autocommit = False
+
     def convert(self, sql: str) -> str:
         return _QMARK.sub("%s", sql)
 
@@ -285,10 +348,11 @@ class PostgresEngine(Engine):
         with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
             try:
                 if name not in conn.prepared:  # names come from prepared_queries only
-                    cur.execute(f"PREPARE {name} AS {statement}")
+                    cur.execute(f"{self._pending_begin(conn)}PREPARE {name} AS {statement}")
                     conn.prepared.add(name)
                 arguments = f"({', '.join(['%s'] * len(order))})" if order else ""
-                cur.execute(f"EXECUTE {name}{arguments}", [params[p] for p in order])
+                cur.execute(f"{self._pending_begin(conn)}EXECUTE {name}{arguments}",
+                            [params[p] for p in order])
             except (psycopg2.errors.FeatureNotSupported,
                     psycopg2.errors.InvalidSqlStatementName) as exc:
                 # The session's statement no longer fits the schema (a migration by another
@@ -315,6 +379,8 @@ class _PooledConnection(psycopg2.extensions.connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prepared: set[str] = set()
+        #: begin_with_next_statement: BEGIN not sent yet, to go with the next statement.
+        self.begin_pending = False
 
 
 _PYFORMAT = re.compile(r"%\((\w+)\)s")
@@ -344,10 +410,14 @@ def create_engine(url: str, pool_size: int = 12, busy_timeout_ms: int = 30000) -
 
 
 @contextmanager
-def transaction(engine: Engine, conn: Any, write: bool = True) -> Iterator[Any]:
+def transaction(engine: Engine, conn: Any, write: bool = True,
+                begin_with_next_statement: bool = False) -> Iterator[Any]:
     """Run a unit of work: begin, then commit, or roll back on any error."""
     try:
-        engine.begin(conn, write)
+        if begin_with_next_statement:
+            engine.begin_with_next_statement(conn)
+        else:
+            engine.begin(conn, write)
     except engine.operational_errors as exc:
         raise DataStoreError() from exc
     try:

@@ -428,7 +428,7 @@ def _store_together(ctx: StoreContext, prepared: list[tuple[StoreOutcome, _Prepa
     now = datetime.now(timezone.utc)
     partition = ctx.partition
     try:
-        with conn.transaction(write=True):
+        with conn.transaction(write=True, begin_with_next_statement=True):
             _lock_studies(conn, partition, ready)
             for _, (ds, spool, _, new) in ready:
                 if not partition.exists:
@@ -564,7 +564,7 @@ def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutco
     now = datetime.now(timezone.utc)
     partition = ctx.partition
     try:
-        with conn.transaction(write=True):
+        with conn.transaction(write=True, begin_with_next_statement=True):
             if check_in_transaction:  # with the tag lock: no round trip of its own
                 _check_not_stored(ctx, new, lock_tags=True)
                 _put(ctx, spool)

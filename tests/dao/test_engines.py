@@ -29,3 +29,37 @@ def test_sqlite_binds_one_parameter_per_value(tmp_path):
     engine = SqliteEngine(str(tmp_path / "db.sqlite3"))
     clause, params = engine.in_list("x", [3, 1])
     assert clause == "x IN (?, ?)" and params == [3, 1]
+
+
+def test_postgres_begin_travels_with_the_first_statement(pg_test_url):
+    """begin_with_next_statement: one round trip for BEGIN and the first statement, the same
+    transaction semantics (rollback on error, commit at the end), and the connection back to
+    psycopg2's own transactions afterwards."""
+    if pg_test_url is None:
+        pytest.skip("PostgreSQL is not reachable")
+    from app.db import Database
+
+    database = Database(pg_test_url)
+    try:
+        with database.connection() as conn:
+            with conn.transaction():
+                conn.execute("CREATE TEMP TABLE probe (x integer)")
+            with conn.transaction(begin_with_next_statement=True):
+                [row] = conn.fetchall("SELECT query FROM pg_stat_activity "
+                                      "WHERE pid = pg_backend_pid()")
+                assert row["query"].startswith("BEGIN; SELECT query")
+                conn.execute("INSERT INTO probe VALUES (1)")
+            with pytest.raises(RuntimeError):
+                with conn.transaction(begin_with_next_statement=True):
+                    conn.execute("INSERT INTO probe VALUES (2)")
+                    raise RuntimeError("rolled back")
+            with conn.transaction(begin_with_next_statement=True):
+                conn.run("get_partition", partition_name="none")  # aiosql: own BEGIN
+                conn.execute("INSERT INTO probe VALUES (3)")
+            with conn.transaction(begin_with_next_statement=True):
+                pass  # nothing sent
+            assert conn.raw.autocommit is False
+            assert conn.raw.info.transaction_status == 0  # idle
+            assert [r["x"] for r in conn.fetchall("SELECT x FROM probe ORDER BY x")] == [1, 3]
+    finally:
+        database.close()
