@@ -192,14 +192,26 @@ def cpu_snapshot(server: Server) -> tuple[int, int]:
     return sum(_cpu_ticks(p) for p in pids), backends
 
 
+def _machine_ticks() -> list[int]:
+    """The machine's CPU time by state (/proc/stat: user, nice, system, idle, iowait, irq,
+    softirq, steal)."""
+    with open("/proc/stat") as f:
+        return [int(v) for v in f.readline().split()[1:9]]
+
+
 def with_cpu(server: Server, run: Callable[[], Result], notes: list[str]) -> str:
-    """The case's table row; a line with its CPU milliseconds per instance goes to ``notes``."""
-    before = cpu_snapshot(server)
+    """The case's table row; a line with its CPU milliseconds per instance goes to ``notes``,
+    with how idle the machine was and how much CPU its host took (steal: on a VM, time the
+    host ran something else; runs with more of it are slower for reasons outside the server)."""
+    before, machine_before = cpu_snapshot(server), _machine_ticks()
     result = run()
-    after = cpu_snapshot(server)
+    after, machine_after = cpu_snapshot(server), _machine_ticks()
     server_ms, pg_ms = ((b - a) * 1000 / _TICK / result.items for a, b in zip(before, after))
+    states = [b - a for a, b in zip(machine_before, machine_after)]
+    total = sum(states) or 1
     notes.append(f"- {result.name}: server {server_ms:.2f} ms, PostgreSQL backends "
-                 f"{pg_ms:.2f} ms")
+                 f"{pg_ms:.2f} ms; machine idle {100 * (states[3] + states[4]) / total:.0f} %, "
+                 f"steal {100 * states[7] / total:.0f} %")
     return result.row()
 
 
