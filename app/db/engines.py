@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import select
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -241,9 +242,16 @@ class PostgresEngine(Engine):
         if not self._slots.acquire(timeout=30):
             raise DataStoreError()
         try:
-            with self._lock:
-                conn = self._idle.pop() if self._idle else None
-            if conn is None or conn.closed:
+            conn = None
+            while conn is None:
+                with self._lock:
+                    conn = self._idle.pop() if self._idle else None
+                if conn is None:
+                    break
+                if not _still_open(conn):  # ended by the server while idle: drop it
+                    conn.close()
+                    conn = None
+            if conn is None:
                 conn = psycopg2.connect(self.dsn, connect_timeout=5,
                                         connection_factory=_PooledConnection,
                                         cursor_factory=psycopg2.extras.RealDictCursor)
@@ -370,6 +378,24 @@ class PostgresEngine(Engine):
             if operation is SQLOperationType.SELECT:
                 return [dict(zip(names, row)) for row in cur.fetchall()]
         raise ValueError(f"{name}: only ^, ! and plain SELECT queries run prepared")
+
+
+def _still_open(conn: Any) -> bool:
+    """Whether an idle pooled connection is still usable. A server that ends a session (a
+    restart or failover, ``pg_terminate_backend``, an idle-session timeout) sends a FATAL
+    message and closes the socket, so it turns readable; an idle session is otherwise sent
+    nothing (no LISTEN here). One non-blocking poll per checkout."""
+    if conn.closed:
+        return False
+    try:
+        if hasattr(select, "poll"):  # no descriptor-number limit, unlike select()
+            poller = select.poll()
+            poller.register(conn.fileno(), select.POLLIN)
+            return not poller.poll(0)
+        readable, _, _ = select.select([conn], [], [], 0)
+    except (OSError, ValueError, psycopg2.Error):
+        return False
+    return not readable
 
 
 class _PooledConnection(psycopg2.extensions.connection):
