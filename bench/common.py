@@ -44,6 +44,7 @@ def _remove_data_dirs() -> None:
 
 
 atexit.register(_remove_data_dirs)
+
 PG_SERVER_URL = os.environ.get("DICOM_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

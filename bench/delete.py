@@ -13,6 +13,7 @@ import http.client
 import json
 import time
 
+from app.blobstore import FileSystemBlobStore
 from bench.common import TABLE_HEADER, Result, drive, machine_description, running_server
 from tests.dicom_factory import make_dataset, multipart, to_bytes, uid
 
@@ -87,8 +88,7 @@ def run(backend: str, instances: int) -> list[Result]:
 
         results.append(drive(server, f"{backend}: DELETE study of {remaining} instances",
                              1, 1, delete_study))
-        files = sum(1 for path in (server.data_dir / "blobs").rglob("*")
-                    if len(path.name) == 64 and ".tmp" not in path.parts)
+        files = sum(1 for _ in FileSystemBlobStore(server.data_dir / "blobs").keys())
         if files:
             raise RuntimeError(f"{files} files left after deleting the study")
     return results
