@@ -15,6 +15,7 @@ import threading
 
 from app import StartupError, create_app
 from app import worker as background_worker
+from app.accept_balance import ConnectionCounts, balance
 
 
 def _create():
@@ -36,18 +37,24 @@ def _exit_normally(*_: object) -> None:
     sys.exit(0)
 
 
-def _serve(**where: object) -> None:
-    from waitress import serve
+def _serve(counts: ConnectionCounts | None = None, index: int = 0, **where: object) -> None:
+    """Serve with waitress; with ``counts``, as process ``index`` of several that keep their
+    numbers of connections even (app/accept_balance.py)."""
+    from waitress import create_server
 
-    serve(app, threads=app.config["THREADS"], max_request_body_size=1 << 62,
-          channel_timeout=300, ident="dicomweb",
-          # Fewer, larger socket reads. waitress receives a whole body before the app runs:
-          # up to DICOM_REQUEST_BUFFER_SIZE (32 MiB: a multipart request of 50 CT images) in
-          # memory, a larger one in a temporary file (memory stays flat whatever the size),
-          # which costs writing and reading every byte once more.
-          recv_bytes=256 * 1024, inbuf_overflow=app.config["REQUEST_BUFFER_SIZE"],
-          # Streamed multipart responses stay in memory up to 16 MiB per connection.
-          outbuf_overflow=16 << 20, **where)
+    server = create_server(
+            app, threads=app.config["THREADS"], max_request_body_size=1 << 62,
+            channel_timeout=300, ident="dicomweb",
+            # Fewer, larger socket reads. waitress receives a whole body before the app runs:
+            # up to DICOM_REQUEST_BUFFER_SIZE (32 MiB: a multipart request of 50 CT images) in
+            # memory, a larger one in a temporary file (memory stays flat whatever the size),
+            # which costs writing and reading every byte once more.
+            recv_bytes=256 * 1024, inbuf_overflow=app.config["REQUEST_BUFFER_SIZE"],
+            # Streamed multipart responses stay in memory up to 16 MiB per connection.
+            outbuf_overflow=16 << 20, **where)
+    if counts is not None:
+        balance(server, counts, index)
+    server.run()
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -60,14 +67,14 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _child(sock: socket.socket) -> None:
+def _child(sock: socket.socket, counts: ConnectionCounts, index: int) -> None:
     """Serve in a forked process until SIGTERM/SIGINT; never returns."""
     for signum in _STOP_SIGNALS:
         signal.signal(signum, _exit_normally)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     # Threads do not survive fork: each process runs its own background worker.
     background_worker.init_app(app)
-    _serve(sockets=[sock])
+    _serve(counts, index, sockets=[sock])
     sys.exit(0)
 
 
@@ -87,6 +94,7 @@ def _serve_forked(processes: int) -> int:
         print(f"Cannot fork: threads still running: {others}", file=sys.stderr)
         return 1
     sock = _listening_socket(app.config["HOST"], app.config["PORT"])
+    counts = ConnectionCounts(processes)
     children: set[int] = set()
     state = {"stopping": False, "status": 0}
 
@@ -100,10 +108,10 @@ def _serve_forked(processes: int) -> int:
 
     # Signals wait until the children exist and the handlers are in place.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    for _ in range(processes):
+    for index in range(processes):
         pid = os.fork()
         if pid == 0:
-            _child(sock)
+            _child(sock, counts, index)
         children.add(pid)
     sock.close()
     for signum in _STOP_SIGNALS:

@@ -1,6 +1,7 @@
 """``python wsgi.py`` with DICOM_PROCESSES > 1: forked servers on one socket (issue #3)."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -37,24 +38,76 @@ def test_config_processes_below_one_fails():
         resolve({"DICOM_PROCESSES": "0"})
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_wsgi_two_processes_store_and_stop_on_sigterm(tmp_path):
+def _start(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """``python wsgi.py`` with two processes on SQLite, answering; (process, port)."""
     port = _free_port()
     env = {**os.environ, "DICOM_DATA_DIR": str(tmp_path), "DICOM_PORT": str(port),
            "DICOM_PROCESSES": "2", "DICOM_THREADS": "2", "DICOM_LOG_LEVEL": "WARNING",
            "DICOM_DATABASE_URL": f"sqlite:///{tmp_path / 'dicom.sqlite3'}"}
     process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while True:
+        if process.poll() is not None:
+            pytest.fail(process.stderr.read().decode())
+        try:
+            if _request(port, "GET", "/health/check")[0] == 200:
+                return process, port
+        except OSError:
+            if time.time() > deadline:
+                process.kill()
+                pytest.fail("server did not start")
+            time.sleep(0.1)
+
+
+def _established(pid: int, port: int) -> int:
+    """Connections to local ``port`` that process ``pid`` holds open (from /proc)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                    count += 1
+    return count
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_wsgi_two_processes_share_keep_alive_connections_evenly(tmp_path):
+    """Eight keep-alive connections opened one after another: four per process (the kernel
+    alone hands each to whichever process wakes first)."""
+    process, port = _start(tmp_path)
+    connections = []
     try:
-        deadline = time.time() + 30
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()
-            try:
-                if _request(port, "GET", "/health/check")[0] == 200:
-                    break
-            except OSError:
-                assert time.time() < deadline, "server did not start"
-                time.sleep(0.1)
+        for _ in range(8):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/health/check")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            connections.append(conn)
+        held = sorted(_established(child, port) for child in _children(process.pid))
+        assert held == [4, 4]
+    finally:
+        for conn in connections:
+            conn.close()
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_wsgi_two_processes_store_and_stop_on_sigterm(tmp_path):
+    process, port = _start(tmp_path)
+    try:
         children = _children(process.pid)
         assert len(children) == 2
         study = "1.2.826.0.1.3680043.8.498.77"
