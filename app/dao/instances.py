@@ -16,6 +16,15 @@ STATUS_CREATED = 1
 ACTION_CREATE, ACTION_DELETE, ACTION_UPDATE = 0, 1, 2
 
 
+class StudyRemovedError(Exception):
+    """PostgreSQL: the study or series row a store found unchanged (and so did not lock) was
+    removed by a concurrent delete before the instance row referenced it; store again."""
+
+
+#: SQLSTATE foreign_key_violation.
+_FOREIGN_KEY_VIOLATION = "23503"
+
+
 @dataclass(frozen=True, slots=True)
 class NewInstance:
     """Everything the index records for a stored instance."""
@@ -135,7 +144,7 @@ def _add_instance_step_by_step(conn: DbConn, new: NewInstance, now: datetime) ->
 def _add_instance_one_statement(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
     """PostgreSQL: every row of ``add_instance`` in one statement (one round trip), with the
     study's name words; records the extended query tag signature it read
-    (``eqt_dao.TAG_SIGNATURE``)."""
+    (``eqt_dao.TAG_SIGNATURE``). Raises StudyRemovedError (see there)."""
     words = study_name_words(new.study)
     try:
         row = conn.run("add_instance_rows", partition_key=new.partition_key, **new.study,
@@ -147,6 +156,8 @@ def _add_instance_one_statement(conn: DbConn, new: NewInstance, now: datetime) -
                        created_date=now, name_kinds=[kind for kind, _ in words],
                        name_words=[word for _, word in words])
     except conn.engine.integrity_errors as exc:
+        if getattr(exc, "pgcode", None) == _FOREIGN_KEY_VIOLATION:
+            raise StudyRemovedError() from exc
         raise InstanceAlreadyExistsError() from exc
     conn.transaction_cache[eqt_dao.TAG_SIGNATURE] = row["tag_signature"]
     return InstanceKeys(new.partition_key, int(row["study_key"]), int(row["series_key"]),

@@ -561,28 +561,39 @@ def _store(ctx: StoreContext, ds: Dataset, spool: SpoolFile, outcome: StoreOutco
     if not check_in_transaction:
         _check_not_stored(ctx, new)
         _put(ctx, spool)
-    now = datetime.now(timezone.utc)
-    partition = ctx.partition
-    try:
-        with conn.transaction(write=True, begin_with_next_statement=True):
-            if check_in_transaction:  # with the tag lock: no round trip of its own
-                _check_not_stored(ctx, new, lock_tags=True)
-                _put(ctx, spool)
-            if not partition.exists:
-                partition = partition_service.get_or_add_partition(conn,
-                                                                    partition.partition_name)
-            keys = _add_rows(ctx, conn, partition, ds, spool, new, now)
-    except InstanceAlreadyExistsError:
-        raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS) from None
-    except (_Rejected, DataStoreError):
-        raise
-    except Exception:
-        logger.exception("Storing instance %s failed", new.sop_instance_uid)
-        raise _Rejected(status.PROCESSING_FAILURE) from None
+    for attempt in range(_ATTEMPTS):
+        now = datetime.now(timezone.utc)
+        partition = ctx.partition
+        try:
+            with conn.transaction(write=True, begin_with_next_statement=True):
+                if check_in_transaction:  # with the tag lock: no round trip of its own
+                    _check_not_stored(ctx, new, lock_tags=True)
+                    _put(ctx, spool)
+                if not partition.exists:
+                    partition = partition_service.get_or_add_partition(
+                        conn, partition.partition_name)
+                keys = _add_rows(ctx, conn, partition, ds, spool, new, now)
+            break
+        except dao.StudyRemovedError:
+            if attempt + 1 == _ATTEMPTS:
+                logger.warning("Storing instance %s failed: its study kept being deleted",
+                               new.sop_instance_uid)
+                raise _Rejected(status.PROCESSING_FAILURE) from None
+        except InstanceAlreadyExistsError:
+            raise _Rejected(status.SOP_INSTANCE_ALREADY_EXISTS) from None
+        except (_Rejected, DataStoreError):
+            raise
+        except Exception:
+            logger.exception("Storing instance %s failed", new.sop_instance_uid)
+            raise _Rejected(status.PROCESSING_FAILURE) from None
     ctx.partition = partition
     logger.info("Stored instance %s in partition %s (watermark %s)", new.sop_instance_uid,
                 partition.partition_name, keys.watermark)
     maintenance.note_stored(conn, 1)
+
+
+#: Transactions a store tries when a concurrent delete removes its study (StudyRemovedError).
+_ATTEMPTS = 3
 
 
 def _add_rows(ctx: StoreContext, conn: DbConn, partition: Partition, ds: Dataset,

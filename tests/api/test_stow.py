@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 
+import psycopg2
 import pytest
 
 from app.api import stow as stow_api
@@ -400,3 +403,72 @@ def test_stored_bytes_are_exact_with_fsync_on(make_app, partition_mode, base):
     assert sorted(f.name for f in blob_files(app)) == sorted(
         hashlib.sha256(d).hexdigest() for d in data)
     assert temp_files(app) == []
+
+
+def test_store_leaves_unchanged_study_and_series_rows_alone(make_app, backend):
+    """PostgreSQL: an instance whose study and series values are already recorded writes no new
+    version of those rows (no row lock for concurrent stores into the study to wait on); a
+    changed value still updates them."""
+    if backend != "postgresql":
+        pytest.skip("row versions (xmin) are PostgreSQL's")
+    app = make_app()
+    client = app.test_client()
+    study, series = uid(), uid()
+
+    def versions() -> tuple[str, str]:
+        [st] = rows(app, "SELECT CAST(xmin AS text) AS v FROM studies")
+        [se] = rows(app, "SELECT CAST(xmin AS text) AS v FROM series")
+        return st["v"], se["v"]
+
+    assert store(client, "", make_dataset(study, series, StudyDescription="one")).status_code == 200
+    before = versions()
+    assert store(client, "", make_dataset(study, series, StudyDescription="one")).status_code == 200
+    assert store(client, "", make_dataset(study, series, StudyDescription=None)).status_code == 200
+    assert versions() == before
+    assert store(client, "", make_dataset(study, series, StudyDescription="one",
+                                          Modality="MR")).status_code == 200
+    assert versions()[0] == before[0] and versions()[1] != before[1]
+    assert rows(app, "SELECT modality FROM series") == [{"modality": "MR"}]
+    assert store(client, "", make_dataset(study, series, StudyDescription="two",
+                                          Modality="MR")).status_code == 200
+    assert versions()[0] != before[0]
+    assert rows(app, "SELECT study_description FROM studies") == [{"study_description": "two"}]
+    assert count(app, "instances") == 5
+
+
+def test_store_retries_when_a_concurrent_delete_removes_its_study(make_app, backend,
+                                                                  database_url):
+    """PostgreSQL: the study row a store found unchanged is deleted (last instance deleted)
+    by a transaction that commits while the store waits on it: the store starts again, makes
+    a new study row and answers 200 (not 409)."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL row locks")
+    app = make_app()
+    client = app.test_client()
+    first = make_dataset()
+    second = make_dataset(first.StudyInstanceUID, first.SeriesInstanceUID)
+    assert store(client, "", first).status_code == 200
+    deleter = psycopg2.connect(database_url)
+    try:
+        with deleter.cursor() as cur:  # what deleting the study's last instance does
+            cur.execute("DELETE FROM instance_metadata")
+            cur.execute("DELETE FROM change_feed")
+            cur.execute("DELETE FROM study_name_words")
+            cur.execute("DELETE FROM instances")
+            cur.execute("DELETE FROM series")
+            cur.execute("DELETE FROM studies")
+        outcome: list[int] = []
+        storer = threading.Thread(
+            target=lambda: outcome.append(store(app.test_client(), "", second).status_code))
+        storer.start()
+        time.sleep(1.0)  # the store waits for the deleter's lock on the study row
+        assert outcome == []
+        deleter.commit()
+        storer.join(timeout=30)
+    finally:
+        deleter.close()
+    assert outcome == [200]
+    assert count(app, "studies") == 1 and count(app, "instances") == 1
+    response = client.get(f"/studies/{second.StudyInstanceUID}/metadata",
+                          headers={"Accept": DICOM_JSON})
+    assert response.status_code == 200 and len(response.get_json()) == 1

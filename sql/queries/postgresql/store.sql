@@ -4,7 +4,9 @@
 -- Same rows as dao.instances.add_instance's step-by-step queries in ../common/instances.sql:
 -- study and series upserted "latest wins", then the instance, its metadata, the blob reference
 -- and the change-feed entry. A duplicate instance violates ux_instances_uid and fails the
--- whole statement.
+-- whole statement. A study or series row found unchanged is not upserted; if a concurrent
+-- delete removes it before this statement's foreign keys are checked, the statement fails
+-- with foreign_key_violation and the store is retried (dao.instances.StudyRemovedError).
 
 -- name: get_instance_status_locking_tags(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)^
 -- The first statement of a store transaction: the status of an instance with these UIDs (or
@@ -22,16 +24,43 @@ SELECT pg_advisory_xact_lock_shared(746572007) AS locked,
 -- person names (add_study_name_word in ../common/query.sql); returns its keys and the
 -- signature of the extended query tags new instances must index (tag_signature: which tags,
 -- in which status), so the caller can tell whether its cached list of them is current.
-WITH study AS (
+WITH found_study AS (
+    -- The study row when storing changes none of its values (the usual case: every instance
+    -- of a study carries the same study attributes). It is then left alone: no new row
+    -- version, and no row lock that concurrent stores into the study would queue behind until
+    -- this transaction commits. Each condition is "the update below would keep this value".
+    SELECT study_key FROM studies
+     WHERE partition_key = :partition_key AND study_instance_uid = :study_instance_uid
+       AND patient_id = CASE WHEN :patient_id <> '' THEN :patient_id ELSE patient_id END
+       AND patient_name IS NOT DISTINCT FROM COALESCE(:patient_name, patient_name)
+       AND patient_name_words IS NOT DISTINCT FROM COALESCE(:patient_name_words,
+                                                            patient_name_words)
+       AND referring_physician_name IS NOT DISTINCT FROM
+               COALESCE(:referring_physician_name, referring_physician_name)
+       AND referring_physician_name_words IS NOT DISTINCT FROM
+               COALESCE(:referring_physician_name_words, referring_physician_name_words)
+       AND study_date IS NOT DISTINCT FROM COALESCE(:study_date, study_date)
+       AND study_time IS NOT DISTINCT FROM COALESCE(:study_time, study_time)
+       AND study_description IS NOT DISTINCT FROM COALESCE(:study_description,
+                                                           study_description)
+       AND accession_number IS NOT DISTINCT FROM COALESCE(:accession_number, accession_number)
+       AND patient_birth_date IS NOT DISTINCT FROM COALESCE(:patient_birth_date,
+                                                            patient_birth_date)
+       AND study_id IS NOT DISTINCT FROM COALESCE(:study_id, study_id)
+), upserted_study AS (
     INSERT INTO studies (partition_key, study_instance_uid, patient_id, patient_name,
                          patient_name_words, referring_physician_name,
                          referring_physician_name_words, study_date, study_time,
                          study_description, accession_number, patient_birth_date, study_id,
                          created_date)
-    VALUES (:partition_key, :study_instance_uid, :patient_id, :patient_name, :patient_name_words,
-            :referring_physician_name, :referring_physician_name_words, :study_date, :study_time,
-            :study_description, :accession_number, :patient_birth_date, :study_id,
-            :created_date)
+    SELECT CAST(:partition_key AS bigint), CAST(:study_instance_uid AS varchar),
+           CAST(:patient_id AS varchar), CAST(:patient_name AS varchar),
+           CAST(:patient_name_words AS varchar), CAST(:referring_physician_name AS varchar),
+           CAST(:referring_physician_name_words AS varchar), CAST(:study_date AS varchar),
+           CAST(:study_time AS varchar), CAST(:study_description AS varchar),
+           CAST(:accession_number AS varchar), CAST(:patient_birth_date AS varchar),
+           CAST(:study_id AS varchar), CAST(:created_date AS timestamptz)
+     WHERE NOT EXISTS (SELECT 1 FROM found_study)
     ON CONFLICT (partition_key, study_instance_uid) DO UPDATE SET
         patient_id = CASE WHEN excluded.patient_id <> '' THEN excluded.patient_id
                           ELSE studies.patient_id END,
@@ -48,7 +77,21 @@ WITH study AS (
         patient_birth_date = COALESCE(excluded.patient_birth_date, studies.patient_birth_date),
         study_id = COALESCE(excluded.study_id, studies.study_id)
     RETURNING study_key
-), series_row AS (
+), study AS (
+    SELECT study_key FROM found_study UNION ALL SELECT study_key FROM upserted_study
+), found_series AS (
+    -- The same for the series row.
+    SELECT series.study_key, series.series_key FROM series, study
+     WHERE series.partition_key = :partition_key AND series.study_key = study.study_key
+       AND series.series_instance_uid = :series_instance_uid
+       AND modality IS NOT DISTINCT FROM COALESCE(:modality, modality)
+       AND performed_procedure_step_start_date IS NOT DISTINCT FROM
+               COALESCE(:performed_procedure_step_start_date,
+                        performed_procedure_step_start_date)
+       AND manufacturer_model_name IS NOT DISTINCT FROM COALESCE(:manufacturer_model_name,
+                                                                 manufacturer_model_name)
+       AND series_number IS NOT DISTINCT FROM COALESCE(:series_number, series_number)
+), upserted_series AS (
     INSERT INTO series (study_key, partition_key, series_instance_uid, modality,
                         performed_procedure_step_start_date, manufacturer_model_name,
                         series_number, created_date)
@@ -58,6 +101,7 @@ WITH study AS (
            CAST(:manufacturer_model_name AS varchar), CAST(:series_number AS bigint),
            CAST(:created_date AS timestamptz)
       FROM study
+     WHERE NOT EXISTS (SELECT 1 FROM found_series)
     ON CONFLICT (partition_key, study_key, series_instance_uid) DO UPDATE SET
         modality = COALESCE(excluded.modality, series.modality),
         performed_procedure_step_start_date = COALESCE(
@@ -67,6 +111,9 @@ WITH study AS (
                                            series.manufacturer_model_name),
         series_number = COALESCE(excluded.series_number, series.series_number)
     RETURNING study_key, series_key
+), series_row AS (
+    SELECT study_key, series_key FROM found_series
+    UNION ALL SELECT study_key, series_key FROM upserted_series
 ), instance AS (
     INSERT INTO instances (partition_key, study_key, series_key, study_instance_uid,
                            series_instance_uid, sop_instance_uid, sop_class_uid, instance_number,
