@@ -23,7 +23,8 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from bench.common import TABLE_HEADER, Result, Server, drive, machine_description, running_server
+from bench.common import (TABLE_HEADER, PostConnection, Result, Server, drive,
+                          machine_description, running_server)
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 #: Placeholders of fixed length, replaced per instance (bytes stay the same length).
@@ -95,8 +96,16 @@ def multipart_chunks(parts: Iterable[bytes | list[bytes]], boundary: str) -> Ite
     yield f"--{boundary}--\r\n".encode()
 
 
-def _post(conn: http.client.HTTPConnection, body: bytes | Iterable[bytes], content_type: str,
-          length: int) -> None:
+def _post(conn: PostConnection, chunks: list[bytes], content_type: str) -> None:
+    status, text = conn.post("/v2/studies", {"Content-Type": content_type,
+                                             "Accept": "application/dicom+json"}, chunks)
+    if status != 200:
+        raise RuntimeError(f"STOW answered {status}: {text[:300]!r}")
+
+
+def _post_streamed(conn: http.client.HTTPConnection, body: bytes | Iterable[bytes],
+                   content_type: str, length: int) -> None:
+    """A POST whose body is sent as it is generated (the memory case)."""
     conn.putrequest("POST", "/v2/studies")
     conn.putheader("Content-Type", content_type)
     conn.putheader("Accept", "application/dicom+json")
@@ -111,27 +120,26 @@ def _post(conn: http.client.HTTPConnection, body: bytes | Iterable[bytes], conte
 
 
 def single_case(server: Server, instances: Instances, concurrency: int, count: int) -> Result:
-    def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
+    def request(conn: PostConnection, index: int) -> tuple[int, int]:
         chunks = instances.parts(series=index // 100)
-        size = sum(len(chunk) for chunk in chunks)
-        _post(conn, chunks, "application/dicom", size)
-        return 1, size
+        _post(conn, chunks, "application/dicom")
+        return 1, sum(len(chunk) for chunk in chunks)
 
-    return drive(server, f"single, c={concurrency}", concurrency, count, request)
+    return drive(server, f"single, c={concurrency}", concurrency, count, request,
+                 connect=PostConnection)
 
 
 def multipart_case(server: Server, instances: Instances, concurrency: int,
                    count: int) -> Result:
-    def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
+    def request(conn: PostConnection, index: int) -> tuple[int, int]:
         parts = [instances.parts(series=index) for _ in range(PARTS_PER_REQUEST)]
         boundary = uuid.uuid4().hex
-        chunks = list(multipart_chunks(parts, boundary))
-        _post(conn, chunks, f"multipart/related; type=\"application/dicom\"; boundary={boundary}",
-              sum(len(chunk) for chunk in chunks))
+        _post(conn, list(multipart_chunks(parts, boundary)),
+              f"multipart/related; type=\"application/dicom\"; boundary={boundary}")
         return len(parts), sum(len(chunk) for part in parts for chunk in part)
 
     return drive(server, f"multipart x{PARTS_PER_REQUEST}, c={concurrency}", concurrency, count,
-                 request)
+                 request, connect=PostConnection)
 
 
 def memory_case(server: Server, instances: Instances, parts: int = 2000) -> str:
@@ -143,12 +151,13 @@ def memory_case(server: Server, instances: Instances, parts: int = 2000) -> str:
     # Warm the server up (imports, caches) before the baseline.
     conn = http.client.HTTPConnection(server.host, server.port, timeout=3600)
     data = instances.next(series=10**6)
-    _post(conn, data, "application/dicom", len(data))
+    _post_streamed(conn, data, "application/dicom", len(data))
     before = server.peak_rss_by_process()
     started = time.perf_counter()
-    _post(conn, multipart_chunks((instances.parts(series=10**6 + i // 100)
-                                  for i in range(parts)), boundary),
-          f"multipart/related; type=\"application/dicom\"; boundary={boundary}", length)
+    _post_streamed(conn, multipart_chunks((instances.parts(series=10**6 + i // 100)
+                                           for i in range(parts)), boundary),
+                   f"multipart/related; type=\"application/dicom\"; boundary={boundary}",
+                   length)
     seconds = time.perf_counter() - started
     peaks = server.peak_rss_by_process()
     conn.close()
