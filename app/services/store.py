@@ -15,13 +15,16 @@ from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Callable, Sequence
 
+from pydicom import config as pydicom_config
 from pydicom import dcmread
+from pydicom.hooks import hooks
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
+from pydicom.values import convert_value
 
 from ..blobstore import BlobStore, SpoolFile
 from ..dao import instances as dao
@@ -234,17 +237,29 @@ def _elements(ds: Dataset, undecodable: dict[int, str] | None = None
     ``undecodable`` recorded there (tag -> VR)."""
     elements: dict[int, DataElement] = {}
     encoding = ds.original_character_set
+    direct = _default_conversion()
+    stored = ds._dict
     for tag in ds.keys():
         raw = ds.get_item(tag)
         try:
             if isinstance(raw, RawDataElement):
                 if raw.value is None and raw.length:
                     continue
-                if encoding and raw.VR in _PLAIN_VRS and tag != _SPECIFIC_CHARACTER_SET:
-                    # What ds[tag] does for an element needing no more than its conversion
-                    # (no sequence, no ambiguous VR), without its lookups.
-                    ds[tag] = elements[int(tag)] = convert_raw_data_element(
-                        raw, encoding=encoding, ds=ds)
+                vr = raw.VR
+                if encoding and vr in _PLAIN_VRS and tag != _SPECIFIC_CHARACTER_SET:
+                    number = int(tag)
+                    if (direct and vr != "UN" and number not in _SPECIAL_TAGS
+                            and not number & 0x10000):
+                        # What pydicom's default hooks and Dataset.__setitem__ do for such an
+                        # element (public, not pixel data nor a LUT descriptor, VR not UN, which
+                        # the hooks may replace), without their dispatch, lookups and Tag
+                        # comparisons.
+                        elem = DataElement(tag, vr, convert_value(vr, raw, encoding),
+                                           raw.value_tell, raw.length == _UNDEFINED_LENGTH,
+                                           already_converted=True)
+                    else:
+                        elem = convert_raw_data_element(raw, encoding=encoding, ds=ds)
+                    stored[tag] = elements[number] = elem
                     continue
             elements[int(tag)] = ds[tag]
         except _CONVERSION_ERRORS:
@@ -252,6 +267,21 @@ def _elements(ds: Dataset, undecodable: dict[int, str] | None = None
                 raise
             undecodable[int(tag)] = str(getattr(raw, "VR", None) or "UN")
     return elements
+
+
+def _default_conversion() -> bool:
+    """Whether pydicom converts raw elements its default way (no hook or callback set)."""
+    return (hooks.raw_element_vr is _DEFAULT_VR_HOOK
+            and hooks.raw_element_value is _DEFAULT_VALUE_HOOK
+            and not hooks.raw_element_kwargs and not pydicom_config.data_element_callback
+            and not pydicom_config.convert_wrong_length_to_UN)
+
+
+_DEFAULT_VR_HOOK, _DEFAULT_VALUE_HOOK = hooks.raw_element_vr, hooks.raw_element_value
+#: Tags pydicom treats specially when converting or storing an element: the LUT descriptors
+#: (it fixes their first value) and pixel data (storing it resets the dataset's pixel array).
+_SPECIAL_TAGS = frozenset({0x00281101, 0x00281102, 0x00281103, 0x00283002,
+                           0x7FE00008, 0x7FE00009, 0x7FE00010})
 
 
 #: VRs whose raw elements convert on their own (ds[tag] treats SQ and ambiguous VRs more).
