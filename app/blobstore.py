@@ -130,10 +130,7 @@ class SpoolFile:
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
-        if len(self.head) < self._head_size:
-            self.head += view[:self._head_size - len(self.head)]
-        self._hash.update(view)
-        self.size += len(view)
+        self._received(view)
         if not self._direct:
             self._write_out(view)
             return
@@ -149,6 +146,40 @@ class SpoolFile:
                 self._write_out(memoryview(buffer))
                 pending = 0
         self._pending = pending
+
+    def fill(self, stream: BinaryIO, limit: int, chunk_size: int = 256 * 1024) -> bool:
+        """Write everything ``stream`` holds, read straight into the O_DIRECT buffer when
+        there is one (no intermediate bytes objects); False, with the rest left unread, once
+        more than ``limit`` bytes came."""
+        readinto = getattr(stream, "readinto", None)
+        while True:
+            if readinto is not None and self._direct:
+                if self._buffer is None:
+                    self._buffer = _take_buffer()
+                free = min(chunk_size, _DIRECT_BUFFER - self._pending)
+                target = memoryview(self._buffer)[self._pending:self._pending + free]
+                count = readinto(target)
+                if not count:
+                    return True
+                self._received(target[:count])
+                self._pending += count
+                if self._pending == _DIRECT_BUFFER:
+                    self._write_out(memoryview(self._buffer))
+                    self._pending = 0
+            else:
+                chunk = stream.read(chunk_size)
+                if not chunk:
+                    return True
+                self.write(chunk)
+            if self.size > limit:
+                return False
+
+    def _received(self, view: memoryview) -> None:
+        """Account for bytes written: head, hash, size."""
+        if len(self.head) < self._head_size:
+            self.head += view[:self._head_size - len(self.head)]
+        self._hash.update(view)
+        self.size += len(view)
 
     def _write_out(self, view: memoryview) -> None:
         """Append ``view`` to the file (a short write is continued)."""

@@ -40,14 +40,8 @@ def store_instances_in_study(study_instance_uid: str):
 def _spool_body(max_size: int) -> SpoolFile:
     spool = get_blobstore().spool(store_service.HEAD_SIZE)
     try:
-        stream = request.stream
-        while True:
-            chunk = stream.read(READ_SIZE)
-            if not chunk:
-                break
-            if spool.size + len(chunk) > max_size:
-                raise PayloadTooLargeError(max_size)
-            spool.write(chunk)
+        if not spool.fill(request.stream, max_size, READ_SIZE):
+            raise PayloadTooLargeError(max_size)
         spool.finish()
     except BaseException:
         spool.discard()

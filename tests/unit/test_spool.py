@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -21,12 +22,26 @@ def _payload(size: int) -> bytes:
     return (hashlib.sha256(str(size).encode()).digest() * (size // 32 + 1))[:size]
 
 
+class _ReadOnly:
+    """A stream without readinto (fill falls back to read)."""
+
+    def __init__(self, data: bytes):
+        self._stream = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+
 def _spool_and_put(store: FileSystemBlobStore, data: bytes, chunk: int | None,
-                   head_size: int = 1000) -> str:
+                   head_size: int = 1000, how: str = "write") -> str:
     with store.spool(head_size) as spool:
-        step = chunk or max(len(data), 1)
-        for start in range(0, len(data), step):
-            spool.write(data[start:start + step])
+        if how == "write":
+            step = chunk or max(len(data), 1)
+            for start in range(0, len(data), step):
+                spool.write(data[start:start + step])
+        else:  # fill from a stream, with readinto or with read only
+            stream = io.BytesIO(data) if how == "readinto" else _ReadOnly(data)
+            assert spool.fill(stream, len(data), *([chunk] if chunk else []))
         spool.finish()
         assert spool.size == len(data)
         assert spool.key == hashlib.sha256(data).hexdigest()
@@ -49,6 +64,31 @@ def test_spooled_bytes_are_stored_exactly(tmp_path: Path, fsync: bool, chunk: in
         assert handle.read() == data
     assert store.size(key) == size
     assert list(store.tmp.iterdir()) == []  # the spool name is gone, the blob stays
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+@pytest.mark.parametrize("how", ["readinto", "read"])
+@pytest.mark.parametrize("chunk", [65536, 300_001, None])
+@pytest.mark.parametrize("size", SIZES)
+def test_spool_filled_from_a_stream_stores_bytes_exactly(tmp_path: Path, fsync: bool, how: str,
+                                                         chunk: int | None, size: int) -> None:
+    store = FileSystemBlobStore(tmp_path / "blobs", fsync=fsync)
+    data = _payload(size)
+    key = _spool_and_put(store, data, chunk, how=how)
+    with store.open(key) as handle:
+        assert handle.read() == data
+
+
+@pytest.mark.parametrize("how", ["readinto", "read"])
+def test_spool_fill_stops_beyond_the_limit(tmp_path: Path, how: str) -> None:
+    store = FileSystemBlobStore(tmp_path / "blobs", fsync=True)
+    data = _payload(MIB + 10)
+    stream = io.BytesIO(data) if how == "readinto" else _ReadOnly(data)
+    with store.spool() as spool:
+        assert spool.fill(stream, MIB + 9, 65536) is False
+        assert MIB + 9 < spool.size <= MIB + 10
+    with store.spool() as spool:
+        assert spool.fill(io.BytesIO(data), MIB + 10) is True
 
 
 def test_fsynced_spool_writes_with_o_direct(tmp_path: Path) -> None:
@@ -105,6 +145,10 @@ def test_file_system_refusing_o_direct_writes(tmp_path: Path, monkeypatch) -> No
     key = _spool_and_put(store, data, 300_001)
     with store.open(key) as handle:
         assert handle.read() == data
+    other = _payload(3 * MIB + 5)
+    key = _spool_and_put(store, other, 300_001, how="readinto")
+    with store.open(key) as handle:
+        assert handle.read() == other
     probe = FileSystemBlobStore(tmp_path / "probe", fsync=True).spool()
     probe.discard()
     if probe._direct:  # this file system takes O_DIRECT: it was tried first
