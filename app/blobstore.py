@@ -74,11 +74,26 @@ _buffers_lock = threading.Lock()
 
 
 def _take_buffer() -> mmap.mmap:
-    """A page-aligned buffer for O_DIRECT writes; reused, so its pages stay resident."""
+    """A page-aligned buffer for O_DIRECT writes; reused, so its pages stay resident.
+
+    Private to the process: an anonymous mapping is shared by default, so a buffer pooled
+    before ``python wsgi.py`` forks its servers (the store's layout marker is written at
+    startup) would otherwise be one buffer for all of them, each writing the others' bytes."""
     with _buffers_lock:
         if _buffers:
             return _buffers.pop()
-    return mmap.mmap(-1, _DIRECT_BUFFER)
+    return mmap.mmap(-1, _DIRECT_BUFFER, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+
+
+def _forget_buffers() -> None:
+    """In a forked child: drop the pooled buffers (copies of the parent's)."""
+    global _buffers_lock
+    _buffers_lock = threading.Lock()
+    _buffers.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_buffers)
 
 
 def _give_buffer(buffer: mmap.mmap) -> None:

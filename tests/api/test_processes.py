@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -60,6 +61,21 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen, int]:
             time.sleep(0.1)
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the server and both its processes (SIGTERM; SIGKILL to all if that hangs)."""
+    children = _children(process.pid) if process.poll() is None else []
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        for pid in [process.pid, *children]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait()
+
+
 def _established(pid: int, port: int) -> int:
     """Connections to local ``port`` that process ``pid`` holds open (from /proc)."""
     inodes = set()
@@ -100,8 +116,75 @@ def test_wsgi_two_processes_share_keep_alive_connections_evenly(tmp_path):
     finally:
         for conn in connections:
             conn.close()
-        process.kill()
-        process.wait()
+        _stop(process)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_wsgi_two_processes_storing_at_once_keep_every_file_exact(tmp_path):
+    """Four clients store distinct instances at once through both processes (fsync on, the
+    default: spooled through O_DIRECT buffers); every instance reads back byte for byte."""
+    process, port = _start(tmp_path)
+    study = "1.2.826.0.1.3680043.8.498.78"
+    sent: dict[str, bytes] = {}
+    errors: list[str] = []
+
+    def client(worker: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            for n in range(20):
+                uid = f"{study}.{worker}.{n}"
+                data = to_bytes(make_dataset(study_uid=study, sop_uid=uid, rows=384,
+                                             columns=256 + worker))
+                sent[uid] = data
+                conn.request("POST", "/v2/studies", body=data,
+                             headers={"Content-Type": "application/dicom"})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors.append(f"{uid}: {response.status}")
+        finally:
+            conn.close()
+
+    try:
+        threads = [threading.Thread(target=client, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        status, body = _request(port, "GET", f"/v2/studies/{study}/instances",
+                                headers={"Accept": "application/dicom+json"})
+        assert status == 200
+        for item in json.loads(body):
+            uid = item["00080018"]["Value"][0]
+            series = item["0020000E"]["Value"][0]
+            status, data = _request(
+                port, "GET", f"/v2/studies/{study}/series/{series}/instances/{uid}",
+                headers={"Accept": "application/dicom; transfer-syntax=*"})
+            assert status == 200 and data == sent.pop(uid), uid
+        assert sent == {}
+    finally:
+        _stop(process)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_wsgi_processes_stop_when_their_parent_is_killed(tmp_path):
+    process, port = _start(tmp_path)
+    children = _children(process.pid)
+    assert len(children) == 2
+    process.kill()  # SIGKILL: the parent cannot pass anything on
+    process.wait()
+    deadline = time.time() + 30
+    alive = children
+    while alive and time.time() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+                 and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]
+    for pid in alive:  # do not leave them behind, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert alive == []
+    with pytest.raises(OSError):
+        _request(port, "GET", "/health/check")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -126,5 +209,4 @@ def test_wsgi_two_processes_store_and_stop_on_sigterm(tmp_path):
                 Path(f"/proc/{child}/stat").read_text().split()[2] == "Z"
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            _stop(process)

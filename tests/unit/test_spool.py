@@ -169,3 +169,28 @@ def test_write_errors_other_than_einval_propagate(tmp_path: Path, monkeypatch) -
     monkeypatch.undo()
     spool.discard()
     assert list(store.tmp.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_pooled_buffers_are_not_shared_with_forked_processes() -> None:
+    """``python wsgi.py`` pools a buffer before it forks (the layout marker): a child writing
+    into its buffer must not change the parent's (an anonymous mmap is shared by default)."""
+    buffer = blobstore._take_buffer()
+    buffer[:4] = b"mine"
+    blobstore._give_buffer(buffer)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its pool starts empty, and writing its buffers stays private
+        try:
+            empty = not blobstore._buffers
+            child = blobstore._take_buffer()
+            child[:4] = b"kid!"
+            buffer[:4] = b"kid!"  # the inherited object too
+            os.write(write, b"1" if empty else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert blobstore._take_buffer()[:4] == b"mine"
