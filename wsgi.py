@@ -67,10 +67,27 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _child(sock: socket.socket, counts: ConnectionCounts, index: int) -> None:
-    """Serve in a forked process until SIGTERM/SIGINT; never returns."""
+def _stop_with_parent(parent: int) -> None:
+    """Linux: have the kernel send SIGTERM when the parent dies (SIGKILL, OOM killer), so no
+    server process goes on unsupervised, holding the port."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _child(sock: socket.socket, counts: ConnectionCounts, index: int, parent: int) -> None:
+    """Serve in a forked process until SIGTERM/SIGINT (or the parent dies); never returns."""
     for signum in _STOP_SIGNALS:
         signal.signal(signum, _exit_normally)
+    _stop_with_parent(parent)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     # Threads do not survive fork: each process runs its own background worker.
     background_worker.init_app(app)
@@ -108,10 +125,11 @@ def _serve_forked(processes: int) -> int:
 
     # Signals wait until the children exist and the handlers are in place.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    parent = os.getpid()
     for index in range(processes):
         pid = os.fork()
         if pid == 0:
-            _child(sock, counts, index)
+            _child(sock, counts, index, parent)
         children.add(pid)
     sock.close()
     for signum in _STOP_SIGNALS:
