@@ -14,6 +14,7 @@ import http.client
 import io
 import itertools
 import os
+import random
 import sys
 import time
 import uuid
@@ -74,14 +75,41 @@ class Instances:
         self.head, self.pixels = self.template[:cut], self.template[cut:]
         self.run = uuid.uuid4().int % 10**8
         self.counter = itertools.count(1)
+        self.made: list[tuple[int, int]] = []  # (number, series) of every instance made
 
     def parts(self, series: int = 0) -> list[bytes]:
         """The next instance as [header, pixel data element] (joined, its Part-10 bytes)."""
         n = next(self.counter)
-        head = self.head.replace(SOP_MARK, f"1.2.999.3.{self.run:08d}{n:012d}".encode())
-        head = head.replace(SERIES_MARK, f"1.2.999.2.{self.run:08d}{series:012d}".encode())
-        head = head.replace(STUDY_MARK, f"1.2.999.1.{self.run:08d}{series // 10:012d}".encode())
+        self.made.append((n, series))
+        return self.make(n, series)
+
+    def make(self, n: int, series: int) -> list[bytes]:
+        """Instance ``n`` of ``series`` (the same bytes each time)."""
+        head = self.head.replace(SOP_MARK, self.uid(3, n))
+        head = head.replace(SERIES_MARK, self.uid(2, series))
+        head = head.replace(STUDY_MARK, self.uid(1, series // 10))
         return [head, self.pixels]
+
+    def uid(self, level: int, number: int) -> bytes:
+        return f"1.2.999.{level}.{self.run:08d}{number:012d}".encode()
+
+    def verify(self, server: Server, sample: int = 20) -> None:
+        """Read a sample of the stored instances back: each must be the bytes sent (a benchmark
+        that stores wrong bytes fast proves nothing). Raises on the first difference."""
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
+        try:
+            for n, series in random.sample(self.made, min(sample, len(self.made))):
+                path = "/v2/studies/{}/series/{}/instances/{}".format(
+                    *(u.decode() for u in (self.uid(1, series // 10), self.uid(2, series),
+                                           self.uid(3, n))))
+                conn.request("GET", path,
+                             headers={"Accept": "application/dicom; transfer-syntax=*"})
+                response = conn.getresponse()
+                body = response.read()
+                if response.status != 200 or body != b"".join(self.make(n, series)):
+                    raise RuntimeError(f"instance {n} reads back wrong ({response.status})")
+        finally:
+            conn.close()
 
     def next(self, series: int = 0) -> bytes:
         return b"".join(self.parts(series))
@@ -246,6 +274,7 @@ def main(argv: list[str]) -> None:
         with running_server(backend, threads=args.threads,
                             extra_env={"DICOM_PROCESSES": str(args.processes)}) as server:
             print(f"### {backend}\n\n{TABLE_HEADER}", flush=True)
+            instances.made.clear()  # what this server stored
             # warm-up
             single_case(server, instances, 1, 5)
             notes: list[str] = []
@@ -257,6 +286,7 @@ def main(argv: list[str]) -> None:
                 if not args.only or "multi" in args.only:
                     print(with_cpu(server, lambda: multipart_case(
                         server, instances, concurrency, n(8 * concurrency)), notes), flush=True)
+            instances.verify(server)
             print("\nCPU per instance (user + system, all server processes):\n"
                   + "\n".join(notes), flush=True)
         if not args.no_memory and backend == args.backends.split(",")[0]:
