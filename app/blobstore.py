@@ -387,6 +387,14 @@ class FileSystemBlobStore(BlobStore):
     def exists(self, key: str) -> bool:
         return os.path.exists(self._file(key))
 
+    def content_key(self, key: str) -> str:
+        """The key the bytes of file ``key`` hash to now (``key`` unless they changed)."""
+        digest = hashlib.sha256()
+        with self.open(key) as handle:
+            for chunk in iter(lambda: handle.read(CHUNK), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     def size(self, key: str) -> int:
         return os.stat(self._file(key)).st_size
 
@@ -473,6 +481,20 @@ def init_app(app: Flask) -> FileSystemBlobStore:
 
         removed = sweep_blobs(app.extensions["dicom_db"], store, min_age)
         click.echo(f"Removed {removed} files.")
+
+    @blobs_group.command("verify")
+    def verify_command() -> None:
+        """Read every file and check that its bytes still hash to its name (SHA-256); list
+        the ones that do not and exit with status 1 if there are any."""
+        checked, damaged = 0, []
+        for key in store.keys():
+            checked += 1
+            if store.content_key(key) != key:
+                damaged.append(key)
+                click.echo(f"damaged: {key}")
+        click.echo(f"Checked {checked} files, {len(damaged)} damaged.")
+        if damaged:
+            raise SystemExit(1)
 
     return store
 

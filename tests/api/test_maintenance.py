@@ -59,6 +59,21 @@ def test_sweep_command_reports_count(make_app):
     assert not blobs.exists(orphan)
 
 
+def test_verify_command_lists_files_whose_bytes_changed(make_app):
+    app = make_app()
+    blobs = app.extensions["dicom_blobs"]
+    intact, damaged = blobs.put_bytes(b"intact"), blobs.put_bytes(b"will change")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["blobs", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "Checked 2 files, 0 damaged." in result.output
+    blobs.path(damaged).write_bytes(b"changed")
+    result = runner.invoke(args=["blobs", "verify"])
+    assert result.exit_code == 1
+    assert f"damaged: {damaged}" in result.output and intact not in result.output
+    assert "Checked 2 files, 1 damaged." in result.output
+
+
 def test_first_stores_give_a_new_postgresql_database_statistics(pg_test_url, tmp_path,
                                                                  monkeypatch):
     """A new database gets its first statistics from the store path, not a minute later
