@@ -135,6 +135,7 @@ class SpoolFile:
     def __init__(self, directory: str | Path, fsync: bool, head_size: int = 0) -> None:
         self._fd, self._direct, self.name = _create(str(directory), _DIRECT_IO and fsync)
         self._hash = hashlib.sha256()
+        self._key: str | None = None
         self.size = 0
         self._fsync = fsync
         self.closed = False
@@ -233,7 +234,12 @@ class SpoolFile:
 
     @property
     def key(self) -> str:
-        return self._hash.hexdigest()
+        """The SHA-256 of the bytes written (hex); fixed once the file is finished."""
+        if self._key is None:
+            if not self.closed:
+                return self._hash.hexdigest()
+            self._key = self._hash.hexdigest()
+        return self._key
 
     def finish(self) -> None:
         """Flush and close the written file (a request of thousands of parts must not hold

@@ -33,6 +33,8 @@ class ElementValidationError(ValueError):
 
 
 def _values(value: Any) -> list[Any]:
+    if type(value) is str:  # the usual case, without the ABC check of MultiValue
+        return [value] if value else []
     if value is None or value == "":
         return []
     if isinstance(value, (list, tuple, MultiValue)):

@@ -104,6 +104,8 @@ class _Rejected(Exception):
 
 
 def _first(value: Any) -> Any:
+    if type(value) is str:  # the usual case, without the ABC check of MultiValue
+        return value
     if isinstance(value, (list, tuple, MultiValue)):
         return value[0] if len(value) else None
     return value
