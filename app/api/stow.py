@@ -1,6 +1,7 @@
 """STOW-RS: ``POST [/vN][/partitions/{p}]/studies[/{study}]`` (PS3.18 §10.5, reference §3)."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable
 
 from flask import Blueprint, Response, current_app, g, request
@@ -11,8 +12,8 @@ from ..dicomweb import media_types
 from ..dicomweb.identifiers import STUDY, validate_uid
 from ..dicomweb.json_model import dumps
 from ..dicomweb.multipart import iter_parts
-from ..errors import (AcceptFilterError, BadRequestError, PayloadTooLargeError,
-                      UnsupportedMediaTypeError)
+from ..errors import (AcceptFilterError, BadRequestError, DataStoreError,
+                      PayloadTooLargeError, UnsupportedMediaTypeError)
 from ..partitioning import api_version, current_partition, resource_base_url, scope
 from ..services import extended_query_tags as eqt_service
 from ..services import store as store_service
@@ -23,6 +24,7 @@ bp = scope(Blueprint("stow", __name__), create=True)
 MULTIPLE_VALUES_WARNING = ('299 {host}: "One or more indexed Dicom tag(s) have multiple '
                            'values, only first value is indexed."')
 READ_SIZE = 256 * 1024
+logger = logging.getLogger(__name__)
 
 
 @bp.post("/studies")
@@ -98,7 +100,11 @@ def _receive_parts() -> list[SpoolFile]:
 def _store(study_instance_uid: str | None) -> Response:
     if not media_types.accepts_dicom_json(request.headers.get("Accept")):
         raise AcceptFilterError()
-    spools = _receive_parts()
+    try:
+        spools = _receive_parts()
+    except OSError as exc:  # the spool directory is full or failing: nothing was stored
+        logger.error("Could not spool the request body: %s", exc)
+        raise DataStoreError() from exc
     if not spools:
         return Response(status=204)
     context = StoreContext(conn=get_db(), blobs=get_blobstore(), partition=current_partition(),

@@ -271,6 +271,36 @@ def test_store_file_write_failure_returns_409_with_272(make_app, monkeypatch):
     assert temp_files(app) == []
 
 
+@pytest.mark.parametrize("multipart_body", [False, True])
+def test_store_body_that_cannot_be_spooled_returns_503(make_app, monkeypatch, multipart_body):
+    """A full (or failing) disk while the body is received: 503 like the reference's data
+    store errors, nothing stored, no temporary file left."""
+    app = make_app()
+    blobs = app.extensions["dicom_blobs"]
+    real_spool = blobs.spool
+
+    def failing_spool(*args):
+        spool = real_spool(*args)
+        spool.write = spool.fill = _raise_enospc
+        return spool
+
+    monkeypatch.setattr(blobs, "spool", failing_spool)
+    data = to_bytes(make_dataset())
+    client = app.test_client()
+    if multipart_body:
+        body, content_type = multipart([data])
+        response = client.post("/studies", data=body, headers={"Content-Type": content_type})
+    else:
+        response = store(client, "", data)
+    assert response.status_code == 503
+    assert response.data == b"The data store is unavailable."
+    assert count(app, "instances") == 0 and temp_files(app) == []
+
+
+def _raise_enospc(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
 def test_store_single_part_without_accept_header_returns_200(app, client, base):
     response = client.post(f"{base}/studies", data=to_bytes(make_dataset()),
                            headers={"Content-Type": "application/dicom"})
