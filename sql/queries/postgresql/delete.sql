@@ -1,7 +1,8 @@
 -- DELETE, PostgreSQL: row locks that serialize a delete with a concurrent STOW of the study.
 
 -- name: lock_study_for_delete(partition_key, study_instance_uid)^
--- The study's key, locked until commit (STOW's study upsert takes the same row lock), or None.
+-- The study's key, locked until commit, or None. STOW waits for it: its study upsert takes
+-- a conflicting lock, and a store that leaves the study row unchanged key-share locks it.
 SELECT study_key FROM studies
  WHERE partition_key = :partition_key AND study_instance_uid = :study_instance_uid
    FOR UPDATE;

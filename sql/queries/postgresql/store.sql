@@ -4,9 +4,11 @@
 -- Same rows as dao.instances.add_instance's step-by-step queries in ../common/instances.sql:
 -- study and series upserted "latest wins", then the instance, its metadata, the blob reference
 -- and the change-feed entry. A duplicate instance violates ux_instances_uid and fails the
--- whole statement. A study or series row found unchanged is not upserted; if a concurrent
--- delete removes it before this statement's foreign keys are checked, the statement fails
--- with foreign_key_violation and the store is retried (dao.instances.StudyRemovedError).
+-- whole statement. A study or series row found unchanged is not upserted, only key-share
+-- locked (as its foreign key check would), so a delete holding the study is waited for before
+-- any row is written; should the row still vanish before the foreign keys are checked, the
+-- statement fails with foreign_key_violation and the store is retried
+-- (dao.instances.StudyRemovedError).
 
 -- name: get_instance_status_locking_tags(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)^
 -- The first statement of a store transaction: the status of an instance with these UIDs (or
@@ -47,6 +49,10 @@ WITH found_study AS (
        AND patient_birth_date IS NOT DISTINCT FROM COALESCE(:patient_birth_date,
                                                             patient_birth_date)
        AND study_id IS NOT DISTINCT FROM COALESCE(:study_id, study_id)
+       -- The lock the instance row's foreign key takes anyway: stores do not wait for each
+       -- other, but one waits for a delete that holds the study (lock_study_for_delete) and
+       -- then sees the row as the delete left it (recomputed, or gone: then upserted).
+       FOR KEY SHARE
 ), upserted_study AS (
     INSERT INTO studies (partition_key, study_instance_uid, patient_id, patient_name,
                          patient_name_words, referring_physician_name,
@@ -91,6 +97,7 @@ WITH found_study AS (
        AND manufacturer_model_name IS NOT DISTINCT FROM COALESCE(:manufacturer_model_name,
                                                                  manufacturer_model_name)
        AND series_number IS NOT DISTINCT FROM COALESCE(:series_number, series_number)
+       FOR KEY SHARE OF series
 ), upserted_series AS (
     INSERT INTO series (study_key, partition_key, series_instance_uid, modality,
                         performed_procedure_step_start_date, manufacturer_model_name,
