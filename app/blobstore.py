@@ -101,7 +101,10 @@ def _give_buffer(buffer: mmap.mmap) -> None:
         if len(_buffers) < _IDLE_BUFFERS:
             _buffers.append(buffer)
             return
-    buffer.close()
+    try:
+        buffer.close()
+    except BufferError:  # a view of it is still alive (an exception's traceback holds one):
+        pass  # dropped, unmapped when the last view goes
 
 
 def _create(directory: str, direct: bool) -> tuple[int, bool, str]:
@@ -173,11 +176,14 @@ class SpoolFile:
                 if self._buffer is None:
                     self._buffer = _take_buffer()
                 free = min(chunk_size, _DIRECT_BUFFER - self._pending)
-                target = memoryview(self._buffer)[self._pending:self._pending + free]
-                count = readinto(target)
+                with memoryview(self._buffer) as whole:  # no view outlives this block
+                    with whole[self._pending:self._pending + free] as target:
+                        count = readinto(target)
+                        if count:
+                            with target[:count] as received:
+                                self._received(received)
                 if not count:
                     return True
-                self._received(target[:count])
                 self._pending += count
                 if self._pending == _DIRECT_BUFFER:
                     self._write_out(memoryview(self._buffer))
@@ -267,16 +273,20 @@ class SpoolFile:
 
     def discard(self) -> None:
         """Close and remove the temporary file (idempotent)."""
-        if not self.closed:
-            self.closed = True
-            if self._buffer is not None:
-                _give_buffer(self._buffer)
-                self._buffer = None
-            os.close(self._fd)
         try:
-            os.unlink(self.name)
-        except FileNotFoundError:
-            pass
+            if not self.closed:
+                self.closed = True
+                try:
+                    if self._buffer is not None:
+                        buffer, self._buffer = self._buffer, None
+                        _give_buffer(buffer)
+                finally:
+                    os.close(self._fd)
+        finally:
+            try:
+                os.unlink(self.name)
+            except FileNotFoundError:
+                pass
 
     def __enter__(self) -> "SpoolFile":
         return self
@@ -494,8 +504,12 @@ def init_app(app: Flask) -> FileSystemBlobStore:
         the ones that do not and exit with status 1 if there are any."""
         checked, damaged = 0, []
         for key in store.keys():
+            try:
+                actual = store.content_key(key)
+            except FileNotFoundError:  # removed since it was listed (a delete, a sweep)
+                continue
             checked += 1
-            if store.content_key(key) != key:
+            if actual != key:
                 damaged.append(key)
                 click.echo(f"damaged: {key}")
         click.echo(f"Checked {checked} files, {len(damaged)} damaged.")

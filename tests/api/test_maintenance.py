@@ -74,6 +74,23 @@ def test_verify_command_lists_files_whose_bytes_changed(make_app):
     assert "Checked 2 files, 1 damaged." in result.output
 
 
+def test_verify_command_skips_a_file_removed_while_it_runs(make_app, monkeypatch):
+    app = make_app()
+    blobs = app.extensions["dicom_blobs"]
+    kept, gone = blobs.put_bytes(b"kept"), blobs.put_bytes(b"gone")
+    real = blobs.content_key
+
+    def content_key(key):
+        if key == gone:
+            raise FileNotFoundError(key)
+        return real(key)
+
+    monkeypatch.setattr(blobs, "content_key", content_key)
+    result = app.test_cli_runner().invoke(args=["blobs", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "Checked 1 files, 0 damaged." in result.output and kept
+
+
 def test_first_stores_give_a_new_postgresql_database_statistics(pg_test_url, tmp_path,
                                                                  monkeypatch):
     """A new database gets its first statistics from the store path, not a minute later

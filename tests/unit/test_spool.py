@@ -194,3 +194,37 @@ def test_pooled_buffers_are_not_shared_with_forked_processes() -> None:
     os.close(read)
     os.waitpid(pid, 0)
     assert blobstore._take_buffer()[:4] == b"mine"
+
+
+class _FailingStream:
+    """readinto fills one chunk, then fails as a full disk or a broken read would."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def readinto(self, target) -> int:
+        self.calls += 1
+        if self.calls > 1:
+            raise OSError(errno.EIO, "Input/output error")
+        target[:10] = b"0123456789"
+        return 10
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="no O_DIRECT on this platform")
+def test_discarding_a_spool_while_its_failure_is_handled(tmp_path: Path, monkeypatch) -> None:
+    """The failure's traceback must not keep a view of the buffer that stops it from being
+    closed (BufferError), and the file is removed."""
+    monkeypatch.setattr(blobstore, "_IDLE_BUFFERS", 0)  # every buffer given back is closed
+    store = FileSystemBlobStore(tmp_path / "blobs", fsync=True)
+    spool = store.spool()
+    if not spool._direct:
+        spool.discard()
+        pytest.skip("this file system refuses O_DIRECT")
+    with pytest.raises(OSError) as raised:
+        try:
+            spool.fill(_FailingStream(), 1 << 20)
+        except OSError:
+            spool.discard()  # as STOW does, inside the handler
+            raise
+    assert raised.value.errno == errno.EIO
+    assert list(store.tmp.iterdir()) == []
