@@ -21,21 +21,29 @@ MAX_DEFER = 0.05
 #: Pause between two looks at a connection this process leaves to the others (the listening
 #: socket stays readable until one of them accepts, so the loop would otherwise spin).
 _PAUSE = 0.0005
-#: A gap between two deferrals longer than this means a new connection is waiting.
-_NEW_DEFERRAL = 0.02
 
 
 class ConnectionCounts:
     """Open connections per process, in memory shared by the processes forked after it."""
 
     def __init__(self, processes: int):
-        self._memory = mmap.mmap(-1, 4 * processes)  # anonymous, shared across fork
-        self.counts = memoryview(self._memory).cast("i")
+        # Anonymous, so shared across fork: a count per process, then the number of accepts.
+        self._memory = mmap.mmap(-1, 4 * (processes + 1))
+        slots = memoryview(self._memory).cast("i")
+        self.counts, self._accepts = slots[:processes], slots[processes:]
 
     def should_defer(self, index: int, mine: int) -> bool:
         """Does process ``index``, with ``mine`` open connections, hold more than another?"""
         self.counts[index] = mine
         return any(count < mine for other, count in enumerate(self.counts) if other != index)
+
+    @property
+    def accepts(self) -> int:
+        """How many connections the processes accepted (changes when any of them accepts)."""
+        return self._accepts[0]
+
+    def accepted(self) -> None:
+        self._accepts[0] = (self._accepts[0] + 1) & 0x7FFFFFFF
 
 
 def balance(server: Any, counts: ConnectionCounts, index: int) -> None:
@@ -43,8 +51,9 @@ def balance(server: Any, counts: ConnectionCounts, index: int) -> None:
     fewer connections, or once a connection has waited ``MAX_DEFER`` for the others."""
     accept = server.handle_accept
     readable = server.readable
-    #: [when the current deferral began, when this process last deferred]
-    deferral = [0.0, float("-inf")]
+    #: [when this process began leaving the waiting connection(s) to the others, the number
+    #: of accepts then]: a new deferral begins only once some process has accepted.
+    deferral = [0.0, -1]
 
     def balanced_readable() -> bool:
         counts.counts[index] = len(server.active_channels)  # closed ones leave it here
@@ -53,13 +62,13 @@ def balance(server: Any, counts: ConnectionCounts, index: int) -> None:
     def balanced_accept() -> None:
         if counts.should_defer(index, len(server.active_channels)):
             now = time.monotonic()
-            if now - deferral[1] > _NEW_DEFERRAL:  # not the same waiting connection
-                deferral[0] = now
-            deferral[1] = now
+            if counts.accepts != deferral[1]:  # not the connection(s) deferred before
+                deferral[0], deferral[1] = now, counts.accepts
             if now - deferral[0] < MAX_DEFER:
                 time.sleep(_PAUSE)
                 return
         accept()
+        counts.accepted()
         counts.counts[index] = len(server.active_channels)
 
     server.readable = balanced_readable
