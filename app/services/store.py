@@ -17,11 +17,11 @@ from typing import Any, BinaryIO, Callable, Sequence
 
 from pydicom import config as pydicom_config
 from pydicom import dcmread
-from pydicom.hooks import hooks
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.hooks import hooks
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.values import convert_value
