@@ -155,16 +155,11 @@ class SpoolFile:
             return
         if self._buffer is None:
             self._buffer = _take_buffer()
-        buffer, pending = self._buffer, self._pending
         while view:
-            count = min(len(view), _DIRECT_BUFFER - pending)
-            buffer[pending:pending + count] = view[:count]
-            pending += count
+            count = min(len(view), _DIRECT_BUFFER - self._pending)
+            self._buffer[self._pending:self._pending + count] = view[:count]
             view = view[count:]
-            if pending == _DIRECT_BUFFER:
-                self._write_out(memoryview(buffer))
-                pending = 0
-        self._pending = pending
+            self._filled(count)
 
     def fill(self, stream: BinaryIO, limit: int, chunk_size: int = 256 * 1024) -> bool:
         """Write everything ``stream`` holds, read straight into the O_DIRECT buffer when
@@ -184,10 +179,7 @@ class SpoolFile:
                                 self._received(received)
                 if not count:
                     return True
-                self._pending += count
-                if self._pending == _DIRECT_BUFFER:
-                    self._write_out(memoryview(self._buffer))
-                    self._pending = 0
+                self._filled(count)
             else:
                 chunk = stream.read(chunk_size)
                 if not chunk:
@@ -195,6 +187,13 @@ class SpoolFile:
                 self.write(chunk)
             if self.size > limit:
                 return False
+
+    def _filled(self, count: int) -> None:
+        """``count`` more bytes are in the O_DIRECT buffer: write it out once it is full."""
+        self._pending += count
+        if self._pending == _DIRECT_BUFFER:
+            self._write_out(memoryview(self._buffer))
+            self._pending = 0
 
     def _received(self, view: memoryview) -> None:
         """Account for bytes written: head, hash, size."""
