@@ -1,15 +1,12 @@
-"""The two database engines: the few differences between PostgreSQL and SQLite live here."""
+"""PostgreSQL: the production database (a connection pool, prepared statements for the
+store path, BEGIN sent with the first statement)."""
 from __future__ import annotations
 
 import re
 import select
-import sqlite3
 import threading
-from contextlib import contextmanager
 from functools import lru_cache
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import psycopg2
 import psycopg2.errors
@@ -17,202 +14,10 @@ import psycopg2.extensions
 import psycopg2.extras
 from aiosql.types import SQLOperationType
 
-from ..errors import DataStoreError
+from ...errors import DataStoreError
+from .base import Engine
 
 _QMARK = re.compile(r"\?")
-
-
-def _adapt_datetime(value: datetime) -> str:
-    """Store timestamps in SQLite as fixed-width ISO-8601 UTC text, so they sort."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-sqlite3.register_adapter(datetime, _adapt_datetime)
-
-
-def as_datetime(value: Any) -> datetime | None:
-    """Turn a timestamp column value (datetime or ISO text) into an aware datetime."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-class Engine:
-    """Base class: connection handling and dialect capabilities."""
-
-    dialect: str = ""
-    driver: str = ""
-    integrity_errors: tuple[type[BaseException], ...] = ()
-    operational_errors: tuple[type[BaseException], ...] = ()
-
-    def connect(self) -> Any:
-        raise NotImplementedError
-
-    def release(self, conn: Any) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Close every pooled connection."""
-
-    def begin(self, conn: Any, write: bool) -> None:
-        raise NotImplementedError
-
-    def begin_with_next_statement(self, conn: Any) -> None:
-        """Begin a write transaction whose BEGIN may travel with its first statement (saving
-        a round trip); only statements run through this engine and ``DbConn`` may follow."""
-        self.begin(conn, write=True)
-
-    def send_pending_begin(self, conn: Any) -> None:
-        """Before a statement this engine does not send itself (aiosql's): send a BEGIN still
-        waiting for its first statement."""
-
-    def _pending_begin(self, conn: Any) -> str:
-        """The BEGIN to send with the next statement, if one is waiting ("" if not)."""
-        return ""
-
-    def commit(self, conn: Any) -> None:
-        conn.commit()
-
-    def rollback(self, conn: Any) -> None:
-        conn.rollback()
-
-    def convert(self, sql: str) -> str:
-        """Convert ``?`` placeholders of dynamic SQL to the driver's style."""
-        return sql
-
-    #: Named queries this engine runs with ``run_prepared`` instead of aiosql.
-    prepared_queries: frozenset[str] = frozenset()
-
-    def run_prepared(self, conn: Any, name: str, sql: str, operation: SQLOperationType,
-                     params: dict[str, Any]) -> Any:
-        """Run a named query as a prepared statement; return what aiosql would."""
-        raise NotImplementedError
-
-    def tuple_cursor(self, conn: Any) -> Any:
-        """A cursor whose rows are plain tuples."""
-        raise NotImplementedError
-
-    def execute(self, conn: Any, sql: str, params: Sequence[Any] = (),
-                tuples: bool = False) -> Any:
-        """Run dynamic SQL (built from whitelisted names and ``?`` placeholders only)."""
-        cur = self.tuple_cursor(conn) if tuples else conn.cursor()
-        try:
-            cur.execute(self._pending_begin(conn) + self.convert(sql), tuple(params))
-        except self.operational_errors as exc:
-            cur.close()
-            raise DataStoreError() from exc
-        return cur
-
-    def fetchall(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        cur = self.execute(conn, sql, params)
-        try:
-            return cur.fetchall()
-        finally:
-            cur.close()
-
-    def fetch_tuples(self, conn: Any, sql: str,
-                     params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """The column names and the rows as tuples: no per-row dict (wide pages)."""
-        cur = self.execute(conn, sql, params, tuples=True)
-        try:
-            return [d[0] for d in cur.description], cur.fetchall()
-        finally:
-            cur.close()
-
-    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-        """``column IN (?, ?, ...)`` with one bound parameter per value."""
-        return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
-
-    def is_unique_violation(self, exc: BaseException) -> bool:
-        return isinstance(exc, self.integrity_errors)
-
-    def ping(self) -> None:
-        """Run a trivial query; raise if the database does not answer."""
-        conn = self.connect()
-        try:
-            cur = conn.cursor()
-            cur.execute("SELECT 1")
-            cur.fetchall()
-            cur.close()
-            self.rollback(conn)
-        finally:
-            self.release(conn)
-
-
-class SqliteEngine(Engine):
-    """Embedded default: one file, WAL mode, a connection per request (reused when idle)."""
-
-    dialect = "sqlite"
-    driver = "sqlite3"
-    integrity_errors = (sqlite3.IntegrityError,)
-    operational_errors = (sqlite3.OperationalError, sqlite3.DatabaseError)
-
-    #: Idle connections kept open. Closing the last connection of a WAL database checkpoints
-    #: and removes the WAL file, which cost every request an fsync-heavy checkpoint.
-    max_idle = 8
-
-    def __init__(self, path: str, busy_timeout_ms: int = 30000):
-        self.path = path
-        self.busy_timeout_ms = busy_timeout_ms
-        self._idle: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-    def tuple_cursor(self, conn: Any) -> Any:
-        cur = conn.cursor()
-        cur.row_factory = None
-        return cur
-
-    def connect(self) -> sqlite3.Connection:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=self.busy_timeout_ms / 1000)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.Error as exc:
-            raise DataStoreError() from exc
-        return conn
-
-    def release(self, conn: sqlite3.Connection) -> None:
-        try:
-            if conn.in_transaction:
-                conn.rollback()
-        except sqlite3.Error:
-            conn.close()
-            return
-        with self._lock:
-            if self.path != ":memory:" and len(self._idle) < self.max_idle:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-    def begin(self, conn: sqlite3.Connection, write: bool) -> None:
-        # BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock.
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    def commit(self, conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:
-            conn.execute("COMMIT")
-
-    def rollback(self, conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
 
 
 class PostgresEngine(Engine):
@@ -424,37 +229,3 @@ def _prepared_form(sql: str) -> tuple[str, tuple[str, ...]]:
         return f"${order.index(match.group(1)) + 1}"
 
     return _PYFORMAT.sub(number, sql).replace("%%", "%"), tuple(order)
-
-
-def create_engine(url: str, pool_size: int = 12, busy_timeout_ms: int = 30000) -> Engine:
-    """Pick the engine from the database URL (``sqlite:///path`` or ``postgresql://...``)."""
-    if url.startswith("sqlite:///"):
-        return SqliteEngine(url[len("sqlite:///"):] or ":memory:", busy_timeout_ms)
-    if url.startswith(("postgresql://", "postgres://")):
-        return PostgresEngine(url, pool_size)
-    raise ValueError(f"Unsupported database URL: {url}")
-
-
-@contextmanager
-def transaction(engine: Engine, conn: Any, write: bool = True,
-                begin_with_next_statement: bool = False) -> Iterator[Any]:
-    """Run a unit of work: begin, then commit, or roll back on any error."""
-    try:
-        if begin_with_next_statement:
-            engine.begin_with_next_statement(conn)
-        else:
-            engine.begin(conn, write)
-    except engine.operational_errors as exc:
-        raise DataStoreError() from exc
-    try:
-        yield conn
-    except BaseException:
-        try:
-            engine.rollback(conn)
-        except Exception:  # the original error matters more
-            pass
-        raise
-    try:
-        engine.commit(conn)
-    except engine.operational_errors as exc:
-        raise DataStoreError() from exc

@@ -1,0 +1,147 @@
+"""What every database engine offers: connection handling, transactions, dynamic SQL, and
+the dialect's capabilities. One module per engine (sqlite.py, postgresql.py) holds its
+differences."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Iterator, Sequence
+
+from aiosql.types import SQLOperationType
+
+from ...errors import DataStoreError
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """Turn a timestamp column value (datetime or ISO text) into an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class Engine:
+    """Base class: connection handling and dialect capabilities."""
+
+    dialect: str = ""
+    driver: str = ""
+    integrity_errors: tuple[type[BaseException], ...] = ()
+    operational_errors: tuple[type[BaseException], ...] = ()
+
+    def connect(self) -> Any:
+        raise NotImplementedError
+
+    def release(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+
+    def begin(self, conn: Any, write: bool) -> None:
+        raise NotImplementedError
+
+    def begin_with_next_statement(self, conn: Any) -> None:
+        """Begin a write transaction whose BEGIN may travel with its first statement (saving
+        a round trip); only statements run through this engine and ``DbConn`` may follow."""
+        self.begin(conn, write=True)
+
+    def send_pending_begin(self, conn: Any) -> None:
+        """Before a statement this engine does not send itself (aiosql's): send a BEGIN still
+        waiting for its first statement."""
+
+    def _pending_begin(self, conn: Any) -> str:
+        """The BEGIN to send with the next statement, if one is waiting ("" if not)."""
+        return ""
+
+    def commit(self, conn: Any) -> None:
+        conn.commit()
+
+    def rollback(self, conn: Any) -> None:
+        conn.rollback()
+
+    def convert(self, sql: str) -> str:
+        """Convert ``?`` placeholders of dynamic SQL to the driver's style."""
+        return sql
+
+    #: Named queries this engine runs with ``run_prepared`` instead of aiosql.
+    prepared_queries: frozenset[str] = frozenset()
+
+    def run_prepared(self, conn: Any, name: str, sql: str, operation: SQLOperationType,
+                     params: dict[str, Any]) -> Any:
+        """Run a named query as a prepared statement; return what aiosql would."""
+        raise NotImplementedError
+
+    def tuple_cursor(self, conn: Any) -> Any:
+        """A cursor whose rows are plain tuples."""
+        raise NotImplementedError
+
+    def execute(self, conn: Any, sql: str, params: Sequence[Any] = (),
+                tuples: bool = False) -> Any:
+        """Run dynamic SQL (built from whitelisted names and ``?`` placeholders only)."""
+        cur = self.tuple_cursor(conn) if tuples else conn.cursor()
+        try:
+            cur.execute(self._pending_begin(conn) + self.convert(sql), tuple(params))
+        except self.operational_errors as exc:
+            cur.close()
+            raise DataStoreError() from exc
+        return cur
+
+    def fetchall(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        cur = self.execute(conn, sql, params)
+        try:
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    def fetch_tuples(self, conn: Any, sql: str,
+                     params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The column names and the rows as tuples: no per-row dict (wide pages)."""
+        cur = self.execute(conn, sql, params, tuples=True)
+        try:
+            return [d[0] for d in cur.description], cur.fetchall()
+        finally:
+            cur.close()
+
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column IN (?, ?, ...)`` with one bound parameter per value."""
+        return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.integrity_errors)
+
+    def ping(self) -> None:
+        """Run a trivial query; raise if the database does not answer."""
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            cur.fetchall()
+            cur.close()
+            self.rollback(conn)
+        finally:
+            self.release(conn)
+
+
+@contextmanager
+def transaction(engine: Engine, conn: Any, write: bool = True,
+                begin_with_next_statement: bool = False) -> Iterator[Any]:
+    """Run a unit of work: begin, then commit, or roll back on any error."""
+    try:
+        if begin_with_next_statement:
+            engine.begin_with_next_statement(conn)
+        else:
+            engine.begin(conn, write)
+    except engine.operational_errors as exc:
+        raise DataStoreError() from exc
+    try:
+        yield conn
+    except BaseException:
+        try:
+            engine.rollback(conn)
+        except Exception:  # the original error matters more
+            pass
+        raise
+    try:
+        engine.commit(conn)
+    except engine.operational_errors as exc:
+        raise DataStoreError() from exc
