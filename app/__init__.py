@@ -6,9 +6,10 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from . import blobstore, config, db, errors, query_guard, worker
+from . import cli, config, db, errors, query_guard, worker
 from .api import (changefeed, delete, extended_query_tags, health, operations, partitions,
                   qido, stow, wado)
+from .blobs import FileSystemBlobStore
 from .partitioning import register_api
 from .services import maintenance, partitions as partition_service
 
@@ -34,10 +35,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     database = db.init_app(app)
     try:
-        blobstore.init_app(app)
+        app.extensions["dicom_blobs"] = FileSystemBlobStore(app.config["BLOB_STORE_PATH"],
+                                                            app.config["FSYNC"])
     except (OSError, ValueError) as exc:  # not writable, or a layout this version cannot read
         raise StartupError(f"Cannot use the blob store: {exc}") from exc
     errors.init_app(app)
+    cli.init_app(app)
     query_guard.init_app(app)
 
     for bp in PARTITION_AWARE_APIS:

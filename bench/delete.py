@@ -13,7 +13,7 @@ import http.client
 import json
 import time
 
-from app.blobstore import FileSystemBlobStore
+from app.blobs import FileSystemBlobStore
 from bench.common import TABLE_HEADER, Result, drive, machine_description, running_server
 from tests.dicom_factory import make_dataset, multipart, to_bytes, uid
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from ..blobstore import get_blobstore
 from ..db import get_db
 from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
 from ..partitioning import current_partition, scope
 from ..services import delete as service
+from .edge import get_blobstore
 
 bp = scope(Blueprint("delete", __name__))
 

@@ -1,9 +1,9 @@
 """``GET /health/check`` (unversioned only, as in the reference)."""
 from flask import Blueprint, jsonify
 
-from ..blobstore import get_blobstore
 from ..db import get_database
 from ..services.health import check_health
+from .edge import get_blobstore
 
 bp = Blueprint("health", __name__)
 

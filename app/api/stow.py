@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from flask import Blueprint, Response, current_app, g, request
 
-from ..blobstore import SpoolFile, get_blobstore
+from ..blobs import SpoolFile
 from ..db import get_db
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import STUDY, validate_uid
@@ -18,6 +18,7 @@ from ..partitioning import api_version, current_partition, resource_base_url, sc
 from ..services import extended_query_tags as eqt_service
 from ..services import store as store_service
 from ..services.store import StoreContext, StoreOutcome
+from .edge import get_blobstore
 
 bp = scope(Blueprint("stow", __name__), create=True)
 

@@ -5,7 +5,6 @@ import inspect
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
-import click
 from flask import Flask, current_app, g
 
 from ..errors import DataStoreError
@@ -161,20 +160,9 @@ def _close_db(exc: BaseException | None = None) -> None:
 
 
 def init_app(app: Flask) -> Database:
-    """Create the database for the app, register teardown and the ``flask db`` commands."""
+    """Create the database for the app, register teardown."""
     database = Database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"],
                         app.config["SQLITE_BUSY_TIMEOUT_MS"])
     app.extensions["dicom_db"] = database
     app.teardown_appcontext(_close_db)
-
-    @app.cli.group("db")
-    def db_group() -> None:
-        """Database schema commands."""
-
-    @db_group.command("upgrade")
-    def upgrade_command() -> None:
-        """Create or migrate the schema (idempotent)."""
-        applied = get_database().migrate()
-        click.echo(f"Applied migrations: {applied}" if applied else "Schema is up to date.")
-
     return database

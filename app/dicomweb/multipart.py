@@ -12,7 +12,7 @@ from typing import BinaryIO, Callable, Iterator
 from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser
 
-from ..blobstore import SpoolFile
+from ..blobs import SpoolFile
 from ..errors import InvalidMultipartRequestError, PayloadTooLargeError
 
 READ_SIZE = 256 * 1024

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
-from ..blobstore import BlobStore
+from ..blobs import BlobStore
 from ..dao import delete as dao
 from ..db import DbConn
 from ..dicomweb.tags import INDEXED_ATTRIBUTES, person_name_words, tag_path

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..blobstore import BlobStore
+from ..blobs import BlobStore
 from ..db import Database
 
 logger = logging.getLogger(__name__)

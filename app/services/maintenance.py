@@ -12,13 +12,13 @@ import logging
 import threading
 from typing import Iterable
 
-from ..blobstore import FileSystemBlobStore
+from ..blobs import BlobStore
 from ..db import Database, DbConn
 
 logger = logging.getLogger(__name__)
 
 
-def sweep_blobs(database: Database, blobs: FileSystemBlobStore,
+def sweep_blobs(database: Database, blobs: BlobStore,
                 min_age_seconds: float = 3600) -> int:
     """Remove unreferenced files older than ``min_age_seconds``; return how many."""
     with database.connection() as conn:
@@ -71,7 +71,7 @@ def note_stored(conn: DbConn, count: int) -> None:
         logger.exception("Analyzing the store tables failed")
 
 
-def start_background_sweep(database: Database, blobs: FileSystemBlobStore,
+def start_background_sweep(database: Database, blobs: BlobStore,
                            min_age_seconds: float = 3600) -> threading.Thread:
     """Sweep once in a daemon thread, so startup does not wait for a large store to be read."""
     def run() -> None:

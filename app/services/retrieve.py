@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from ..blobstore import FileSystemBlobStore
+from ..blobs import FileSystemBlobStore
 from ..dao import retrieve as dao
 from ..db import DbConn
 from ..dicomweb import pixels

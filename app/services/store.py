@@ -26,7 +26,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.values import convert_value
 
-from ..blobstore import BlobStore, SpoolFile
+from ..blobs import BlobStore, SpoolFile
 from ..dao import instances as dao
 from ..db import DbConn
 from ..dicomweb import status

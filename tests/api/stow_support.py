@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.blobstore import LAYOUT_FILE
+from app.blobs import LAYOUT_FILE
 from app.db import get_database
 from tests.api.helpers import values
 

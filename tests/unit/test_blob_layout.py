@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app import StartupError, create_app
-from app.blobstore import LAYOUT_FILE, FileSystemBlobStore
+from app.blobs import LAYOUT_FILE, FileSystemBlobStore
 
 
 def _key(data: bytes) -> str:

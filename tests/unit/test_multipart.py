@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.blobstore import FileSystemBlobStore
+from app.blobs import FileSystemBlobStore
 from app.dicomweb.multipart import iter_parts
 from app.errors import InvalidMultipartRequestError, PayloadTooLargeError
 

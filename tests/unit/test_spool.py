@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from app import blobstore
-from app.blobstore import FileSystemBlobStore
+from app.blobs import FileSystemBlobStore
+from app.blobs import spool as spool_module
 
 MIB = 1 << 20
 SIZES = [0, 1, 4095, 4096, 4097, MIB - 1, MIB, MIB + 1, 3 * MIB + 12345]
@@ -117,7 +117,7 @@ def test_file_system_refusing_o_direct_at_open(tmp_path: Path, monkeypatch) -> N
             raise OSError(errno.EINVAL, "Invalid argument")
         return real_open(path, flags, *args)
 
-    monkeypatch.setattr(blobstore.os, "open", refusing_open)
+    monkeypatch.setattr(spool_module.os, "open", refusing_open)
     store = FileSystemBlobStore(tmp_path / "blobs", fsync=True)
     data = _payload(2 * MIB + 3)
     key = _spool_and_put(store, data, 65536)
@@ -139,7 +139,7 @@ def test_file_system_refusing_o_direct_writes(tmp_path: Path, monkeypatch) -> No
             raise OSError(errno.EINVAL, "Invalid argument")
         return real_write(fd, data)
 
-    monkeypatch.setattr(blobstore.os, "write", refusing_write)
+    monkeypatch.setattr(spool_module.os, "write", refusing_write)
     store = FileSystemBlobStore(tmp_path / "blobs", fsync=True)
     data = _payload(MIB + 4097)
     key = _spool_and_put(store, data, 300_001)
@@ -161,7 +161,7 @@ def test_write_errors_other_than_einval_propagate(tmp_path: Path, monkeypatch) -
 
     store = FileSystemBlobStore(tmp_path / "blobs", fsync=True)
     spool = store.spool()
-    monkeypatch.setattr(blobstore.os, "write", full_disk)
+    monkeypatch.setattr(spool_module.os, "write", full_disk)
     with pytest.raises(OSError) as raised:
         spool.write(_payload(MIB + 1))  # a full buffer is written at once
         spool.finish()
@@ -175,15 +175,15 @@ def test_write_errors_other_than_einval_propagate(tmp_path: Path, monkeypatch) -
 def test_pooled_buffers_are_not_shared_with_forked_processes() -> None:
     """``python wsgi.py`` pools a buffer before it forks (the layout marker): a child writing
     into its buffer must not change the parent's (an anonymous mmap is shared by default)."""
-    buffer = blobstore._take_buffer()
+    buffer = spool_module._take_buffer()
     buffer[:4] = b"mine"
-    blobstore._give_buffer(buffer)
+    spool_module._give_buffer(buffer)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its pool starts empty, and writing its buffers stays private
         try:
-            empty = not blobstore._buffers
-            child = blobstore._take_buffer()
+            empty = not spool_module._buffers
+            child = spool_module._take_buffer()
             child[:4] = b"kid!"
             buffer[:4] = b"kid!"  # the inherited object too
             os.write(write, b"1" if empty else b"0")
@@ -193,7 +193,7 @@ def test_pooled_buffers_are_not_shared_with_forked_processes() -> None:
     assert os.read(read, 1) == b"1"
     os.close(read)
     os.waitpid(pid, 0)
-    assert blobstore._take_buffer()[:4] == b"mine"
+    assert spool_module._take_buffer()[:4] == b"mine"
 
 
 class _FailingStream:
@@ -214,7 +214,7 @@ class _FailingStream:
 def test_discarding_a_spool_while_its_failure_is_handled(tmp_path: Path, monkeypatch) -> None:
     """The failure's traceback must not keep a view of the buffer that stops it from being
     closed (BufferError), and the file is removed."""
-    monkeypatch.setattr(blobstore, "_IDLE_BUFFERS", 0)  # every buffer given back is closed
+    monkeypatch.setattr(spool_module, "_IDLE_BUFFERS", 0)  # every buffer given back is closed
     store = FileSystemBlobStore(tmp_path / "blobs", fsync=True)
     spool = store.spool()
     if not spool._direct:

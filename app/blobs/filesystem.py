@@ -1,0 +1,179 @@
+"""Blobs as files under a root directory: content-addressed by SHA-256, atomic and durable
+writes (decisions §3).
+
+Files live at ``<root>/<k[0:2]>/<k>`` (``<root>/<k[0:2]>/<k[2:4]>/<k>`` in a store created before
+that layout: see ``FileSystemBlobStore``). A write goes to a temporary file in
+``<root>/.tmp``, is fsynced, then linked into place (and the directory fsynced), so a file is
+either absent or complete.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+from .base import KEY, BlobStore
+from .spool import SpoolFile
+
+
+#: ``<root>/.layout`` names the store's directory layout. Two levels of 256 directories made a
+#: new directory (a mkdir and one more directory fsync) for most of a store's first ~100,000
+#: files; 256 directories exist after ~1,500 files, and ext4/xfs index large directories
+#: (39,000 files each at 10 million). A store created with two levels keeps them.
+LAYOUT_FILE = ".layout"
+LAYOUT_TWO_LEVELS, LAYOUT_FLAT = 1, 2
+
+
+class FileSystemBlobStore(BlobStore):
+    """Blobs as files under a root directory."""
+
+    def __init__(self, root: str | os.PathLike[str], fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.tmp = self.root / ".tmp"
+        self._root, self._tmp = str(self.root), str(self.tmp)  # strings for the hot paths
+        self.fsync = fsync
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.layout = self._layout()
+        self._pattern = "??/??/*" if self.layout == LAYOUT_TWO_LEVELS else "??/*"
+
+    def _layout(self) -> int:
+        """The store's layout, from ``<root>/.layout``; a store without one gets the flat
+        layout if it is new, the two-level one if it already holds files that way."""
+        marker = self.root / LAYOUT_FILE
+        if not marker.exists():
+            legacy = next(self.root.glob("??/??"), None) is not None
+            with self.spool() as spool:
+                spool.write(f"{LAYOUT_TWO_LEVELS if legacy else LAYOUT_FLAT}\n".encode())
+                spool.finish()
+                spool.sync()
+                try:  # atomically, and only one of several servers starting at once wins
+                    os.link(spool.name, marker)
+                except FileExistsError:
+                    pass
+                else:
+                    self._fsync_dir(self.root)
+        text = marker.read_text().strip()
+        if text not in (str(LAYOUT_TWO_LEVELS), str(LAYOUT_FLAT)):
+            raise ValueError(f"{marker}: unknown blob store layout {text!r}")
+        return int(text)
+
+    def path(self, key: str) -> Path:
+        return Path(self._file(key))
+
+    def _file(self, key: str) -> str:
+        if not KEY.fullmatch(key):
+            raise ValueError("blob keys are SHA-256 hex digests")
+        if self.layout == LAYOUT_FLAT:
+            return f"{self._root}/{key[:2]}/{key}"
+        return f"{self._root}/{key[:2]}/{key[2:4]}/{key}"
+
+    def spool(self, head_size: int = 0) -> SpoolFile:
+        return SpoolFile(self._tmp, self.fsync, head_size)
+
+    def _fsync_dir(self, directory: str | Path) -> None:
+        if not self.fsync:
+            return
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def put(self, spool: SpoolFile) -> bool:
+        target = self._file(spool.key)
+        directory = os.path.dirname(target)
+        if os.path.exists(target):
+            # Already there, but perhaps only just linked by a concurrent put that has not
+            # fsynced the directory yet: make the entry durable before the caller commits.
+            self._fsync_dir(directory)
+            return False
+        spool.sync()
+        # Link the spool's (complete, durable) file into place: the name appears atomically,
+        # and the spool stays usable by its owner. A racing put of the same key linked the
+        # same bytes first: nothing to do.
+        try:
+            os.link(spool.name, target)
+        except FileNotFoundError:  # the first file under this prefix: make its directories
+            parent = os.path.dirname(directory)
+            created = [d for d in (parent, directory) if not os.path.exists(d)]
+            os.makedirs(directory, exist_ok=True)
+            for made in created:  # a new directory's own entry must be durable too
+                self._fsync_dir(os.path.dirname(made))
+            try:
+                os.link(spool.name, target)
+            except FileExistsError:  # a concurrent put of the same bytes linked it first
+                self._fsync_dir(directory)
+                return False
+        except FileExistsError:
+            self._fsync_dir(directory)
+            return False
+        self._fsync_dir(directory)
+        return True
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self._file(key), "rb")
+
+    def exists(self, key: str) -> bool:
+        return os.path.exists(self._file(key))
+
+    def size(self, key: str) -> int:
+        return os.stat(self._file(key)).st_size
+
+    def delete(self, key: str) -> None:
+        try:
+            self.path(key).unlink()
+        except FileNotFoundError:
+            pass
+
+    def keys(self) -> Iterator[str]:
+        for path in self.root.glob(self._pattern):
+            if KEY.fullmatch(path.name):
+                yield path.name
+
+    def sweep(self, is_referenced: Callable[[Iterable[str]], set[str]],
+              min_age_seconds: float = 3600) -> int:
+        """Temporary files and blobs are files here: their age is their modification time."""
+        removed = 0
+        cutoff = time.time() - min_age_seconds
+        for path in self.tmp.iterdir():
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        batch: list[str] = []
+
+        def flush() -> int:
+            referenced = is_referenced(batch)
+            count = 0
+            for key in batch:
+                if key not in referenced:
+                    path = self.path(key)
+                    try:
+                        if path.stat().st_mtime < cutoff:
+                            path.unlink()
+                            count += 1
+                    except FileNotFoundError:
+                        pass
+            batch.clear()
+            return count
+
+        for key in self.keys():
+            batch.append(key)
+            if len(batch) >= 500:
+                removed += flush()
+        if batch:
+            removed += flush()
+        return removed
+
+    def check(self) -> None:
+        probe = self.tmp / f"health-{uuid.uuid4().hex}"
+        probe.write_bytes(b"ok")
+        try:
+            if probe.read_bytes() != b"ok":
+                raise OSError("blob store read back different bytes")
+        finally:
+            probe.unlink()
