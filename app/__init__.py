@@ -6,9 +6,9 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from . import cli, config, db, errors, query_guard, worker
-from .api import (changefeed, delete, extended_query_tags, health, operations, partitions,
-                  qido, stow, wado)
+from . import cli, config, db, partitioning, query_guard, worker
+from .api import (changefeed, delete, errors, extended_query_tags, health, operations,
+                  partitions, qido, stow, wado)
 from .blobs import FileSystemBlobStore
 from .partitioning import register_api
 from .services import maintenance, partitions as partition_service
@@ -40,6 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     except (OSError, ValueError) as exc:  # not writable, or a layout this version cannot read
         raise StartupError(f"Cannot use the blob store: {exc}") from exc
     errors.init_app(app)
+    partitioning.init_app(app)
     cli.init_app(app)
     query_guard.init_app(app)
 

@@ -1,15 +1,9 @@
-"""One exception hierarchy, mapped to plain-text HTTP responses in one place.
+"""One exception hierarchy: every error the API reports, with its HTTP status and text.
 
 Messages are the reference server's exact texts (reference.md §0.1 and the feature sections).
+Exception classes only: ``app/api/errors.py`` maps them to plain-text HTTP responses.
 """
 from __future__ import annotations
-
-import logging
-
-from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, NotFound
-
-logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = (
     "The server encountered an internal error. Please retry the request. "
@@ -94,12 +88,6 @@ class InstanceAlreadyExistsError(ConflictError):
     message = "The specified instance already exists."
 
 
-class DataPartitionAlreadyExistsError(ConflictError):
-    """Internal: drives get-or-add of partitions."""
-
-    message = "The data partition already exists."
-
-
 class NotAcceptableError(DicomServerError):
     status = 406
     message = "The request headers are not acceptable"
@@ -138,43 +126,6 @@ class BlobNotFoundError(DicomServerError):
 
     status = 500
     message = INTERNAL_ERROR_MESSAGE
-
-
-def text_response(status: int, text: str = "", headers: dict[str, str] | None = None) -> Response:
-    """Build the plain-text error body the reference returns (no JSON envelope)."""
-    response = Response(text, status=status, mimetype="text/plain")
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
-
-
-def init_app(app: Flask) -> None:
-    """Register the error handlers."""
-
-    @app.errorhandler(DicomServerError)
-    def handle_dicom_error(error: DicomServerError) -> Response:
-        if error.status >= 500:
-            logger.error("%s %s failed: %s", request.method, request.path, error,
-                         exc_info=error.status == 500)
-        text = INTERNAL_ERROR_MESSAGE if error.status == 500 else error.text
-        return text_response(error.status, text, error.headers)
-
-    @app.errorhandler(HTTPException)
-    def handle_http_error(error: HTTPException) -> Response:
-        if isinstance(error, NotFound):
-            from . import partitioning  # a partition name with '/' never matches a route
-            partition_error = partitioning.diagnose_unmatched(app, request)
-            if partition_error is not None:
-                return text_response(partition_error.status, partition_error.text)
-        response = error.get_response()
-        response.set_data(b"")
-        response.mimetype = "text/plain"
-        return response
-
-    @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception) -> Response:
-        logger.exception("Unhandled error on %s %s", request.method, request.path)
-        return text_response(500, INTERNAL_ERROR_MESSAGE)
 
 
 # --- Extended query tags and operations (reference §8, §9) ---------------------------------

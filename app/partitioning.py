@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Flask, Request, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from .api.errors import add_not_found_diagnosis
 from .db import get_db
 from .errors import (DataPartitionsFeatureDisabledError, DataPartitionsMissingPartitionError,
                      DicomServerError, InvalidPartitionNameError)
@@ -56,6 +57,11 @@ def resource_base_url(partition_name: str | None = None) -> str:
         name = partition_name or current_partition().partition_name
         url += f"/partitions/{name}"
     return url
+
+
+def init_app(app: Flask) -> None:
+    """Let the 404 handler ask ``diagnose_unmatched`` about URLs no route matches."""
+    add_not_found_diagnosis(app, diagnose_unmatched)
 
 
 def register_api(app: Flask, bp: Blueprint, partition_aware: bool = True) -> None:
