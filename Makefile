@@ -24,7 +24,7 @@ run: install
 test: install
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q -p no:cacheprovider
 
-## Benchmarks (see bench/README.md); results go to bench/RESULTS.md by hand.
+## Benchmarks (see bench/RESULTS.md, where results are recorded by hand).
 bench: install
 	$(BIN)/python -m bench.run_all $(BENCH)
 

@@ -12,7 +12,8 @@ from app.dicomweb import pixels
 
 EXPLICIT = "1.2.840.10008.1.2.1"
 J2K = "1.2.840.10008.1.2.4.90"
-#: Bundled files that decode, one per source transfer syntax we claim (README matrix).
+#: Bundled files that decode, one per source transfer syntax we claim (the transcoding table
+#: in docs/api/wado.md).
 SOURCES = {
     "MR_small_implicit.dcm": "1.2.840.10008.1.2",
     "image_dfl.dcm": "1.2.840.10008.1.2.1.99",
