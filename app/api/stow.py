@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 
 from ..blobs import SpoolFile
 from ..db import get_db
@@ -14,10 +14,10 @@ from ..dicomweb.json_model import dumps
 from ..dicomweb.multipart import iter_parts
 from ..errors import (AcceptFilterError, BadRequestError, DataStoreError,
                       PayloadTooLargeError, UnsupportedMediaTypeError)
+from ..models import Partition
 from ..partitioning import api_version, current_partition, resource_base_url, scope
-from ..services import extended_query_tags as eqt_service
 from ..services import store as store_service
-from ..services.store import StoreContext, StoreOutcome
+from ..services.store import StoreOutcome
 from .edge import get_blobstore
 
 bp = scope(Blueprint("stow", __name__), create=True)
@@ -108,28 +108,24 @@ def _store(study_instance_uid: str | None) -> Response:
         raise DataStoreError() from exc
     if not spools:
         return Response(status=204)
-    context = StoreContext(conn=get_db(), blobs=get_blobstore(), partition=current_partition(),
-                           api_version=api_version(), study_instance_uid=study_instance_uid,
-                           index_extended_tags=eqt_service.index_instance,
-                           validate_extended_tags=eqt_service.validate_instance)
     try:
-        outcomes = store_service.store_instances(context, spools)
+        result = store_service.store_instances(get_db(), get_blobstore(), current_partition(),
+                                               spools, api_version(), study_instance_uid)
     finally:
         for spool in spools:
             spool.discard()
-    g.partition = context.partition
-    return _response(outcomes, study_instance_uid)
+    return _response(result.outcomes, result.partition, study_instance_uid)
 
 
-def _response(outcomes: Iterable[StoreOutcome], study_instance_uid: str | None) -> Response:
+def _response(outcomes: Iterable[StoreOutcome], partition: Partition,
+              study_instance_uid: str | None) -> Response:
     """The reference's response dataset and status (reference §3.2, §3.3), as DICOM JSON.
 
     Built as plain JSON (what pydicom's ``to_json_dict`` gives for the same dataset, elements in
     tag order): a request of thousands of parts must not build thousands of pydicom datasets.
     """
     version = api_version()
-    partition_name = current_partition().partition_name
-    base = resource_base_url(partition_name)
+    base = resource_base_url(partition.partition_name)
     body: dict[str, Any] = {}
     referenced: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []

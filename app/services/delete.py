@@ -31,7 +31,7 @@ from ..errors import InstanceNotFoundError, SeriesNotFoundError, StudyNotFoundEr
 from ..models import Partition
 # The store's own mapping from a dataset to index columns, so a recomputed row is exactly what
 # storing the remaining instances again would give.
-from .store import _index_columns as index_columns
+from .instance_index import index_columns
 
 logger = logging.getLogger(__name__)
 

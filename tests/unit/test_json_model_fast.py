@@ -104,7 +104,7 @@ def _converted(ds: Dataset) -> Dataset:
 
 
 def _parse(data: bytes, defer_size: int | None = DEFER_SIZE) -> Dataset:
-    """As app/services/store.py::_read does."""
+    """As app/dicomweb/part10.py::read does."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return dcmread(io.BytesIO(data), stop_before_pixels=True, defer_size=defer_size,

@@ -65,6 +65,9 @@ class Engine:
 
     #: Named queries this engine runs with ``run_prepared`` instead of aiosql.
     prepared_queries: frozenset[str] = frozenset()
+    #: Write transactions run one at a time: BEGIN takes the database's only write lock (SQLite's
+    #: BEGIN IMMEDIATE), so slow work (an fsync) belongs before it, not inside it.
+    serialized_writes = False
 
     def run_prepared(self, conn: Any, name: str, sql: str, operation: SQLOperationType,
                      params: dict[str, Any]) -> Any:

@@ -31,7 +31,7 @@ class PostgresEngine(Engine):
     #: The store path's queries: PostgreSQL spends more CPU parsing and planning them than
     #: running them, so each connection prepares them once (PREPARE), then only EXECUTEs.
     prepared_queries = frozenset({"add_instance_rows", "get_instance_status",
-                                  "get_instance_status_locking_tags"})
+                                  "get_instance_status_locking_tags", "lock_study_for_store"})
 
     def __init__(self, dsn: str, pool_size: int = 12):
         self.dsn = dsn

@@ -28,6 +28,7 @@ class SqliteEngine(Engine):
     driver = "sqlite3"
     integrity_errors = (sqlite3.IntegrityError,)
     operational_errors = (sqlite3.OperationalError, sqlite3.DatabaseError)
+    serialized_writes = True
 
     #: Idle connections kept open. Closing the last connection of a WAL database checkpoints
     #: and removes the WAL file, which cost every request an fsync-heavy checkpoint.

@@ -21,6 +21,13 @@ SELECT pg_advisory_xact_lock_shared(746572007) AS locked,
            AND series_instance_uid = :series_instance_uid
            AND sop_instance_uid = :sop_instance_uid) AS status;
 
+-- name: lock_study_for_store(study_lock_key)
+-- Lock one study of a multipart batch until commit (a transaction-level advisory lock in the
+-- key space 7461 of study locks; the two-key form never overlaps one-key locks). The batch
+-- takes its studies' locks in one global order before writing any row, so two requests into
+-- overlapping studies wait for each other instead of deadlocking on the study and series rows.
+SELECT pg_advisory_xact_lock(7461, hashtext(:study_lock_key)) AS locked;
+
 -- name: add_instance_rows(partition_key, study_instance_uid, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, series_instance_uid, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number, sop_instance_uid, sop_class_uid, instance_number, status, transfer_syntax_uid, number_of_frames, blob_key, blob_size, dataset, action, created_date, name_kinds, name_words)^
 -- Insert or update every index row of a newly stored instance, and the words of the study's
 -- person names (add_study_name_word in ../common/query.sql); returns its keys and the

@@ -7,6 +7,10 @@ SELECT 1 AS locked,
            AND series_instance_uid = :series_instance_uid
            AND sop_instance_uid = :sop_instance_uid) AS status;
 
+-- name: lock_study_for_store(study_lock_key)
+-- SQLite serializes write transactions: there is nothing to lock.
+SELECT :study_lock_key AS locked;
+
 -- SQLite has no data-modifying CTEs, so dao.instances.add_instance runs the step-by-step
 -- queries of ../common/instances.sql there (an embedded database has no round trips to save).
 -- This stub keeps the dialect files in step (tests/unit/test_sql_files.py); it is never called.

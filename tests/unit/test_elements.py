@@ -1,4 +1,5 @@
-"""store._elements converts plain raw elements itself: the result must be what ds[tag] gives."""
+"""elements.convert_elements converts plain raw elements itself: the result must be what
+ds[tag] gives."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,8 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 
 import app.dicomweb  # noqa: F401  (pydicom settings of the server)
+from app.dicomweb.elements import convert_elements
 from app.dicomweb.json_model import DEFER_SIZE
-from app.services.store import _elements
 
 HERE = Path(__file__).resolve().parents[1]
 FILES = sorted(
@@ -42,9 +43,9 @@ def test_elements_match_pydicom_item_access(path):
         expected = _reference(expected_ds)
     except Exception as exc:
         with pytest.raises(type(exc)):
-            _elements(actual_ds)
+            convert_elements(actual_ds)
         return
-    actual = _elements(actual_ds)
+    actual = convert_elements(actual_ds)
     assert actual.keys() == expected.keys()
     for tag, elem in expected.items():
         assert actual[tag].VR == elem.VR, hex(tag)

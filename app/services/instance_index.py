@@ -1,0 +1,222 @@
+"""What the index keeps of an instance: validation of the indexed attributes (reference §3.4,
+§8.3) and the index columns of its study, series and instance rows.
+
+Used by the store (``services/store.py``) and by delete, which recomputes a study's "latest
+wins" columns from what remains with ``index_columns``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.tag import Tag
+
+from ..db import DbConn
+from ..dicomweb import status
+from ..dicomweb.elements import first_value, uid_value
+from ..dicomweb.identifiers import is_valid_uid
+from ..dicomweb.tags import INDEXED_ATTRIBUTES, format_tag, person_name_words
+from ..dicomweb.tags import keyword as keyword_of
+from ..dicomweb.validation import ElementValidationError, lenient_problems, minimum_validate
+from . import extended_query_tags
+
+#: Required tags (reference §3.4), keyword -> tag, in the order they are checked.
+REQUIRED = (("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E),
+            ("SOPInstanceUID", 0x00080018), ("SOPClassUID", 0x00080016))
+#: Column sizes of the index (values that do not fit are not indexed).
+_COLUMN_SIZES = {"patient_id": 64, "patient_name": 200, "referring_physician_name": 200,
+                 "study_date": 8, "study_time": 16, "study_description": 64,
+                 "accession_number": 16, "patient_birth_date": 8, "study_id": 16, "modality": 16,
+                 "performed_procedure_step_start_date": 8, "manufacturer_model_name": 64}
+_INTEGER_COLUMNS = {"series_number", "instance_number"}
+_INT32_MAX = 2 ** 31 - 1
+#: INDEXED_ATTRIBUTES with their tags: (keyword, tag, level, column). Looking elements up by
+#: tag avoids pydicom's keyword resolution on the hot path.
+_INDEXED = tuple((keyword, Tag(tag_for_keyword(keyword)), level, column)
+                 for keyword, (level, column) in INDEXED_ATTRIBUTES.items())
+#: Indexed attributes whose several values give v2's Warning header too (v1: any of them).
+_MULTIPLE_VALUES_V2 = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
+                       "PatientID")
+
+
+class Rejected(Exception):
+    """An instance that cannot be stored: its failure reason and error comments, and whether
+    an indexed attribute had several values (the Warning header, even for a failed one)."""
+
+    def __init__(self, reason: int, comments: list[str] | None = None,
+                 multiple_values: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.comments = reason, comments or []
+        self.multiple_values = multiple_values
+
+
+@dataclass
+class Validated:
+    """What validation leaves of an instance that can be stored."""
+
+    #: Tags whose values must not be indexed or kept in the metadata (v2 warnings).
+    dropped: set[int]
+    #: Error comments of the v2 warnings.
+    comments: list[str]
+    #: DATASET_HAS_VALIDATION_WARNINGS when there are comments, else None.
+    warning_reason: int | None
+    #: An indexed attribute has several values (the Warning header).
+    multiple_values: bool
+
+
+def comment(tag: int, message: str) -> str:
+    """An error comment of the FailedAttributesSequence."""
+    return f"{status.ERROR_COMMENT_PREFIX}: {format_tag(tag)} - {message}"
+
+
+def validate(conn: DbConn, ds: Dataset, elements: Mapping[int, DataElement], api_version: int,
+             study_instance_uid: str | None, undecodable: Mapping[int, str]) -> Validated:
+    """Check required and indexed tags, and the extended query tags' values; raise Rejected
+    for a failure.
+
+    ``elements`` are the dataset's converted top-level elements (``convert_elements``), and
+    ``undecodable`` those it could not convert: such an element fails the instance on v1 and
+    is a warning on v2 (left out of the metadata and the index), like any other invalid value.
+    ``study_instance_uid``: the study the request stores into, if any.
+    """
+    comments: list[str] = []
+    multiple_values = False
+    for name, tag in REQUIRED:
+        elem = elements.get(tag)
+        value = first_value(elem.value) if elem is not None else None
+        if value is None or str(value).strip("\x00 ") == "":
+            raise Rejected(status.VALIDATION_FAILURE,
+                           [comment(tag, f"The required tag '{format_tag(tag)}' is missing.")])
+        if not is_valid_uid(str(value).rstrip("\x00")):
+            raise Rejected(status.VALIDATION_FAILURE, [comment(
+                tag, str(ElementValidationError(name, "UI", "DICOM Identifier is invalid. "
+                                                "Value length should not exceed the maximum "
+                                                "length of 64 characters. Value should contain "
+                                                "characters in '0'-'9' and '.'. Each component "
+                                                "must start with non-zero number.")))])
+    patient_id = elements.get(0x00100020)
+    if patient_id is None or (api_version == 1 and not str(patient_id.value or "").strip()):
+        raise Rejected(status.VALIDATION_FAILURE,
+                       [comment(0x00100020, "The required tag '(0010,0020)' is missing.")])
+    if study_instance_uid is not None:
+        stored = uid_value(elements, 0x0020000D)
+        if stored.lower() != study_instance_uid.rstrip(" ").lower():
+            raise Rejected(status.VALIDATION_FAILURE, [comment(
+                0x0020000D, "The StudyInstanceUid in the payload does not match the specified "
+                "StudyInstanceUid.")])
+
+    dropped: set[int] = set()
+    for tag, vr in sorted(undecodable.items()):
+        text = comment(tag, str(ElementValidationError(
+            keyword_of(tag), vr, "Value cannot be decoded.")))
+        if api_version == 1:
+            raise Rejected(status.VALIDATION_FAILURE, [text])
+        comments.append(text)
+        dropped.add(tag)
+    for keyword, tag, _, _ in _INDEXED:
+        elem = elements.get(tag)
+        if elem is None:
+            continue
+        if isinstance(elem.value, MultiValue) and len(elem.value) > 1:
+            if api_version == 1 or keyword in _MULTIPLE_VALUES_V2:
+                multiple_values = True
+        try:
+            minimum_validate(elem)
+        except ElementValidationError as exc:
+            if api_version == 1:
+                raise Rejected(status.VALIDATION_FAILURE, [comment(elem.tag, str(exc))],
+                               multiple_values) from None
+            comments.append(comment(elem.tag, str(exc)))
+            dropped.add(int(elem.tag))
+    # Extended query tags (reference §8.3).
+    problems, tags_multiple = extended_query_tags.validate_instance(conn, ds)
+    if tags_multiple and api_version == 1:  # the v1 Warning header (reference §3.2)
+        multiple_values = True
+    for tag, message in problems:
+        if api_version == 1:
+            raise Rejected(status.VALIDATION_FAILURE, [comment(tag, message)], multiple_values)
+        comments.append(comment(tag, message))
+        dropped.add(tag)
+    warning_reason = None
+    if api_version >= 2:
+        _add_lenient_problems(elements, comments, dropped)
+        if comments:
+            warning_reason = status.DATASET_HAS_VALIDATION_WARNINGS
+    return Validated(dropped, comments, warning_reason, multiple_values)
+
+
+def _add_lenient_problems(elements: Mapping[int, DataElement], comments: list[str],
+                          dropped: set[int]) -> None:
+    """v2: a warning (one per tag) for every other invalid value; a top-level element with
+    one is dropped from the metadata."""
+    seen = {c.split(" - ", 1)[0] for c in comments}
+    for elem, reason in lenient_problems(elements.values()):
+        if int(elem.tag) in dropped:
+            continue
+        text = comment(elem.tag, str(ElementValidationError(
+            elem.keyword or format_tag(elem.tag), elem.VR, reason)))
+        if text.split(" - ", 1)[0] in seen:
+            continue
+        seen.add(text.split(" - ", 1)[0])
+        comments.append(text)
+        if elements.get(int(elem.tag)) is elem:  # top-level: dropped from the metadata
+            dropped.add(int(elem.tag))
+
+
+def index_value(column: str, value: Any) -> Any:
+    """The value of an index column: the first value, None when empty or too long for the
+    column (or not an integer for an integer column)."""
+    value = first_value(value)
+    if value is None or value == "":
+        return None
+    if column in _INTEGER_COLUMNS:
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            return None
+    text = str(value).rstrip("\x00").strip()
+    if not text or "\x00" in text:
+        return None
+    if column in _COLUMN_SIZES and len(text) > _COLUMN_SIZES[column]:
+        return None
+    return text
+
+
+def index_columns(elements: Mapping[int, DataElement] | Dataset, dropped: set[int]
+                  ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The study, series and instance index columns of an instance, from its elements by tag
+    (or a Dataset), leaving out the ``dropped`` tags' values."""
+    study: dict[str, Any] = {}
+    series: dict[str, Any] = {}
+    instance: dict[str, Any] = {}
+    target = {"study": study, "series": series, "instance": instance}
+    for _, tag, level, column in _INDEXED:
+        elem = elements.get(tag)
+        value = None
+        if elem is not None and tag not in dropped:
+            value = index_value(column, elem.value)
+        target[level][column] = value
+    study["study_instance_uid"] = uid_value(elements, 0x0020000D)
+    series["series_instance_uid"] = uid_value(elements, 0x0020000E)
+    study["patient_id"] = study.get("patient_id") or ""
+    study["patient_name_words"] = person_name_words(study.get("patient_name"))
+    study["referring_physician_name_words"] = person_name_words(
+        study.get("referring_physician_name"))
+    return study, series, instance
+
+
+def number_of_frames(ds: Dataset, has_pixels: bool) -> int | None:
+    """The NumberOfFrames column: the dataset's value, 1 for pixel data without a valid one
+    (the column is a 32-bit INTEGER), None without pixel data."""
+    frames = index_value("number_of_frames", ds.get("NumberOfFrames"))
+    try:
+        count = int(frames) if frames is not None else (1 if has_pixels else None)
+    except ValueError:
+        count = 1 if has_pixels else None
+    if count is not None and not 0 <= count <= _INT32_MAX:
+        count = 1 if has_pixels else None
+    return count
