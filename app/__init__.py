@@ -8,13 +8,13 @@ from flask import Flask
 
 from . import cli, config, db, partitioning, query_guard, worker
 from .api import (changefeed, delete, errors, extended_query_tags, health, operations,
-                  partitions, qido, stow, wado)
+                  partitions, qido, stow, wado, workitems)
 from .blobs import FileSystemBlobStore
 from .partitioning import register_api
 from .services import maintenance, partitions as partition_service
 
 #: Partition-aware APIs: registered under every base prefix, plain and /partitions/<name>.
-PARTITION_AWARE_APIS = (stow.bp, wado.bp, qido.bp, delete.bp, changefeed.bp)
+PARTITION_AWARE_APIS = (stow.bp, wado.bp, qido.bp, delete.bp, changefeed.bp, workitems.bp)
 #: Global APIs: registered under every base prefix, plain only.
 GLOBAL_APIS = (partitions.bp, extended_query_tags.bp, operations.bp)
 

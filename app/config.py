@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "REQUEST_BUFFER_SIZE": 33554432,  # bytes of a request body waitress keeps in memory
     "QIDO_DEFAULT_LIMIT": 100,
     "QIDO_MAX_LIMIT": 200,
+    "WORKITEM_MAX_BODY_SIZE": 4194304,  # bytes of a UPS-RS request body (larger: 413)
     "MAX_EXTENDED_QUERY_TAGS": 128,
     "REINDEX_BATCH_SIZE": 1000,
     "WORKER_POLL_SECONDS": 2.0,
@@ -88,7 +89,8 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
                          ("SQLITE_BUSY_TIMEOUT_MS", 0),
                          ("MAX_PART_SIZE", 1), ("REQUEST_BUFFER_SIZE", 0),
                          ("QIDO_DEFAULT_LIMIT", 1), ("QIDO_MAX_LIMIT", 1),
-                         ("MAX_EXTENDED_QUERY_TAGS", 1), ("REINDEX_BATCH_SIZE", 1)):
+                         ("MAX_EXTENDED_QUERY_TAGS", 1), ("REINDEX_BATCH_SIZE", 1),
+                         ("WORKITEM_MAX_BODY_SIZE", 1)):
         settings[key] = _parse_int(settings[key], key, minimum)
     settings["WORKER_POLL_SECONDS"] = float(settings["WORKER_POLL_SECONDS"])
     settings["OPERATION_LEASE_SECONDS"] = float(settings["OPERATION_LEASE_SECONDS"])

@@ -182,3 +182,16 @@ class EmptyUnsupportedMediaTypeError(DicomServerError):
 
     status = 415
     message = ""
+
+
+# --- UPS-RS workitems (reference-2 §1) ------------------------------------------------------
+
+class WorkitemStatusError(DicomServerError):
+    """A workitem transaction's status result (not an exception in the reference): its body is
+    a JSON string or plain text and may carry a ``Warning`` header, depending on the transaction
+    (reference-2 §1.2); the workitems blueprint writes it."""
+
+    def __init__(self, status: int, message: str, warning: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.warning = warning

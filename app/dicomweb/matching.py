@@ -114,10 +114,10 @@ def _bad_date(value: str, name: str) -> InvalidQueryStringError:
         "Date should be valid and formatted as yyyyMMdd.")
 
 
-def _reversed(value: str, lower: str, upper: str) -> InvalidQueryStringError:
+def _reversed(value: str, lower: str, upper: str, word: str = "date") -> InvalidQueryStringError:
     return InvalidQueryStringError(
-        f"Invalid query: specified date range '{value}' is invalid.\nThe first part date "
-        f"{lower} should be lesser than or equal to the second part date {upper}.")
+        f"Invalid query: specified date range '{value}' is invalid.\nThe first part {word} "
+        f"{lower} should be lesser than or equal to the second part {word} {upper}.")
 
 
 def parse_date(name: str, value: str) -> Condition:
@@ -164,8 +164,12 @@ def _trim_fraction(lower: str) -> str:
     return lower[:6] if lower.endswith(".000000") else lower
 
 
-def parse_datetime(name: str, value: str) -> Condition:
-    """DT (extended query tags): ``yyyy[MM[dd[HH[mm[ss[.F]]]]]]`` or a range; no offsets."""
+def parse_datetime(name: str, value: str, format_text: str = "yyyyMMddHHmmss.FFFFFF",
+                   range_word: str = "date") -> Condition:
+    """DT (extended query tags): ``yyyy[MM[dd[HH[mm[ss[.F]]]]]]`` or a range; no offsets.
+
+    ``format_text`` and ``range_word`` complete the messages (workitem searches word them
+    differently, reference-2 §1.9)."""
     def bound(text: str, upper: bool) -> str:
         if eqt_values.has_offset(text):
             raise InvalidQueryStringError(
@@ -176,8 +180,7 @@ def parse_datetime(name: str, value: str) -> Condition:
         except ValueError:
             raise InvalidQueryStringError(
                 f"Invalid query: specified DateTime value '{text}' is invalid for attribute "
-                f"'{name}'. DateTime should be valid and formatted as "
-                "yyyyMMddHHmmss.FFFFFF.") from None
+                f"'{name}'. DateTime should be valid and formatted as {format_text}.") from None
     if eqt_values.has_offset(value):
         bound(value, False)
     parts = _range_parts(value)
@@ -186,7 +189,7 @@ def parse_datetime(name: str, value: str) -> Condition:
     lower = bound(parts[0], False) if parts[0] else None
     upper = bound(parts[1], True) if parts[1] else None
     if lower and upper and lower > upper:
-        raise _reversed(value, parts[0], parts[1])
+        raise _reversed(value, parts[0], parts[1], range_word)
     return Range(lower, upper)
 
 

@@ -1,0 +1,119 @@
+"""Workitem rows (sql/queries/*/workitems.sql) and the workitem search SQL.
+
+The search is one SELECT over one partition's workitems, newest first, one page; each filter is a
+condition on an index column or an ``EXISTS`` over the sequence values (any item matches).
+Conditions are turned into SQL by the QIDO builder (``dao.query._Sql``), so wildcards, ranges
+and UID lists behave the same way on both databases.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..db import DbConn
+from ..dicomweb import matching
+from ..dicomweb.ups_query import SearchableValues, WorkitemQuery
+from .query import _Sql
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWorkitem:
+    """A workitem row: key, UID, owner (stored transaction UID), state and dataset text."""
+
+    workitem_key: int
+    workitem_uid: str
+    transaction_uid: str | None
+    procedure_step_state: str
+    dataset: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkitemIndex:
+    """A workitem's searchable values and its dataset text, as the row stores them."""
+
+    values: SearchableValues
+    dataset: str
+
+    def columns(self) -> dict[str, Any]:
+        v = self.values
+        return {"procedure_step_state": v.procedure_step_state, "patient_name": v.patient_name,
+                "patient_name_words": v.patient_name_words, "patient_id": v.patient_id,
+                "scheduled_start_datetime": v.scheduled_start_datetime,
+                "study_instance_uid": v.study_instance_uid, "dataset": self.dataset}
+
+
+def _to_workitem(row: Any) -> StoredWorkitem | None:
+    if row is None:
+        return None
+    return StoredWorkitem(int(row["workitem_key"]), row["workitem_uid"], row["transaction_uid"],
+                          row["procedure_step_state"], row["dataset"])
+
+
+def get_workitem(conn: DbConn, partition_key: int, workitem_uid: str) -> StoredWorkitem | None:
+    """The workitem with this UID in the partition, or None."""
+    return _to_workitem(conn.run("get_workitem", partition_key=partition_key,
+                                 workitem_uid=workitem_uid))
+
+
+def lock_workitem(conn: DbConn, partition_key: int, workitem_uid: str) -> StoredWorkitem | None:
+    """Like ``get_workitem``, inside a write transaction, with the row locked until it ends."""
+    assert conn.in_transaction
+    return _to_workitem(conn.run("lock_workitem", partition_key=partition_key,
+                                 workitem_uid=workitem_uid))
+
+
+def add_workitem(conn: DbConn, partition_key: int, workitem_uid: str, index: WorkitemIndex,
+                 now: datetime) -> int:
+    """Insert a workitem and its sequence values; the caller's transaction commits.
+    A duplicate UID in the partition raises the driver's IntegrityError."""
+    row = conn.run("add_workitem", partition_key=partition_key, workitem_uid=workitem_uid,
+                   now=now, **index.columns())
+    key = int(row["workitem_key"])
+    _add_sequence_values(conn, partition_key, key, index)
+    return key
+
+
+def update_workitem(conn: DbConn, partition_key: int, workitem_key: int,
+                    transaction_uid: str | None, index: WorkitemIndex, now: datetime) -> None:
+    """Replace a (locked) workitem's dataset, owner and searchable values."""
+    conn.run("update_workitem", workitem_key=workitem_key, transaction_uid=transaction_uid,
+             now=now, **index.columns())
+    conn.run("delete_workitem_sequence_values", workitem_key=workitem_key)
+    _add_sequence_values(conn, partition_key, workitem_key, index)
+
+
+def _add_sequence_values(conn: DbConn, partition_key: int, workitem_key: int,
+                         index: WorkitemIndex) -> None:
+    for path, value in index.values.sequence_values:
+        conn.run("add_workitem_sequence_value", partition_key=partition_key,
+                 workitem_key=workitem_key, tag_path=path, tag_value=value)
+
+
+def build_search(conn: DbConn, partition_key: int, query: WorkitemQuery) -> tuple[str, list[Any]]:
+    """The SELECT of one search page and its parameters (also for the benchmark's EXPLAIN)."""
+    sql = _Sql(conn.dialect, conn.engine)
+    sql.add("w.partition_key = ?", partition_key)
+    for flt in query.filters:
+        if isinstance(flt.condition, matching.Universal):
+            continue
+        if flt.key.column is not None:
+            expr = "w.patient_name_words" if isinstance(flt.condition, matching.Fuzzy) \
+                else f"w.{flt.key.column}"
+            sql.condition(expr, flt.condition)
+            continue
+        inner = _Sql(conn.dialect, conn.engine)
+        inner.condition("v.tag_value", flt.condition)
+        sql.add("EXISTS (SELECT 1 FROM workitem_sequence_values v WHERE v.partition_key = ?"
+                " AND v.workitem_key = w.workitem_key AND v.tag_path = ? AND "
+                f"{' AND '.join(inner.where)})", partition_key, flt.path, *inner.params)
+    text = (f"SELECT w.workitem_key, w.dataset FROM workitems w WHERE {' AND '.join(sql.where)}"
+            " ORDER BY w.workitem_key DESC LIMIT ? OFFSET ?")
+    return text, sql.params + [query.limit, query.offset]
+
+
+def search(conn: DbConn, partition_key: int, query: WorkitemQuery) -> list[str]:
+    """The dataset texts of one page of matching workitems, newest first."""
+    text, params = build_search(conn, partition_key, query)
+    _, rows = conn.fetch_tuples(text, params)
+    return [dataset for _, dataset in rows]

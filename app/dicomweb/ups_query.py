@@ -1,0 +1,216 @@
+"""The workitem search query string -> WorkitemQuery (reference-2 §1.9; decisions §6 extras).
+
+Searchable attributes are a fixed table, as in the reference. Values are matched the way they
+are indexed (``ups_dataset``): person names folded (case and accents ignored), other strings
+case-insensitively, ProcedureStepState in upper case; wildcards and UID lists as in QIDO.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ..errors import InvalidQueryStringError
+from . import matching
+from .query_params import _attribute_tag, _parse_bool, _parse_int, not_queryable
+from .query_params import parse_include_fields
+from .tags import tag_path
+from .ups_dataset import DicomJson, first_text, fold, name_words, start_datetime, tag_key, values
+
+PATIENT_NAME, PATIENT_ID = "00100010", "00100020"
+START_DATETIME, STATE, STUDY_UID = "00404005", "00741000", "0020000D"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchKey:
+    """A searchable attribute: the workitems column, or a sequence value path."""
+
+    keyword: str
+    vr: str
+    column: str | None = None
+
+
+#: Tag path -> searchable attribute (the reference's WorkitemQueryTag table).
+SEARCH_KEYS: dict[str, SearchKey] = {
+    PATIENT_NAME: SearchKey("PatientName", "PN", "patient_name"),
+    PATIENT_ID: SearchKey("PatientID", "LO", "patient_id"),
+    "0040A370.00080050": SearchKey("AccessionNumber", "SH"),
+    "0040A370.00401001": SearchKey("RequestedProcedureID", "SH"),
+    START_DATETIME: SearchKey("ScheduledProcedureStepStartDateTime", "DT",
+                              "scheduled_start_datetime"),
+    "00404025.00080100": SearchKey("CodeValue", "SH"),
+    "00404026.00080100": SearchKey("CodeValue", "SH"),
+    "00404027.00080100": SearchKey("CodeValue", "SH"),
+    STATE: SearchKey("ProcedureStepState", "CS", "procedure_step_state"),
+    STUDY_UID: SearchKey("StudyInstanceUID", "UI", "study_instance_uid"),
+}
+#: Sequence paths whose values are indexed in workitem_sequence_values.
+SEQUENCE_PATHS = tuple(path for path, key in SEARCH_KEYS.items() if key.column is None)
+
+#: Returned unless includefield=all (reference-2 §1.9).
+DEFAULT_RETURN_KEYS: tuple[str, ...] = tuple(tag_key(k) for k in (
+    "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "ScheduledProcedureStepPriority",
+    "ProcedureStepLabel", "WorklistLabel", "ScheduledProcessingParametersSequence",
+    "ScheduledStationNameCodeSequence", "ScheduledStationClassCodeSequence",
+    "ScheduledStationGeographicLocationCodeSequence", "ScheduledHumanPerformersSequence",
+    "ScheduledProcedureStepStartDateTime", "ScheduledWorkitemCodeSequence",
+    "InputReadinessState", "InputInformationSequence", "StudyInstanceUID", "PatientName",
+    "PatientID", "IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence",
+    "OtherPatientIDsSequence", "PatientBirthDate", "PatientSex", "AdmissionID",
+    "IssuerOfAdmissionIDSequence", "AdmittingDiagnosesDescription",
+    "AdmittingDiagnosesCodeSequence", "ReferencedRequestSequence", "MedicalAlerts",
+    "PregnancyStatus", "SpecialNeeds", "ProcedureStepState",
+    "ProcedureStepProgressInformationSequence"))
+
+_DT_FORMAT = "yyyyMMddHHmmss.FFFFFF where yyyy is mandatory"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkitemFilter:
+    """One filter: the searchable attribute's path, the attribute and the condition."""
+
+    path: str
+    key: SearchKey
+    condition: matching.Condition
+
+
+@dataclass
+class WorkitemQuery:
+    limit: int
+    offset: int = 0
+    include_all: bool = False
+    return_keys: tuple[str, ...] = DEFAULT_RETURN_KEYS
+    filters: list[WorkitemFilter] = field(default_factory=list)
+
+
+def _path(key: str) -> str:
+    parts = key.split(".")
+    if len(parts) > 2:
+        raise InvalidQueryStringError(
+            f"Dicom element '{key}' failed validation for VR 'SQ': Nested Dicom sequence tags "
+            "are currently not supported.")
+    tags = [_attribute_tag(part) for part in parts]
+    if any(tag is None for tag in tags):
+        raise not_queryable(key)
+    path = ".".join(tag_path(tag) for tag in tags)  # type: ignore[arg-type]
+    if path not in SEARCH_KEYS:
+        raise not_queryable(key)
+    return path
+
+
+def _condition(key: SearchKey, value: str, fuzzy: bool) -> matching.Condition:
+    if key.vr == "UI":
+        return matching.parse_value(key.keyword, "UI", value, False)
+    if key.vr == "DT":
+        return matching.parse_datetime(key.keyword, value, _DT_FORMAT, "DateTime")
+    if set(value) == {"*"}:
+        return matching.Universal()
+    if key.vr == "PN":
+        if fuzzy:
+            words = tuple(fold(w) for w in matching.fuzzy_words(key.keyword, value))
+            if words:
+                return matching.Fuzzy(words)
+        value = fold(value)
+    else:
+        value = value.upper() if key.column == "procedure_step_state" else value.lower()
+    return matching.Wildcard(value) if matching.has_wildcard(value) else matching.Equal(value)
+
+
+def parse_search(args: Iterable[tuple[str, str]], default_limit: int = 100,
+                 max_limit: int = 200) -> WorkitemQuery:
+    """Parse the query string pairs of a workitem search.
+
+    Raises
+    ------
+    InvalidQueryStringError : with the reference's message for every invalid input
+    """
+    reserved: dict[str, str] = {}
+    includes: list[str] = []
+    raw_filters: list[tuple[str, str]] = []
+    for key, value in args:
+        name = key.strip().lower()
+        if name in ("limit", "offset", "fuzzymatching"):
+            reserved.setdefault(name, value)
+        elif name == "includefield":
+            includes.append(value)
+        else:
+            raw_filters.append((key.strip(), value))
+    query = WorkitemQuery(limit=default_limit)
+    if "limit" in reserved:
+        query.limit = _parse_int("Limit", reserved["limit"], 1, max_limit)
+    if "offset" in reserved:
+        query.offset = _parse_int("Offset", reserved["offset"], 0, 2 ** 63 - 1)
+    fuzzy = _parse_bool("FuzzyMatching", reserved["fuzzymatching"]) \
+        if "fuzzymatching" in reserved else False
+    if any("." in item for raw in includes for item in raw.split(",")):
+        raise InvalidQueryStringError("Sequential dicom tags are currently not supported.")
+    query.include_all, include_tags = parse_include_fields(includes)
+
+    seen_keys: set[str] = set()
+    seen_paths: set[str] = set()
+    extra: dict[str, None] = {f"{tag:08X}": None for tag in include_tags}
+    for key, value in raw_filters:
+        path = _path(key)
+        if key in seen_keys:
+            raise InvalidQueryStringError(
+                f"Invalid QIDO-RS query. Duplicate AttributeId '{key}'. Each attribute is only "
+                "allowed to be specified once.")
+        if path in seen_paths:
+            raise InvalidQueryStringError(
+                f"Invalid query: attribute '{key}' has been specified more than once using "
+                "different ID formats. Each attribute is only allowed to be specified once.")
+        seen_keys.add(key)
+        seen_paths.add(path)
+        search_key = SEARCH_KEYS[path]
+        value = value.strip()
+        if not value or search_key.vr == "UI" and not matching.split_list(value):
+            raise InvalidQueryStringError(
+                f"Invalid query: AttributeId '{key}' has empty string value that is not "
+                "supported.")
+        if "\x00" in value:
+            raise InvalidQueryStringError(
+                f"Invalid query: AttributeId '{key}' has a value with an invalid character.")
+        query.filters.append(WorkitemFilter(path, search_key,
+                                            _condition(search_key, value, fuzzy)))
+        extra.setdefault(path.split(".")[0], None)
+    query.return_keys = tuple(dict.fromkeys((*DEFAULT_RETURN_KEYS, *extra)))
+    return query
+
+
+@dataclass(frozen=True, slots=True)
+class SearchableValues:
+    """What the index holds for a workitem, in the form searches compare."""
+
+    procedure_step_state: str
+    patient_name: str | None
+    patient_name_words: str | None
+    patient_id: str | None
+    scheduled_start_datetime: str | None
+    study_instance_uid: str | None
+    #: (sequence path, lower-case value) for every item's value
+    sequence_values: tuple[tuple[str, str], ...]
+
+
+MAX_INDEXED_LENGTH = 64
+
+
+def searchable_values(ds: DicomJson, state: str) -> SearchableValues:
+    """The searchable values of a dataset (reference-2 §1.9); values too long to index are left
+    out (they cannot match a valid query value anyway)."""
+    name = first_text(ds, PATIENT_NAME)
+    patient_id = first_text(ds, PATIENT_ID)
+    study = first_text(ds, STUDY_UID)
+    pairs: dict[tuple[str, str], None] = {}
+    for path in SEQUENCE_PATHS:
+        sequence, attribute = path.split(".")
+        for item in values(ds, sequence):
+            value = first_text(item, attribute) if isinstance(item, dict) else None
+            if value and len(value) <= MAX_INDEXED_LENGTH:
+                pairs.setdefault((path, value.lower()), None)
+    return SearchableValues(
+        procedure_step_state=state,
+        patient_name=fold(name)[:400] if name else None,
+        patient_name_words=(name_words(name) or "")[:400] or None,
+        patient_id=patient_id.lower()[:MAX_INDEXED_LENGTH] if patient_id else None,
+        scheduled_start_datetime=start_datetime(first_text(ds, START_DATETIME)),
+        study_instance_uid=study if study and len(study) <= MAX_INDEXED_LENGTH else None,
+        sequence_values=tuple(pairs))

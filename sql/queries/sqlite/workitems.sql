@@ -1,0 +1,8 @@
+-- UPS-RS workitems, SQLite flavour: BEGIN IMMEDIATE already holds the database's write lock, so
+-- concurrent state changes of one workitem run one after the other (reference-2 §1.5).
+
+-- name: lock_workitem(partition_key, workitem_uid)^
+-- The workitem with this UID in the partition (the write transaction serialises writers); or None.
+SELECT workitem_key, workitem_uid, transaction_uid, procedure_step_state, dataset
+  FROM workitems
+ WHERE partition_key = :partition_key AND workitem_uid = :workitem_uid;
