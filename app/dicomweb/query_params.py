@@ -194,6 +194,74 @@ def _query_tag(key: str, tag: BaseTag, resource: Resource,
                     definition.level, extended=definition)
 
 
+@dataclass
+class CommonParams:
+    """The parameters every search shares; ``filters`` are the other (key, value) pairs."""
+
+    limit: int
+    offset: int = 0
+    fuzzy: bool = False
+    includes: list[str] = field(default_factory=list)
+    filters: list[tuple[str, str]] = field(default_factory=list)
+
+
+def parse_common(args: Iterable[tuple[str, str]], default_limit: int,
+                 max_limit: int) -> CommonParams:
+    """Split the query string into limit, offset, fuzzymatching, includefield values and the
+    filters (names of the reserved parameters ignore case; the first value binds, as in
+    ASP.NET)."""
+    reserved: dict[str, str] = {}
+    common = CommonParams(limit=default_limit)
+    for key, value in args:
+        name = key.strip().lower()
+        if name in ("limit", "offset", "fuzzymatching"):
+            reserved.setdefault(name, value)
+        elif name == "includefield":
+            common.includes.append(value)
+        else:
+            common.filters.append((key.strip(), value))
+    if "limit" in reserved:
+        common.limit = _parse_int("Limit", reserved["limit"], 1, max_limit)
+    if "offset" in reserved:
+        common.offset = _parse_int("Offset", reserved["offset"], 0, 2 ** 63 - 1)
+    if "fuzzymatching" in reserved:
+        common.fuzzy = _parse_bool("FuzzyMatching", reserved["fuzzymatching"])
+    return common
+
+
+class SeenFilters:
+    """Rejects an attribute given twice, by the same key or in another ID format."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.attributes: set[object] = set()
+
+    def add(self, key: str, attribute: object) -> None:
+        if key in self.keys:
+            raise InvalidQueryStringError(
+                f"Invalid QIDO-RS query. Duplicate AttributeId '{key}'. Each attribute is only "
+                "allowed to be specified once.")
+        if attribute in self.attributes:
+            raise InvalidQueryStringError(
+                f"Invalid query: attribute '{key}' has been specified more than once using "
+                "different ID formats. Each attribute is only allowed to be specified once.")
+        self.keys.add(key)
+        self.attributes.add(attribute)
+
+
+def check_filter_value(key: str, value: str, is_list: bool) -> str:
+    """The trimmed filter value, or the reference's 400 for an empty one (``is_list``: a UID
+    list with no item) or one the databases cannot compare."""
+    value = value.strip()
+    if not value or is_list and not matching.split_list(value):
+        raise InvalidQueryStringError(
+            f"Invalid query: AttributeId '{key}' has empty string value that is not supported.")
+    if "\x00" in value:  # databases cannot compare NUL characters
+        raise InvalidQueryStringError(
+            f"Invalid query: AttributeId '{key}' has a value with an invalid character.")
+    return value
+
+
 def parse_query(args: Iterable[tuple[str, str]], resource: Resource,
                 extended_tags: Callable[[], Mapping[str, ExtendedQueryTagDefinition]],
                 default_limit: int = 100, max_limit: int = 200) -> QueryParams:
@@ -209,30 +277,13 @@ def parse_query(args: Iterable[tuple[str, str]], resource: Resource,
     ------
     InvalidQueryStringError : with the reference's message for every invalid input
     """
-    reserved: dict[str, str] = {}
-    includes: list[str] = []
-    raw_filters: list[tuple[str, str]] = []
-    for key, value in args:
-        name = key.strip().lower()
-        if name in ("limit", "offset", "fuzzymatching"):
-            reserved.setdefault(name, value)  # the first value binds, as in ASP.NET
-        elif name == "includefield":
-            includes.append(value)
-        else:
-            raw_filters.append((key.strip(), value))
+    common = parse_common(args, default_limit, max_limit)
+    params = QueryParams(resource=resource, limit=common.limit, offset=common.offset,
+                         fuzzy=common.fuzzy)
+    params.include_all, params.include_tags = parse_include_fields(common.includes)
 
-    params = QueryParams(resource=resource, limit=default_limit)
-    if "limit" in reserved:
-        params.limit = _parse_int("Limit", reserved["limit"], 1, max_limit)
-    if "offset" in reserved:
-        params.offset = _parse_int("Offset", reserved["offset"], 0, 2 ** 63 - 1)
-    if "fuzzymatching" in reserved:
-        params.fuzzy = _parse_bool("FuzzyMatching", reserved["fuzzymatching"])
-    params.include_all, params.include_tags = parse_include_fields(includes)
-
-    seen_keys: set[str] = set()
-    seen_tags: set[int] = set()
-    for key, value in raw_filters:
+    seen = SeenFilters()
+    for key, value in common.filters:
         if "." in key:
             raise InvalidQueryStringError(
                 f"Dicom element '{key}' failed validation for VR 'SQ': Sequential dicom tags "
@@ -240,26 +291,10 @@ def parse_query(args: Iterable[tuple[str, str]], resource: Resource,
         tag = _attribute_tag(key)
         if tag is None:
             raise unknown_parameter(key)
-        if key in seen_keys:
-            raise InvalidQueryStringError(
-                f"Invalid QIDO-RS query. Duplicate AttributeId '{key}'. Each attribute is only "
-                "allowed to be specified once.")
-        if int(tag) in seen_tags:
-            raise InvalidQueryStringError(
-                f"Invalid query: attribute '{key}' has been specified more than once using "
-                "different ID formats. Each attribute is only allowed to be specified once.")
-        seen_keys.add(key)
-        seen_tags.add(int(tag))
+        seen.add(key, int(tag))
         query_tag = _query_tag(key, tag, resource, extended_tags)
-        value = value.strip()
-        if not value or (query_tag.vr == "UI" or query_tag.tag == MODALITIES_IN_STUDY) and \
-                not matching.split_list(value):
-            raise InvalidQueryStringError(
-                f"Invalid query: AttributeId '{key}' has empty string value that is not "
-                "supported.")
-        if "\x00" in value:  # databases cannot compare NUL characters
-            raise InvalidQueryStringError(
-                f"Invalid query: AttributeId '{key}' has a value with an invalid character.")
+        value = check_filter_value(key, value, query_tag.vr == "UI"
+                                   or query_tag.tag == MODALITIES_IN_STUDY)
         if query_tag.tag == MODALITIES_IN_STUDY:
             condition: matching.Condition = matching.InList(matching.split_list(value))
         else:

@@ -11,8 +11,8 @@ from typing import Iterable
 
 from ..errors import InvalidQueryStringError
 from . import matching
-from .query_params import _attribute_tag, _parse_bool, _parse_int, not_queryable
-from .query_params import parse_include_fields
+from .query_params import (SeenFilters, _attribute_tag, check_filter_value, not_queryable,
+                           parse_common, parse_include_fields)
 from .tags import tag_path
 from .ups_dataset import DicomJson, first_text, fold, name_words, start_datetime, tag_key, values
 
@@ -123,54 +123,20 @@ def parse_search(args: Iterable[tuple[str, str]], default_limit: int = 100,
     ------
     InvalidQueryStringError : with the reference's message for every invalid input
     """
-    reserved: dict[str, str] = {}
-    includes: list[str] = []
-    raw_filters: list[tuple[str, str]] = []
-    for key, value in args:
-        name = key.strip().lower()
-        if name in ("limit", "offset", "fuzzymatching"):
-            reserved.setdefault(name, value)
-        elif name == "includefield":
-            includes.append(value)
-        else:
-            raw_filters.append((key.strip(), value))
-    query = WorkitemQuery(limit=default_limit)
-    if "limit" in reserved:
-        query.limit = _parse_int("Limit", reserved["limit"], 1, max_limit)
-    if "offset" in reserved:
-        query.offset = _parse_int("Offset", reserved["offset"], 0, 2 ** 63 - 1)
-    fuzzy = _parse_bool("FuzzyMatching", reserved["fuzzymatching"]) \
-        if "fuzzymatching" in reserved else False
-    if any("." in item for raw in includes for item in raw.split(",")):
+    common = parse_common(args, default_limit, max_limit)
+    query = WorkitemQuery(limit=common.limit, offset=common.offset)
+    if any("." in item for raw in common.includes for item in raw.split(",")):
         raise InvalidQueryStringError("Sequential dicom tags are currently not supported.")
-    query.include_all, include_tags = parse_include_fields(includes)
-
-    seen_keys: set[str] = set()
-    seen_paths: set[str] = set()
+    query.include_all, include_tags = parse_include_fields(common.includes)
     extra: dict[str, None] = {f"{tag:08X}": None for tag in include_tags}
-    for key, value in raw_filters:
+    seen = SeenFilters()
+    for key, value in common.filters:
         path = _path(key)
-        if key in seen_keys:
-            raise InvalidQueryStringError(
-                f"Invalid QIDO-RS query. Duplicate AttributeId '{key}'. Each attribute is only "
-                "allowed to be specified once.")
-        if path in seen_paths:
-            raise InvalidQueryStringError(
-                f"Invalid query: attribute '{key}' has been specified more than once using "
-                "different ID formats. Each attribute is only allowed to be specified once.")
-        seen_keys.add(key)
-        seen_paths.add(path)
+        seen.add(key, path)
         search_key = SEARCH_KEYS[path]
-        value = value.strip()
-        if not value or search_key.vr == "UI" and not matching.split_list(value):
-            raise InvalidQueryStringError(
-                f"Invalid query: AttributeId '{key}' has empty string value that is not "
-                "supported.")
-        if "\x00" in value:
-            raise InvalidQueryStringError(
-                f"Invalid query: AttributeId '{key}' has a value with an invalid character.")
+        value = check_filter_value(key, value, search_key.vr == "UI")
         query.filters.append(WorkitemFilter(path, search_key,
-                                            _condition(search_key, value, fuzzy)))
+                                            _condition(search_key, value, common.fuzzy)))
         extra.setdefault(path.split(".")[0], None)
     query.return_keys = tuple(dict.fromkeys((*DEFAULT_RETURN_KEYS, *extra)))
     return query
