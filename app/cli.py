@@ -9,8 +9,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from .api.edge import get_blobstore
-from .db import get_database
+from .api.edge import get_blobstore, get_database
 from .services.maintenance import sweep_blobs
 
 

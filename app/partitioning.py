@@ -11,8 +11,8 @@ from typing import Any
 from flask import Blueprint, Flask, Request, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from .api.edge import get_db
 from .api.errors import add_not_found_diagnosis
-from .db import get_db
 from .errors import (DataPartitionsFeatureDisabledError, DataPartitionsMissingPartitionError,
                      DicomServerError, InvalidPartitionNameError)
 from .models import DEFAULT_PARTITION, Partition

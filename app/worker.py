@@ -17,7 +17,6 @@ from typing import Callable
 
 from flask import Flask
 
-from .db import get_database
 from .services.operations import WorkerSettings, run_next_operation
 
 logger = logging.getLogger(__name__)
@@ -43,7 +42,7 @@ def run_pending_once(app: Flask, owner: str | None = None,
     owner = owner or new_owner()
     settings = settings_of(app)
     ran = 0
-    with get_database(app).connection() as conn:
+    with app.extensions["dicom_db"].connection() as conn:
         while ran < MAX_OPERATIONS_PER_POLL and not should_stop():
             if not run_next_operation(conn, owner, settings, should_stop):
                 break

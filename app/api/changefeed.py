@@ -7,12 +7,12 @@ import json
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from ..db import get_db
 from .delete import no_content
 from ..dicomweb.json_model import with_bulkdata_base
 from ..partitioning import api_version, resource_base_url, scope
 from ..schemas.change_feed import change_feed_entry_schema, change_feed_schema
 from ..services import change_feed as service
+from .edge import get_db
 
 # Plain routes stay global when partitions are on (g.partition None); partitioned routes
 # resolve the partition (unknown -> 400, feature off -> 400).

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from ..db import get_db
 from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
 from ..partitioning import current_partition, scope
 from ..services import delete as service
-from .edge import get_blobstore
+from .edge import get_blobstore, get_db
 
 bp = scope(Blueprint("delete", __name__))
 

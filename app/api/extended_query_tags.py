@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..db import get_db
 from ..dicomweb import media_types
 from ..dicomweb.numbers import parse_integer
 from ..errors import (BadRequestError, EmptyUnsupportedMediaTypeError, ExistingOperationError,
@@ -15,6 +14,7 @@ from ..partitioning import base_prefix
 from ..schemas.extended_query_tags import (AddExtendedQueryTagResponseSchema,
                                            ExtendedQueryTagErrorSchema, ExtendedQueryTagSchema)
 from ..services import extended_query_tags as service
+from .edge import get_db
 
 bp = Blueprint("extended_query_tags", __name__)
 

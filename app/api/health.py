@@ -1,9 +1,8 @@
 """``GET /health/check`` (unversioned only, as in the reference)."""
 from flask import Blueprint, jsonify
 
-from ..db import get_database
 from ..services.health import check_health
-from .edge import get_blobstore
+from .edge import get_blobstore, get_database
 
 bp = Blueprint("health", __name__)
 

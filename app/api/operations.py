@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from ..dao.operations import ACTIVE
-from ..db import get_db
 from ..partitioning import api_version, base_prefix
 from ..schemas.operations import OperationSchema
 from ..services import operations as service
+from .edge import get_db
 
 bp = Blueprint("operations", __name__)
 

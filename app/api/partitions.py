@@ -1,10 +1,10 @@
 """``GET /partitions``: list data partitions (global, not partition-prefixed)."""
 from flask import Blueprint, current_app, jsonify
 
-from ..db import get_db
 from ..errors import DataPartitionsFeatureDisabledError
 from ..schemas.partitions import partition_list_schema
 from ..services import partitions as service
+from .edge import get_db
 
 bp = Blueprint("partitions", __name__)
 

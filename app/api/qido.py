@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from ..db import get_db
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import SERIES, STUDY, validate_uid
 from ..errors import NotAcceptableError
 from ..partitioning import api_version, current_partition, scope
 from ..services import query as query_service
 from ..services.query import PathUids
+from .edge import get_db
 
 bp = scope(Blueprint("qido", __name__))
 

@@ -7,7 +7,6 @@ from typing import Any, Iterable
 from flask import Blueprint, Response, current_app, request
 
 from ..blobs import SpoolFile
-from ..db import get_db
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import STUDY, validate_uid
 from ..dicomweb.json_model import dumps
@@ -18,7 +17,7 @@ from ..models import Partition
 from ..partitioning import api_version, current_partition, resource_base_url, scope
 from ..services import store as store_service
 from ..services.store import StoreOutcome
-from .edge import get_blobstore
+from .edge import get_blobstore, get_db
 
 bp = scope(Blueprint("stow", __name__), create=True)
 

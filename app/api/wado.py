@@ -10,7 +10,6 @@ from typing import Iterator
 from flask import Blueprint, Response, request, send_file
 
 from ..blobs import CHUNK, iter_file
-from ..db import get_db
 from ..dicomweb import accept, media_types
 from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
 from ..dicomweb.numbers import parse_integer
@@ -19,7 +18,7 @@ from ..errors import BadRequestError, FrameNotFoundError, NotAcceptableError
 from ..partitioning import current_partition, resource_base_url, scope
 from ..services import retrieve as service
 from ..services.retrieve import FilePart, ResourceIds
-from .edge import get_blobstore
+from .edge import get_blobstore, get_db
 
 bp = scope(Blueprint("wado", __name__))
 

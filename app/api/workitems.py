@@ -12,7 +12,6 @@ import json
 
 from flask import Blueprint, Response, current_app, g, request
 
-from ..db import get_db
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import validate_uid
 from ..errors import (AcceptFilterError, DataPartitionsNotFoundError,
@@ -20,6 +19,7 @@ from ..errors import (AcceptFilterError, DataPartitionsNotFoundError,
 from ..partitioning import current_partition, resource_base_url, scope
 from ..services import workitems as service
 from ..services.workitems import TRANSACTION_UID_NAME, WORKITEM_UID_NAME
+from .edge import get_db
 
 bp = scope(Blueprint("workitems", __name__), create=True)
 

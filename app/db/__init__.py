@@ -1,18 +1,17 @@
-"""Database access for requests and services: engine, named queries, one connection per request."""
+"""Database access for services: engine, named queries, connections (no Flask: the HTTP edge,
+``app/api/edge.py``, keeps one connection per request)."""
 from __future__ import annotations
 
 import inspect
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
-from flask import Flask, current_app, g
-
 from ..errors import DataStoreError
 from .engines import Engine, as_datetime, create_engine, transaction
 from .migrate import migrate
 from .queries import Queries, load_queries
 
-__all__ = ["Database", "DbConn", "as_datetime", "get_db", "init_app", "migrate"]
+__all__ = ["Database", "DbConn", "as_datetime", "migrate"]
 
 
 class DbConn:
@@ -140,29 +139,3 @@ class Database:
 
     def close(self) -> None:
         self.engine.close()
-
-
-def get_database(app: Flask | None = None) -> Database:
-    return (app or current_app).extensions["dicom_db"]
-
-
-def get_db() -> DbConn:
-    """The request's connection, opened on first use and released at teardown."""
-    if "db" not in g:
-        g.db = get_database().connect()
-    return g.db
-
-
-def _close_db(exc: BaseException | None = None) -> None:
-    conn = g.pop("db", None)
-    if conn is not None:
-        get_database().release(conn)
-
-
-def init_app(app: Flask) -> Database:
-    """Create the database for the app, register teardown."""
-    database = Database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"],
-                        app.config["SQLITE_BUSY_TIMEOUT_MS"])
-    app.extensions["dicom_db"] = database
-    app.teardown_appcontext(_close_db)
-    return database

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from app.api.edge import get_database
 from app.blobs import LAYOUT_FILE
-from app.db import get_database
 from tests.api.helpers import values
 
 REFERENCED = "00081199"

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from app.api.edge import get_database
 from app.dao import operations as operations_dao
-from app.db import get_database
 from app.services import extended_query_tags as eqt_service
 from app.services.operations import WorkerSettings, run_next_operation
 from app.worker import run_pending_once

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from app.db import get_database
+from app.api.edge import get_database
 from app.services import partitions as partition_service
 from tests.api.helpers import store
 from tests.dicom_factory import make_dataset

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from app.db import get_database
+from app.api.edge import get_database
 from app.dicomweb import eqt_values
 from tests.api.helpers import store, values
 from tests.dicom_factory import make_dataset, uid

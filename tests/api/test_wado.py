@@ -325,7 +325,7 @@ def test_retrieve_racing_a_delete_returns_404_not_500(make_app, monkeypatch):
             f"/instances/{ds.SOPInstanceUID}")
     real = retrieve_dao.list_instances
     with app.app_context():
-        from app.db import get_db
+        from app.api.edge import get_db
 
         stale = real(get_db(), 1, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
     assert client.delete(path).status_code == 204

@@ -1,10 +1,14 @@
-"""The shape of app/: no import circles among its modules (a function-level import counts too).
+"""The shape of app/: no import circles among its modules (a function-level import counts too),
+and no Flask below the HTTP edge.
 
-Read from the source with ``ast``, so an import that only runs on some path is seen as well.
+The import graph is read from the source with ``ast``, so an import that only runs on some path
+is seen as well.
 """
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[2] / "app"
@@ -101,3 +105,22 @@ def test_the_graph_sees_imports():
 
 def test_no_import_circles_in_app():
     assert _cycles(import_graph()) == []
+
+
+#: Layers that never need Flask: they take a connection, a blob store and plain values.
+FLASK_FREE = ("app.services", "app.dao", "app.db", "app.dicomweb", "app.blobs")
+
+
+def test_layers_below_the_http_edge_do_not_import_flask():
+    """Importing every module of those layers (in a fresh interpreter) loads neither Flask nor
+    Werkzeug, directly or through what they import."""
+    names = sorted(name for name in _modules()
+                   if any(name == layer or name.startswith(layer + ".") for layer in FLASK_FREE))
+    code = ("import importlib, sys\n"
+            f"for name in {names!r}:\n"
+            "    importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug')))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=APP.parent, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

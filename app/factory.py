@@ -1,0 +1,70 @@
+"""The application factory: configuration, database, blob store, errors, CLI, blueprints."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+
+from . import cli, config, db, partitioning, query_guard, worker
+from .api import (changefeed, delete, edge, errors, extended_query_tags, health,
+                  operations, partitions, qido, stow, wado, workitems)
+from .blobs import FileSystemBlobStore
+from .partitioning import register_api
+from .services import maintenance, partitions as partition_service
+
+#: Partition-aware APIs: registered under every base prefix, plain and /partitions/<name>.
+PARTITION_AWARE_APIS = (stow.bp, wado.bp, qido.bp, delete.bp, changefeed.bp, workitems.bp)
+#: Global APIs: registered under every base prefix, plain only.
+GLOBAL_APIS = (partitions.bp, extended_query_tags.bp, operations.bp)
+
+
+class StartupError(RuntimeError):
+    """The server must not start (printed, then a non-zero exit)."""
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the app: configuration, database (migrated), blob store, errors, blueprints."""
+    app = Flask("app")  # the package's name: the app's name and root path stay "app"
+    config.load(app, test_config)
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.json.sort_keys = False
+    # An empty path segment ('//', or '%2F' once decoded) matches no route (404), as in the
+    # reference; merging would redirect to another resource.
+    app.url_map.merge_slashes = False
+    database = edge.init_app(app)
+    try:
+        app.extensions["dicom_blobs"] = FileSystemBlobStore(app.config["BLOB_STORE_PATH"],
+                                                            app.config["FSYNC"])
+    except (OSError, ValueError) as exc:  # not writable, or a layout this version cannot read
+        raise StartupError(f"Cannot use the blob store: {exc}") from exc
+    errors.init_app(app)
+    partitioning.init_app(app)
+    cli.init_app(app)
+    query_guard.init_app(app)
+
+    for bp in PARTITION_AWARE_APIS:
+        register_api(app, bp, partition_aware=True)
+    for bp in GLOBAL_APIS:
+        register_api(app, bp, partition_aware=False)
+    app.register_blueprint(health.bp)  # unversioned only, as in the reference
+
+    if not app.config.get("SKIP_STARTUP", False):
+        startup(app, database)
+        if app.config["SWEEP_BLOBS_AT_STARTUP"]:
+            app.extensions["dicom_blob_sweep"] = maintenance.start_background_sweep(
+                database, app.extensions["dicom_blobs"])
+        worker.init_app(app)  # background operations (re-index), issue #7
+    return app
+
+
+def startup(app: Flask, database: db.Database) -> None:
+    """Migrate the schema, then refuse to start when partitions exist but the feature is off."""
+    database.migrate()
+    if not app.config["ENABLE_DATA_PARTITIONS"]:
+        with database.connection() as conn:
+            try:
+                partition_service.check_feature_can_be_disabled(conn)
+            except partition_service.DataPartitionsFeatureCannotBeDisabledError as exc:
+                raise StartupError(str(exc)) from exc
