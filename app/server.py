@@ -1,0 +1,167 @@
+"""Serving: ``python wsgi.py`` serves the app with waitress; with ``DICOM_PROCESSES`` > 1, as a
+pre-fork supervisor.
+
+It migrates and checks once, then forks that many processes that accept on one shared listening
+socket (``accept_balance.py`` keeps their connection counts even). Every process is complete on
+its own (index in the database, files in the blob store, operations claimed with leases), so a
+request may land in any of them. SIGTERM or SIGINT to the parent stops every child, then the
+parent; a child whose parent dies is stopped by the kernel (Linux ``PR_SET_PDEATHSIG``).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+
+from flask import Flask
+
+from . import worker as background_worker
+from .accept_balance import ConnectionCounts, balance
+from .factory import StartupError, create_app
+
+
+def load_app() -> Flask:
+    """The app for a WSGI entry point; a server that must not start prints why and exits 1."""
+    try:
+        return create_app()
+    except StartupError as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(1)
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _exit_normally(*_: object) -> None:
+    # SystemExit unwinds normally, so atexit hooks run (the background worker hands back its
+    # operation at once instead of after its lease).
+    sys.exit(0)
+
+
+def _serve(app: Flask, counts: ConnectionCounts | None = None, index: int = 0,
+           **where: object) -> None:
+    """Serve with waitress; with ``counts``, as process ``index`` of several that keep their
+    numbers of connections even (accept_balance.py)."""
+    from waitress import create_server
+
+    server = create_server(
+            app, threads=app.config["THREADS"], max_request_body_size=1 << 62,
+            channel_timeout=300, ident="dicomweb",
+            # Fewer, larger socket reads. waitress receives a whole body before the app runs:
+            # up to DICOM_REQUEST_BUFFER_SIZE (32 MiB: a multipart request of 50 CT images) in
+            # memory, a larger one in a temporary file (memory stays flat whatever the size),
+            # which costs writing and reading every byte once more.
+            recv_bytes=256 * 1024, inbuf_overflow=app.config["REQUEST_BUFFER_SIZE"],
+            # Streamed multipart responses stay in memory up to 16 MiB per connection.
+            outbuf_overflow=16 << 20, **where)
+    if counts is not None:
+        balance(server, counts, index)
+    server.run()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(1024)
+    return sock
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Linux: have the kernel send SIGTERM when the parent dies (SIGKILL, OOM killer), so no
+    server process goes on unsupervised, holding the port."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _child(app: Flask, sock: socket.socket, counts: ConnectionCounts, index: int,
+           parent: int) -> None:
+    """Serve in a forked process until SIGTERM/SIGINT (or the parent dies); never returns."""
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, _exit_normally)
+    _stop_with_parent(parent)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    # Threads do not survive fork: each process runs its own background worker.
+    background_worker.init_app(app)
+    _serve(app, counts, index, sockets=[sock])
+    sys.exit(0)
+
+
+def _serve_forked(app: Flask, processes: int) -> int:
+    """Fork ``processes`` servers on one socket; wait for them; return the exit status."""
+    # Nothing may run in another thread or hold a connection across fork.
+    worker = app.extensions.pop("dicom_worker", None)
+    if worker is not None:
+        worker.stop()
+    sweep = app.extensions.pop("dicom_blob_sweep", None)
+    if sweep is not None and sweep.is_alive():  # the startup sweep of the blob store
+        print("Waiting for the startup blob sweep to finish", file=sys.stderr, flush=True)
+        sweep.join()
+    app.extensions["dicom_db"].close()
+    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if others:
+        print(f"Cannot fork: threads still running: {others}", file=sys.stderr)
+        return 1
+    sock = _listening_socket(app.config["HOST"], app.config["PORT"])
+    counts = ConnectionCounts(processes)
+    children: set[int] = set()
+    state = {"stopping": False, "status": 0}
+
+    def stop_all(*_: object) -> None:
+        state["stopping"] = True
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    # Signals wait until the children exist and the handlers are in place.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    parent = os.getpid()
+    for index in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            _child(app, sock, counts, index, parent)
+        children.add(pid)
+    sock.close()
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, stop_all)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        children.discard(pid)
+        if not state["stopping"]:
+            print(f"Server process {pid} exited (status {status}); stopping the others",
+                  file=sys.stderr, flush=True)
+            state["status"] = 1
+            stop_all()
+    return state["status"]
+
+
+def main(app: Flask) -> None:
+    """Serve with waitress on DICOM_HOST:DICOM_PORT: DICOM_PROCESSES x DICOM_THREADS threads."""
+    processes = app.config["PROCESSES"]
+    print(f"Serving DICOMweb on http://{app.config['HOST']}:{app.config['PORT']} "
+          f"(database: {app.extensions['dicom_db'].dialect}, "
+          f"partitions: {'on' if app.config['ENABLE_DATA_PARTITIONS'] else 'off'}, "
+          f"processes: {processes})", flush=True)
+    if processes > 1:
+        sys.exit(_serve_forked(app, processes))
+    signal.signal(signal.SIGTERM, _exit_normally)
+    _serve(app, host=app.config["HOST"], port=app.config["PORT"])
