@@ -35,10 +35,37 @@ DEFAULTS: dict[str, Any] = {
     "ENABLE_BACKGROUND_WORKER": True,
     "SWEEP_BLOBS_AT_STARTUP": True,
     "LOG_LEVEL": "INFO",
+    # Security (issue #16; app/security/settings.py reads these, docs/security.md explains)
+    "SECURITY_ENABLED": False,
+    "SECURITY_AUTHORITY": "",
+    "SECURITY_AUDIENCE": "",  # one or more, comma-separated
+    "SECURITY_REQUIRE_HTTPS_METADATA": True,
+    "SECURITY_CLOCK_SKEW_SECONDS": 60,
+    "SECURITY_KEY_REFRESH_COOLDOWN_SECONDS": 30.0,
+    "SECURITY_AUTHORIZATION_ENABLED": False,
+    "SECURITY_ROLES_CLAIM": "roles",
+    "SECURITY_ROLES_FILE": None,  # app/security/roles.json
+    "CORS_ORIGINS": "",
+    "CORS_HEADERS": "",
+    "CORS_METHODS": "",
+    "CORS_MAX_AGE": None,
+    "CORS_ALLOW_CREDENTIALS": False,
+    "PUBLIC_BASE_URL": "",
+    "TRUSTED_PROXIES": 0,
+    "AUDIT_LOG": None,  # on when security is on
+    "AUDIT_LOG_FILE": "",
 }
 
-#: The reference server's own key for the partition flag, accepted so deployments carry over.
-REFERENCE_PARTITION_FLAG = "DicomServer__Features__EnableDataPartitions"
+#: The reference server's own keys, accepted so deployments carry over (ours win when both
+#: are set).
+REFERENCE_KEYS = {
+    "DicomServer__Features__EnableDataPartitions": "ENABLE_DATA_PARTITIONS",
+    "DicomServer__Security__Enabled": "SECURITY_ENABLED",
+    "DicomServer__Security__Authentication__Authority": "SECURITY_AUTHORITY",
+    "DicomServer__Security__Authentication__Audience": "SECURITY_AUDIENCE",
+    "DicomServer__Security__Authorization__Enabled": "SECURITY_AUTHORIZATION_ENABLED",
+    "DicomServer__Security__Authorization__RolesClaim": "SECURITY_ROLES_CLAIM",
+}
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -73,8 +100,9 @@ def _parse_int(value: Any, key: str, minimum: int = 0) -> int:
 def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Compute the effective settings from the environment and explicit overrides."""
     settings = dict(DEFAULTS)
-    if REFERENCE_PARTITION_FLAG in env:
-        settings["ENABLE_DATA_PARTITIONS"] = env[REFERENCE_PARTITION_FLAG]
+    for reference_key, key in REFERENCE_KEYS.items():
+        if reference_key in env:
+            settings[key] = env[reference_key]
     for key in DEFAULTS:
         name = f"DICOM_{key}"
         if name in env:
@@ -83,17 +111,27 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
         settings.update(overrides)
 
     for key in ("ENABLE_DATA_PARTITIONS", "FSYNC", "ENABLE_BACKGROUND_WORKER",
-                "SWEEP_BLOBS_AT_STARTUP"):
+                "SWEEP_BLOBS_AT_STARTUP", "SECURITY_ENABLED", "SECURITY_REQUIRE_HTTPS_METADATA",
+                "SECURITY_AUTHORIZATION_ENABLED", "CORS_ALLOW_CREDENTIALS"):
         settings[key] = parse_bool(settings[key], key)
+    if settings["AUDIT_LOG"] not in (None, ""):
+        settings["AUDIT_LOG"] = parse_bool(settings["AUDIT_LOG"], "AUDIT_LOG")
+    else:
+        settings["AUDIT_LOG"] = None
     for key, minimum in (("PORT", 0), ("THREADS", 1), ("PROCESSES", 1),
                          ("SQLITE_BUSY_TIMEOUT_MS", 0),
                          ("MAX_PART_SIZE", 1), ("REQUEST_BUFFER_SIZE", 0),
                          ("QIDO_DEFAULT_LIMIT", 1), ("QIDO_MAX_LIMIT", 1),
                          ("MAX_EXTENDED_QUERY_TAGS", 1), ("REINDEX_BATCH_SIZE", 1),
-                         ("WORKITEM_MAX_BODY_SIZE", 1)):
+                         ("WORKITEM_MAX_BODY_SIZE", 1),
+                         ("SECURITY_CLOCK_SKEW_SECONDS", 0), ("TRUSTED_PROXIES", 0)):
         settings[key] = _parse_int(settings[key], key, minimum)
     settings["WORKER_POLL_SECONDS"] = float(settings["WORKER_POLL_SECONDS"])
     settings["OPERATION_LEASE_SECONDS"] = float(settings["OPERATION_LEASE_SECONDS"])
+    settings["SECURITY_KEY_REFRESH_COOLDOWN_SECONDS"] = float(
+        settings["SECURITY_KEY_REFRESH_COOLDOWN_SECONDS"])
+    if settings["CORS_MAX_AGE"] not in (None, ""):
+        settings["CORS_MAX_AGE"] = _parse_int(settings["CORS_MAX_AGE"], "CORS_MAX_AGE")
 
     data_dir = Path(settings["DATA_DIR"]).expanduser()
     settings["DATA_DIR"] = str(data_dir)

@@ -195,3 +195,19 @@ class WorkitemStatusError(DicomServerError):
         super().__init__(message)
         self.status = status
         self.warning = warning
+
+
+# --- Security (issue #16) -------------------------------------------------------------------
+
+class AuthenticationRequiredError(DicomServerError):
+    """No valid bearer token: 401 with an empty body; the raiser adds ``WWW-Authenticate``."""
+
+    status = 401
+    message = ""
+
+
+class ForbiddenActionError(DicomServerError):
+    """The caller lacks the data action (or the partition scope): the reference's 403 text."""
+
+    status = 403
+    message = "Authorization failed."

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from . import cli, config, db, partitioning, query_guard, worker
+from . import cli, config, db, partitioning, query_guard, security, worker
 from .api import (changefeed, delete, edge, errors, extended_query_tags, health,
                   operations, partitions, qido, stow, wado, workitems)
 from .blobs import FileSystemBlobStore
@@ -42,7 +42,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     partitioning.init_app(app)
     cli.init_app(app)
-    query_guard.init_app(app)
+    try:
+        security.init_edge(app)  # trusted URLs; CORS preflights before any other hook
+        query_guard.init_app(app)
+        security.init_app(app)  # authentication, authorization, audit
+    except security.SecuritySettingsError as exc:
+        raise StartupError(str(exc)) from exc
 
     for bp in PARTITION_AWARE_APIS:
         register_api(app, bp, partition_aware=True)

@@ -14,8 +14,9 @@ from werkzeug.exceptions import HTTPException
 from .api.edge import get_db
 from .api.errors import add_not_found_diagnosis
 from .errors import (DataPartitionsFeatureDisabledError, DataPartitionsMissingPartitionError,
-                     DicomServerError, InvalidPartitionNameError)
+                     DataPartitionsNotFoundError, DicomServerError, InvalidPartitionNameError)
 from .models import DEFAULT_PARTITION, Partition
+from .security import authorize_global, authorize_partition
 from .services import partitions as partition_service
 
 #: (URL prefix, blueprint-name prefix, API major version). Unversioned behaves as v2.
@@ -52,7 +53,7 @@ def current_partition() -> Partition:
 
 def resource_base_url(partition_name: str | None = None) -> str:
     """Absolute base for resource URLs: scheme://host[/vN][/partitions/{name}]."""
-    url = request.host_url.rstrip("/") + base_prefix()
+    url = request.url_root.rstrip("/") + base_prefix()
     if partitions_enabled():
         name = partition_name or current_partition().partition_name
         url += f"/partitions/{name}"
@@ -92,20 +93,28 @@ def scope(bp: Blueprint, create: bool = False, optional: bool = False) -> Bluepr
         enabled = partitions_enabled()
         if name is _MISSING:
             if optional:
+                authorize_global()  # the global change feed needs scope '/'
                 g.partition = None
                 return
             if enabled:
                 raise DataPartitionsMissingPartitionError()
+            authorize_partition(DEFAULT_PARTITION.partition_name, lookup=False)
             g.partition = DEFAULT_PARTITION
             return
         if not enabled:
             raise DataPartitionsFeatureDisabledError()
-        conn = get_db()
-        if create:
-            g.partition = (partition_service.find_partition(conn, name)
-                           or Partition(None, name))
+        # Scopes are checked against the stored name (or, for a partition STOW creates, the
+        # requested one), so no spelling or encoding of a name reaches another partition.
+        partition = partition_service.find_partition(get_db(), name)
+        if partition is None and create:
+            authorize_partition(name, lookup=False)
+            partition = Partition(None, name)
+        elif partition is None:
+            authorize_partition(name, lookup=True)  # 403 before "does not exist"
+            raise DataPartitionsNotFoundError()
         else:
-            g.partition = partition_service.get_partition(conn, name)
+            authorize_partition(partition.partition_name, lookup=not create)
+        g.partition = partition
 
     return bp
 

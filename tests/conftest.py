@@ -144,6 +144,16 @@ def base(partition_mode: str) -> str:
     return f"/partitions/{PARTITION}" if partition_mode == "partitioned" else ""
 
 
+@pytest.fixture(scope="session")
+def idp():
+    """A local OpenID identity provider (discovery + JWKS on 127.0.0.1) for security tests."""
+    from tests.identity_provider import LocalIdentityProvider
+
+    provider = LocalIdentityProvider()
+    yield provider
+    provider.close()
+
+
 @pytest.fixture
 def unique() -> Callable[[], str]:
     return lambda: uuid.uuid4().hex[:8]

@@ -25,7 +25,7 @@ INT32_MAX = 2147483647
 
 def version_base_url() -> str:
     """scheme://host[/vN]: global resources have no partition segment."""
-    return request.host_url.rstrip("/") + base_prefix()
+    return request.url_root.rstrip("/") + base_prefix()
 
 
 def json_body() -> Any:

@@ -16,7 +16,7 @@ bp = Blueprint("operations", __name__)
 def get_operation(operation_id: str) -> Response:
     """200 when finished; 202 with ``Location`` (this URL) while not started or running."""
     operation = service.get_operation(get_db(), operation_id)
-    base = request.host_url.rstrip("/") + base_prefix()
+    base = request.url_root.rstrip("/") + base_prefix()
     response = jsonify(OperationSchema(base, api_version()).dump(operation))
     if operation.status in ACTIVE:
         response.status_code = 202

@@ -3,6 +3,7 @@ from flask import Blueprint, current_app, jsonify
 
 from ..errors import DataPartitionsFeatureDisabledError
 from ..schemas.partitions import partition_list_schema
+from ..security import may_read
 from ..services import partitions as service
 from .edge import get_db
 
@@ -11,7 +12,8 @@ bp = Blueprint("partitions", __name__)
 
 @bp.get("/partitions")
 def list_partitions():
-    """Every partition, ordered by key; 400 when the feature is off."""
+    """Every partition the caller may read, ordered by key; 400 when the feature is off."""
     if not current_app.config["ENABLE_DATA_PARTITIONS"]:
         raise DataPartitionsFeatureDisabledError()
-    return jsonify(partition_list_schema.dump(service.list_partitions(get_db())))
+    partitions = [p for p in service.list_partitions(get_db()) if may_read(p.partition_name)]
+    return jsonify(partition_list_schema.dump(partitions))
