@@ -3,6 +3,7 @@ issuer outages, anonymous routes, the roles claim, and the audit log (issue #16)
 from __future__ import annotations
 
 import json
+import time
 
 from tests.api.helpers import store
 from tests.api.security_support import FORBIDDEN, bearer, challenge, secure_app
@@ -167,3 +168,15 @@ def test_nested_roles_claim_and_entra_subject(make_app, idp, tmp_path):
     client.get(f"/partitions/SiteA/studies/{study}/metadata", headers=bearer(token))
     last = json.loads(audit_file.read_text().splitlines()[-1])
     assert (last["study"], last["status"]) == (study, 200)
+
+
+def test_a_validated_token_is_refused_once_it_expires(make_app, idp):
+    """Validated tokens are cached; the cache keeps their expiry."""
+    client = secure_app(make_app, idp, partitioned=True,
+                        SECURITY_CLOCK_SKEW_SECONDS=0).test_client()
+    token = idp.token(["admin"], exp=int(time.time()) + 2)
+    assert client.get("/partitions", headers=bearer(token)).status_code == 200
+    time.sleep(max(0.0, int(time.time()) + 2 - time.time()) + 0.05)
+    response = client.get("/partitions", headers=bearer(token))
+    assert response.status_code == 401
+    assert "The token expired at" in response.headers["WWW-Authenticate"]
