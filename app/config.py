@@ -1,6 +1,7 @@
 """Configuration: defaults, then ``DICOM_*`` environment variables, then test overrides.
 
-Every key is listed in README.md ("Configuration") with its environment variable and default.
+Every key is listed in README.md ("Configuration") with its environment variable and default
+(the security keys in docs/security.md).
 """
 from __future__ import annotations
 

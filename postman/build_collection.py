@@ -60,6 +60,12 @@ def json_body(value: object) -> dict:
             "options": {"raw": {"language": "json"}}}
 
 
+#: Every request sends ``Authorization: Bearer {{token}}`` when the ``token`` variable is set
+#: (Postman sends no header for an empty token): a server with DICOM_SECURITY_ENABLED=true.
+BEARER_AUTH = {"type": "bearer",
+               "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}]}
+
+
 def folder(name: str, items: list[dict]) -> dict:
     return {"name": name, "item": items}
 
@@ -274,13 +280,16 @@ def collection() -> dict:
                  "partitionName": "SiteA", "partitionPrefix": "", "partitionsEnabled": "false",
                  "studyUid": STUDY, "series1Uid": SERIES_1, "series2Uid": SERIES_2,
                  "sop1Uid": SOP_1, "sop2Uid": SOP_2, "sop3Uid": SOP_3, "operationId": "",
-                 "operationPolls": "0", "pixelDataUri": ""}
+                 "operationPolls": "0", "pixelDataUri": "", "token": ""}
     return {
         "info": {"name": "DICOMweb server with data partitions", "schema": SCHEMA,
                  "description": "Every route of the API. Set baseUrl (and, with partitions "
                                 "on, partitionPrefix=/partitions/{{partitionName}} and "
                                 "partitionsEnabled=true, as the environments do). Upload files "
-                                "are in postman/data (newman --working-dir postman/data)."},
+                                "are in postman/data (newman --working-dir postman/data). "
+                                "A secured server (docs/security.md): set token to a bearer "
+                                "token."},
+        "auth": BEARER_AUTH,
         "item": [setup, stow, wado, qido, changefeed, eqt, delete],
         "variable": [{"key": k, "value": v} for k, v in variables.items()],
     }
@@ -319,9 +328,9 @@ def reference_style_collection() -> dict:
         request("Delete study", "DELETE", f"{base}/studies/{{{{studyUid}}}}", [status_test(204)]),
     ]
     variables = {"baseUrl": "http://127.0.0.1:8080/v1", "partitionName": "RefCollection",
-                 "studyUid": STUDY, "series1Uid": SERIES_1, "sop1Uid": SOP_1}
+                 "studyUid": STUDY, "series1Uid": SERIES_1, "sop1Uid": SOP_1, "token": ""}
     return {"info": {"name": "Reference-style collection (v1, partitioned)", "schema": SCHEMA},
-            "item": items, "variable": [{"key": k, "value": v} for k, v in variables.items()]}
+            "auth": BEARER_AUTH, "item": items, "variable": [{"key": k, "value": v} for k, v in variables.items()]}
 
 
 def environment(name: str, partitioned: bool) -> dict:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Print the change feed (creates and deletes), optionally following new entries.
-# Usage: changefeed.sh [--base-url URL] [--partition NAME] [--follow [POLLS]]
+# Usage: changefeed.sh [--base-url URL] [--partition NAME] [--token TOKEN] [--follow [POLLS]]
 # With --partition, only that partition's entries are shown (GET /partitions/{p}/changefeed).
 source "$(dirname "$0")/common.sh"
 follow=0

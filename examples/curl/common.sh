@@ -1,16 +1,20 @@
 # Shared settings for the example scripts; each script sources this file.
 #   BASE_URL   server address           (default http://127.0.0.1:8080)
 #   PARTITION  data partition name      (default: none, i.e. partitions off)
-# Both can also be given as the options --base-url URL and --partition NAME.
+#   TOKEN      OAuth bearer token       (default: none; needed when the server has
+#              DICOM_SECURITY_ENABLED=true, see docs/security.md)
+# All can also be given as the options --base-url URL, --partition NAME and --token TOKEN.
 set -euo pipefail
 
 BASE_URL="${BASE_URL:-http://127.0.0.1:8080}"
 PARTITION="${PARTITION:-}"
+TOKEN="${TOKEN:-}"
 ARGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --base-url) BASE_URL="$2"; shift 2 ;;
         --partition) PARTITION="$2"; shift 2 ;;
+        --token) TOKEN="$2"; shift 2 ;;
         *) ARGS+=("$1"); shift ;;
     esac
 done
@@ -24,9 +28,15 @@ else
     API="$BASE_URL"
 fi
 
-# curl that fails on HTTP errors and prints the server's message.
+# The Authorization header, when a token is set.
+AUTH=()
+if [ -n "$TOKEN" ]; then
+    AUTH=(-H "Authorization: Bearer $TOKEN")
+fi
+
+# curl (with the token, if any) that fails on HTTP errors and prints the server's message.
 fetch() {
-    curl --silent --show-error --fail-with-body "$@"
+    curl --silent --show-error --fail-with-body "${AUTH[@]+"${AUTH[@]}"}" "$@"
 }
 
 # Read one field from JSON on stdin with a short Python expression over `d`.

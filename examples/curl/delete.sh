@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Delete a study, a series or an instance.
-# Usage: delete.sh [--base-url URL] [--partition NAME] STUDY [SERIES [SOP]]
+# Usage: delete.sh [--base-url URL] [--partition NAME] [--token TOKEN] STUDY [SERIES [SOP]]
 source "$(dirname "$0")/common.sh"
 study="${1:?usage: delete.sh STUDY [SERIES [SOP]]}"
 url="$API/studies/$study"

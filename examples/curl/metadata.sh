@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Print the metadata (DICOM JSON) of every instance of a study, one summary line each.
-# Usage: metadata.sh [--base-url URL] [--partition NAME] STUDY_UID
+# Usage: metadata.sh [--base-url URL] [--partition NAME] [--token TOKEN] STUDY_UID
 source "$(dirname "$0")/common.sh"
 study="${1:?usage: metadata.sh STUDY_UID}"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Render one frame of an instance to a PNG file (WADO-RS rendered).
-# Usage: render.sh [--base-url URL] [--partition NAME] STUDY SERIES SOP FRAME OUT.png
+# Usage: render.sh [--base-url URL] [--partition NAME] [--token TOKEN] STUDY SERIES SOP FRAME OUT.png
 source "$(dirname "$0")/common.sh"
 study="${1:?usage: render.sh STUDY SERIES SOP FRAME OUT.png}"
 series="${2:?}"; sop="${3:?}"; frame="${4:?}"; out="${5:?}"

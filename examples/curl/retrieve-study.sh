@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Save every instance of a study into a folder as <SOPInstanceUID>.dcm (WADO-RS).
-# Usage: retrieve-study.sh [--base-url URL] [--partition NAME] STUDY_UID FOLDER
+# Usage: retrieve-study.sh [--base-url URL] [--partition NAME] [--token TOKEN] STUDY_UID FOLDER
 source "$(dirname "$0")/common.sh"
 study="${1:?usage: retrieve-study.sh STUDY_UID FOLDER}"
 folder="${2:?usage: retrieve-study.sh STUDY_UID FOLDER}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Search for studies (QIDO-RS) and print UID, patient and date of each.
-# Usage: search.sh [--base-url URL] [--partition NAME] [QUERY]
+# Usage: search.sh [--base-url URL] [--partition NAME] [--token TOKEN] [QUERY]
 # QUERY is a query string, e.g. 'PatientID=123' or 'PatientName=Doe*&StudyDate=20240101-'.
 source "$(dirname "$0")/common.sh"
 query="${1:-}"
