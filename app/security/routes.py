@@ -59,6 +59,13 @@ ROUTES: dict[str, RouteRule] = {
     # Change feed: a partition's own feed, or the global one (scope '/')
     "changefeed.get_change_feed": RouteRule(_READ, PARTITION),
     "changefeed.get_change_feed_latest": RouteRule(_READ, PARTITION),
+    # UPS-RS workitems
+    "workitems.create_workitem": RouteRule(_WRITE, PARTITION),
+    "workitems.update_workitem": RouteRule(_WRITE, PARTITION),
+    "workitems.change_workitem_state": RouteRule(_WRITE, PARTITION),
+    "workitems.request_cancellation": RouteRule(_WRITE, PARTITION),
+    "workitems.search_workitems": RouteRule(_READ, PARTITION),
+    "workitems.retrieve_workitem": RouteRule(_READ, PARTITION),
     # Partitions: everyone with read somewhere; the list shows the caller's partitions only
     "partitions.list_partitions": RouteRule(_READ, FILTERED),
     # Extended query tags and their errors span every partition; so do re-index operations

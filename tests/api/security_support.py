@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from pydicom.uid import generate_uid
+
+from tests.api.workitem_support import JSON_HEADERS, body, el, workitem
 from tests.dicom_factory import make_dataset, multipart, to_bytes
 from tests.identity_provider import AUDIENCE, LocalIdentityProvider
 
@@ -46,6 +49,15 @@ def stow_body(study: str | None = None) -> tuple[bytes, dict[str, str]]:
 def tag_body() -> tuple[bytes, dict[str, str]]:
     return (b'[{"path": "00101010", "vr": "AS", "level": "study"}]',
             {"Content-Type": "application/json"})
+
+
+def workitem_body() -> tuple[bytes, dict[str, str]]:
+    return body(workitem(generate_uid())).encode(), dict(JSON_HEADERS)
+
+
+def state_body() -> tuple[bytes, dict[str, str]]:
+    return body({"00081195": el("UI", generate_uid()),
+                 "00741000": el("CS", "IN PROGRESS")}).encode(), dict(JSON_HEADERS)
 
 
 def patch_body() -> tuple[bytes, dict[str, str]]:
@@ -109,6 +121,18 @@ CASES = (
               "delete", 404),
     RouteCase("delete.delete_instance", "DELETE",
               "{base}/studies/{other}/series/{other}/instances/{other}", "delete", 404),
+    RouteCase("workitems.create_workitem", "POST", "{base}/workitems", "write", 201,
+              lambda ids: workitem_body()),
+    RouteCase("workitems.search_workitems", "GET", "{base}/workitems", "read", 200,
+              headers=JSON_HEADERS),
+    RouteCase("workitems.retrieve_workitem", "GET", "{base}/workitems/{other}", "read", 404,
+              headers=JSON_HEADERS),
+    RouteCase("workitems.update_workitem", "POST", "{base}/workitems/{other}", "write", 400,
+              lambda ids: workitem_body()),
+    RouteCase("workitems.change_workitem_state", "PUT", "{base}/workitems/{other}/state",
+              "write", 404, lambda ids: state_body()),
+    RouteCase("workitems.request_cancellation", "POST", "{base}/workitems/{other}/cancelrequest",
+              "write", 404, lambda ids: (b"[{}]", dict(JSON_HEADERS))),
     RouteCase("changefeed.get_change_feed", "GET", "{base}/changefeed", "read", 200),
     RouteCase("changefeed.get_change_feed_latest", "GET", "{base}/changefeed/latest", "read",
               200),
