@@ -1,4 +1,4 @@
-"""Change-feed rows: reads of the global and per-partition feed, and the re-create hook."""
+"""Change-feed rows: reads of the global and per-partition feed (sql: common/change_feed.sql)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,18 +88,14 @@ def list_by_time(conn: DbConn, partition_key: int | None, start_time: datetime,
 def get_latest(conn: DbConn, partition_key: int | None, by_time: bool,
                include_metadata: bool) -> ChangeFeedEntry | None:
     """The latest entry by sequence (v1) or by (timestamp, sequence) (v2), or None."""
-    name = "get_change_feed_latest" + ("_by_time" if by_time else "")
-    params: dict[str, Any] = {"include_metadata": int(include_metadata)}
-    if partition_key is not None:
-        name += "_in_partition"
-        params["partition_key"] = partition_key
-    row = conn.run(name, **params)
+    metadata = int(include_metadata)
+    if partition_key is None:
+        row = (conn.run("get_change_feed_latest_by_time", include_metadata=metadata) if by_time
+               else conn.run("get_change_feed_latest", include_metadata=metadata))
+    elif by_time:
+        row = conn.run("get_change_feed_latest_by_time_in_partition",
+                       partition_key=partition_key, include_metadata=metadata)
+    else:
+        row = conn.run("get_change_feed_latest_in_partition", partition_key=partition_key,
+                       include_metadata=metadata)
     return None if row is None else _to_entry(row)
-
-
-def replace_watermark(conn: DbConn, partition_key: int, study_instance_uid: str,
-                      series_instance_uid: str, sop_instance_uid: str, watermark: int) -> None:
-    """Point an instance's earlier entries at its new version (they then read "Replaced")."""
-    conn.run("replace_change_feed_watermark", partition_key=partition_key,
-             study_instance_uid=study_instance_uid, series_instance_uid=series_instance_uid,
-             sop_instance_uid=sop_instance_uid, watermark=watermark)

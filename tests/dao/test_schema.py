@@ -1,4 +1,4 @@
-"""Both schemas have the same tables and columns; migrations are idempotent (issue #2)."""
+"""Both schemas have the same tables, views and columns; migrations are idempotent (issue #2)."""
 from __future__ import annotations
 
 import psycopg2
@@ -12,7 +12,8 @@ def _sqlite_columns(path: str) -> dict[str, set[str]]:
 
     conn = sqlite3.connect(path)
     tables = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+        " AND name NOT LIKE 'sqlite_%'")]
     result = {t: {r[1] for r in conn.execute(f"PRAGMA table_info('{t}')")} for t in tables}
     conn.close()
     return result

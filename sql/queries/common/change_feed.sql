@@ -1,6 +1,7 @@
 -- The change feed (reference §7; Sprocs/GetChangeFeedV39.sql, GetChangeFeedByTimeV39.sql,
--- GetChangeFeedLatestV39.sql, GetChangeFeedLatestByTimeV39.sql). Each read joins the partition
--- name and, when include_metadata is 1, the DICOM JSON of the entry's current version.
+-- GetChangeFeedLatestV39.sql, GetChangeFeedLatestByTimeV39.sql). Each read selects entries with
+-- their partition name from the change_feed_entries view (schema 0060) and, when
+-- include_metadata is 1, joins the DICOM JSON of the entry's current version.
 -- The *_in_partition variants serve /partitions/{p}/changefeed (decisions: issue #6).
 
 -- name: replace_change_feed_watermark(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid, watermark)!
@@ -13,22 +14,16 @@ UPDATE change_feed SET current_watermark = :watermark
 
 -- name: list_change_feed(start_sequence, end_sequence, include_metadata)
 -- v1: the entries with start_sequence < sequence <= end_sequence, in sequence order.
-SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance_uid,
-       cf.series_instance_uid, cf.sop_instance_uid, cf.original_watermark,
-       cf.current_watermark, m.dataset
-  FROM change_feed cf
-  JOIN partitions p ON p.partition_key = cf.partition_key
+SELECT cf.*, m.dataset
+  FROM change_feed_entries cf
   LEFT JOIN instance_metadata m ON :include_metadata = 1 AND m.watermark = cf.current_watermark
  WHERE cf.sequence > :start_sequence AND cf.sequence <= :end_sequence
  ORDER BY cf.sequence;
 
 -- name: list_change_feed_in_partition(partition_key, start_sequence, limit, include_metadata)
 -- v1, one partition: the first `limit` entries of the partition after start_sequence.
-SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance_uid,
-       cf.series_instance_uid, cf.sop_instance_uid, cf.original_watermark,
-       cf.current_watermark, m.dataset
-  FROM change_feed cf
-  JOIN partitions p ON p.partition_key = cf.partition_key
+SELECT cf.*, m.dataset
+  FROM change_feed_entries cf
   LEFT JOIN instance_metadata m ON :include_metadata = 1 AND m.watermark = cf.current_watermark
  WHERE cf.partition_key = :partition_key AND cf.sequence > :start_sequence
  ORDER BY cf.sequence
@@ -36,11 +31,8 @@ SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance
 
 -- name: list_change_feed_by_time(start_time, end_time, offset, limit, include_metadata)
 -- v2: the entries with start_time <= timestamp < end_time, by (timestamp, sequence), paged.
-SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance_uid,
-       cf.series_instance_uid, cf.sop_instance_uid, cf.original_watermark,
-       cf.current_watermark, m.dataset
-  FROM change_feed cf
-  JOIN partitions p ON p.partition_key = cf.partition_key
+SELECT cf.*, m.dataset
+  FROM change_feed_entries cf
   LEFT JOIN instance_metadata m ON :include_metadata = 1 AND m.watermark = cf.current_watermark
  WHERE cf.timestamp >= :start_time AND cf.timestamp < :end_time
  ORDER BY cf.timestamp, cf.sequence
@@ -48,11 +40,8 @@ SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance
 
 -- name: list_change_feed_by_time_in_partition(partition_key, start_time, end_time, offset, limit, include_metadata)
 -- v2, one partition: as list_change_feed_by_time, for the partition's entries only.
-SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance_uid,
-       cf.series_instance_uid, cf.sop_instance_uid, cf.original_watermark,
-       cf.current_watermark, m.dataset
-  FROM change_feed cf
-  JOIN partitions p ON p.partition_key = cf.partition_key
+SELECT cf.*, m.dataset
+  FROM change_feed_entries cf
   LEFT JOIN instance_metadata m ON :include_metadata = 1 AND m.watermark = cf.current_watermark
  WHERE cf.partition_key = :partition_key
    AND cf.timestamp >= :start_time AND cf.timestamp < :end_time
@@ -61,22 +50,16 @@ SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance
 
 -- name: get_change_feed_latest(include_metadata)^
 -- v1: the entry with the highest sequence, or None.
-SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance_uid,
-       cf.series_instance_uid, cf.sop_instance_uid, cf.original_watermark,
-       cf.current_watermark, m.dataset
-  FROM change_feed cf
-  JOIN partitions p ON p.partition_key = cf.partition_key
+SELECT cf.*, m.dataset
+  FROM change_feed_entries cf
   LEFT JOIN instance_metadata m ON :include_metadata = 1 AND m.watermark = cf.current_watermark
  ORDER BY cf.sequence DESC
  LIMIT 1;
 
 -- name: get_change_feed_latest_in_partition(partition_key, include_metadata)^
 -- v1, one partition: the partition's entry with the highest sequence, or None.
-SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance_uid,
-       cf.series_instance_uid, cf.sop_instance_uid, cf.original_watermark,
-       cf.current_watermark, m.dataset
-  FROM change_feed cf
-  JOIN partitions p ON p.partition_key = cf.partition_key
+SELECT cf.*, m.dataset
+  FROM change_feed_entries cf
   LEFT JOIN instance_metadata m ON :include_metadata = 1 AND m.watermark = cf.current_watermark
  WHERE cf.partition_key = :partition_key
  ORDER BY cf.sequence DESC
@@ -84,22 +67,16 @@ SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance
 
 -- name: get_change_feed_latest_by_time(include_metadata)^
 -- v2: the latest entry by (timestamp, sequence), or None.
-SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance_uid,
-       cf.series_instance_uid, cf.sop_instance_uid, cf.original_watermark,
-       cf.current_watermark, m.dataset
-  FROM change_feed cf
-  JOIN partitions p ON p.partition_key = cf.partition_key
+SELECT cf.*, m.dataset
+  FROM change_feed_entries cf
   LEFT JOIN instance_metadata m ON :include_metadata = 1 AND m.watermark = cf.current_watermark
  ORDER BY cf.timestamp DESC, cf.sequence DESC
  LIMIT 1;
 
 -- name: get_change_feed_latest_by_time_in_partition(partition_key, include_metadata)^
 -- v2, one partition: the partition's latest entry by (timestamp, sequence), or None.
-SELECT cf.sequence, cf.timestamp, cf.action, p.partition_name, cf.study_instance_uid,
-       cf.series_instance_uid, cf.sop_instance_uid, cf.original_watermark,
-       cf.current_watermark, m.dataset
-  FROM change_feed cf
-  JOIN partitions p ON p.partition_key = cf.partition_key
+SELECT cf.*, m.dataset
+  FROM change_feed_entries cf
   LEFT JOIN instance_metadata m ON :include_metadata = 1 AND m.watermark = cf.current_watermark
  WHERE cf.partition_key = :partition_key
  ORDER BY cf.timestamp DESC, cf.sequence DESC
