@@ -25,16 +25,6 @@ DEFAULT_PARTITION = Partition(DEFAULT_PARTITION_KEY, DEFAULT_PARTITION_NAME)
 
 
 @dataclass(frozen=True, slots=True)
-class InstanceIdentifier:
-    """The three UIDs of an instance within a partition."""
-
-    study_instance_uid: str
-    series_instance_uid: str
-    sop_instance_uid: str
-    partition_key: int = DEFAULT_PARTITION_KEY
-
-
-@dataclass(frozen=True, slots=True)
 class VersionedInstance:
     """A stored instance: its identifier, version (watermark) and file."""
 

@@ -10,11 +10,6 @@ from ..db import DbConn
 #: Status of instances marked for deletion inside the delete transaction (never committed).
 STATUS_DELETING = 2
 
-#: The extended query tag value tables, each with its orphan-cleanup query.
-_EQT_ORPHAN_QUERIES = ("delete_orphan_eqt_string", "delete_orphan_eqt_long",
-                       "delete_orphan_eqt_double", "delete_orphan_eqt_datetime",
-                       "delete_orphan_eqt_person_name")
-
 
 @dataclass(frozen=True, slots=True)
 class DeletedRows:
@@ -92,8 +87,12 @@ def delete_marked(conn: DbConn, partition_key: int, study_key: int, count: int,
     conn.run("delete_marked_instances", study_key=study_key)
     conn.run("delete_empty_series", study_key=study_key)
     study_removed = conn.run("delete_empty_study", study_key=study_key) is not None
-    for name in _EQT_ORPHAN_QUERIES:
-        conn.run(name, partition_key=partition_key, study_key=study_key)
+    # The values of every extended query tag value table.
+    conn.run("delete_orphan_eqt_string", partition_key=partition_key, study_key=study_key)
+    conn.run("delete_orphan_eqt_long", partition_key=partition_key, study_key=study_key)
+    conn.run("delete_orphan_eqt_double", partition_key=partition_key, study_key=study_key)
+    conn.run("delete_orphan_eqt_datetime", partition_key=partition_key, study_key=study_key)
+    conn.run("delete_orphan_eqt_person_name", partition_key=partition_key, study_key=study_key)
     return DeletedRows(count, released, study_removed)
 
 

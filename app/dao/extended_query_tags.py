@@ -147,8 +147,11 @@ def delete_tag(conn: DbConn, tag_key: int) -> None:
     """Remove a tag, its values and its errors. Call inside a write transaction."""
     _forget_indexable(conn)
     conn.run("mark_extended_query_tag_deleting", tag_key=tag_key)
-    for name in ("strings", "longs", "doubles", "datetimes", "person_names"):
-        conn.run(f"delete_extended_query_tag_{name}", tag_key=tag_key)
+    conn.run("delete_extended_query_tag_strings", tag_key=tag_key)
+    conn.run("delete_extended_query_tag_longs", tag_key=tag_key)
+    conn.run("delete_extended_query_tag_doubles", tag_key=tag_key)
+    conn.run("delete_extended_query_tag_datetimes", tag_key=tag_key)
+    conn.run("delete_extended_query_tag_person_names", tag_key=tag_key)
     conn.run("delete_errors_of_extended_query_tag", tag_key=tag_key)
     conn.run("delete_extended_query_tag", tag_key=tag_key)
 

@@ -34,30 +34,24 @@ def _metadata(row: Any) -> InstanceMetadata:
                             int(row["watermark"]), row["dataset"])
 
 
-def _run_for_level(conn: DbConn, names: tuple[str, str, str], partition_key: int,
-                   study_instance_uid: str, series_instance_uid: str | None,
-                   sop_instance_uid: str | None) -> list[Any]:
-    """Run the study, series or instance query of ``names`` (by which UIDs are given)."""
-    params: dict[str, Any] = {"partition_key": partition_key,
-                              "study_instance_uid": study_instance_uid}
-    if series_instance_uid is not None:
-        params["series_instance_uid"] = series_instance_uid
-    if sop_instance_uid is not None:
-        params["sop_instance_uid"] = sop_instance_uid
-    rows = conn.run(names[len(params) - 2], **params)
-    if rows is None or isinstance(rows, list):
-        return rows or []
-    return [rows]
-
-
 def list_instances(conn: DbConn, partition_key: int, study_instance_uid: str,
                    series_instance_uid: str | None = None,
                    sop_instance_uid: str | None = None) -> list[VersionedInstance]:
     """The visible instances of a study, a series (with ``series_instance_uid``) or one
     instance (with both), in store order."""
-    rows = _run_for_level(conn, ("list_study_instances", "list_series_instances",
-                                 "get_instance"), partition_key, study_instance_uid,
-                          series_instance_uid, sop_instance_uid)
+    if sop_instance_uid is not None:
+        row = conn.run("get_instance", partition_key=partition_key,
+                       study_instance_uid=study_instance_uid,
+                       series_instance_uid=series_instance_uid,
+                       sop_instance_uid=sop_instance_uid)
+        rows = [] if row is None else [row]
+    elif series_instance_uid is not None:
+        rows = conn.run("list_series_instances", partition_key=partition_key,
+                        study_instance_uid=study_instance_uid,
+                        series_instance_uid=series_instance_uid)
+    else:
+        rows = conn.run("list_study_instances", partition_key=partition_key,
+                        study_instance_uid=study_instance_uid)
     return [_instance(row, partition_key) for row in rows]
 
 
@@ -65,7 +59,16 @@ def list_metadata(conn: DbConn, partition_key: int, study_instance_uid: str,
                   series_instance_uid: str | None = None,
                   sop_instance_uid: str | None = None) -> list[InstanceMetadata]:
     """The stored DICOM JSON of the visible instances of a study, series or instance."""
-    rows = _run_for_level(conn, ("list_study_metadata", "list_series_metadata",
-                                 "list_instance_metadata"), partition_key, study_instance_uid,
-                          series_instance_uid, sop_instance_uid)
+    if sop_instance_uid is not None:
+        rows = conn.run("list_instance_metadata", partition_key=partition_key,
+                        study_instance_uid=study_instance_uid,
+                        series_instance_uid=series_instance_uid,
+                        sop_instance_uid=sop_instance_uid)
+    elif series_instance_uid is not None:
+        rows = conn.run("list_series_metadata", partition_key=partition_key,
+                        study_instance_uid=study_instance_uid,
+                        series_instance_uid=series_instance_uid)
+    else:
+        rows = conn.run("list_study_metadata", partition_key=partition_key,
+                        study_instance_uid=study_instance_uid)
     return [_metadata(row) for row in rows]

@@ -1,4 +1,5 @@
-"""The SQL files: both dialects load, overrides exist in both, every query the DAO uses exists."""
+"""The SQL files: both dialects load, overrides exist in both, every query the code calls exists
+and every query defined is called (by its literal name: ``conn.run("name", ...)``)."""
 from __future__ import annotations
 
 import re
@@ -34,13 +35,44 @@ def test_no_query_name_is_defined_twice():
             seen[key] = path
 
 
-def test_every_query_used_by_the_code_exists():
-    available = Queries("sqlite", "sqlite3").names
-    used = set()
+#: ``conn.run(`` (``DbConn.run``; the code names its connections ``conn``) and what follows it
+#: up to the first argument's closing quote, if any.
+_RUN_CALL = re.compile(r"\bconn\.run\(\s*(\"([a-z_0-9]+)\")?")
+
+
+def _defined_queries() -> set[str]:
+    names: set[str] = set()
+    for path in (SQL_ROOT / "queries").rglob("*.sql"):
+        names |= set(re.findall(r"^-- name: ([a-z_0-9]+)", path.read_text(), re.M))
+    return names
+
+
+def _called_queries() -> set[str]:
+    """The names of every ``conn.run("name"`` in app/; fails on one without a literal name,
+    so that a query cannot be used without this test seeing it."""
+    called: set[str] = set()
     for path in (ROOT / "app").rglob("*.py"):
-        used |= set(re.findall(r"\.run\(\s*\"([a-z_0-9]+)\"", path.read_text()))
-    assert used, "no queries found"
-    assert used <= available, used - available
+        for match in _RUN_CALL.finditer(path.read_text()):
+            assert match.group(2), f"{path}: a query called by a name built at run time"
+            called.add(match.group(2))
+    assert called, "no queries found"
+    return called
+
+
+def test_every_query_called_exists():
+    missing = _called_queries() - _defined_queries()
+    assert not missing, f"called but defined in no sql/queries file: {sorted(missing)}"
+
+
+def test_every_query_defined_is_called():
+    unused = _defined_queries() - _called_queries()
+    assert not unused, f"defined but never called: {sorted(unused)}"
+
+
+def test_prepared_queries_exist():
+    from app.db.engines import PostgresEngine
+
+    assert PostgresEngine.prepared_queries <= Queries("postgresql", "psycopg2").names
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])

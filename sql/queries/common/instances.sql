@@ -1,11 +1,6 @@
 -- Studies, series and instances: the store path. Mirrors the reference's Sprocs/AddInstanceV6.sql
 -- (latest-wins study/series columns) and GetInstance*.sql.
 
--- name: get_study_key(partition_key, study_instance_uid)^
--- The study's key, or None.
-SELECT study_key FROM studies
- WHERE partition_key = :partition_key AND study_instance_uid = :study_instance_uid;
-
 -- name: add_study(partition_key, study_instance_uid, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, created_date)^
 -- Insert a study, or update its columns "latest wins" (non-null values overwrite; PatientID
 -- only when non-empty); returns the study key.
@@ -80,14 +75,6 @@ VALUES (:watermark, :partition_key, :dataset);
 INSERT INTO blobs (blob_key, size, ref_count, created_date)
 VALUES (:blob_key, :size, 1, :created_date)
 ON CONFLICT (blob_key) DO UPDATE SET ref_count = blobs.ref_count + 1;
-
--- name: release_blob_reference(blob_key, count)!
--- Count fewer references to a file.
-UPDATE blobs SET ref_count = ref_count - :count WHERE blob_key = :blob_key;
-
--- name: delete_unreferenced_blob(blob_key)^
--- Remove the file's row once nothing references it; returns the key when removed.
-DELETE FROM blobs WHERE blob_key = :blob_key AND ref_count <= 0 RETURNING blob_key;
 
 -- name: add_change_feed_entry(timestamp, action, partition_key, study_instance_uid, series_instance_uid, sop_instance_uid, original_watermark, current_watermark)!
 -- Append a change-feed entry.
