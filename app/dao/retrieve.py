@@ -34,24 +34,31 @@ def _metadata(row: Any) -> InstanceMetadata:
                             int(row["watermark"]), row["dataset"])
 
 
+def _uids(partition_key: int, study_instance_uid: str, series_instance_uid: str | None,
+          sop_instance_uid: str | None) -> dict[str, Any]:
+    """The parameters of the study, series or instance query (by which UIDs are given)."""
+    params: dict[str, Any] = {"partition_key": partition_key,
+                              "study_instance_uid": study_instance_uid}
+    if series_instance_uid is not None:
+        params["series_instance_uid"] = series_instance_uid
+    if sop_instance_uid is not None:
+        params["sop_instance_uid"] = sop_instance_uid
+    return params
+
+
 def list_instances(conn: DbConn, partition_key: int, study_instance_uid: str,
                    series_instance_uid: str | None = None,
                    sop_instance_uid: str | None = None) -> list[VersionedInstance]:
     """The visible instances of a study, a series (with ``series_instance_uid``) or one
     instance (with both), in store order."""
+    uids = _uids(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)
     if sop_instance_uid is not None:
-        row = conn.run("get_instance", partition_key=partition_key,
-                       study_instance_uid=study_instance_uid,
-                       series_instance_uid=series_instance_uid,
-                       sop_instance_uid=sop_instance_uid)
+        row = conn.run("get_instance", **uids)
         rows = [] if row is None else [row]
     elif series_instance_uid is not None:
-        rows = conn.run("list_series_instances", partition_key=partition_key,
-                        study_instance_uid=study_instance_uid,
-                        series_instance_uid=series_instance_uid)
+        rows = conn.run("list_series_instances", **uids)
     else:
-        rows = conn.run("list_study_instances", partition_key=partition_key,
-                        study_instance_uid=study_instance_uid)
+        rows = conn.run("list_study_instances", **uids)
     return [_instance(row, partition_key) for row in rows]
 
 
@@ -59,16 +66,11 @@ def list_metadata(conn: DbConn, partition_key: int, study_instance_uid: str,
                   series_instance_uid: str | None = None,
                   sop_instance_uid: str | None = None) -> list[InstanceMetadata]:
     """The stored DICOM JSON of the visible instances of a study, series or instance."""
+    uids = _uids(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)
     if sop_instance_uid is not None:
-        rows = conn.run("list_instance_metadata", partition_key=partition_key,
-                        study_instance_uid=study_instance_uid,
-                        series_instance_uid=series_instance_uid,
-                        sop_instance_uid=sop_instance_uid)
+        rows = conn.run("list_instance_metadata", **uids)
     elif series_instance_uid is not None:
-        rows = conn.run("list_series_metadata", partition_key=partition_key,
-                        study_instance_uid=study_instance_uid,
-                        series_instance_uid=series_instance_uid)
+        rows = conn.run("list_series_metadata", **uids)
     else:
-        rows = conn.run("list_study_metadata", partition_key=partition_key,
-                        study_instance_uid=study_instance_uid)
+        rows = conn.run("list_study_metadata", **uids)
     return [_metadata(row) for row in rows]
