@@ -19,11 +19,6 @@ def get_partition(conn: DbConn, partition_name: str) -> Partition | None:
     return _to_partition(row) if row else None
 
 
-def get_partition_by_key(conn: DbConn, partition_key: int) -> Partition | None:
-    row = conn.run("get_partition_by_key", partition_key=partition_key)
-    return _to_partition(row) if row else None
-
-
 def list_partitions(conn: DbConn) -> list[Partition]:
     """Every partition, ordered by key."""
     return [_to_partition(row) for row in conn.run("list_partitions")]

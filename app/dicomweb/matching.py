@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from ..errors import InvalidQueryStringError
 from . import eqt_values
 
-STRING_VRS = frozenset({"AE", "AS", "CS", "LO", "SH", "LT", "ST", "UC", "UR", "UT", "PN"})
 INTEGER_VRS = frozenset({"IS", "SL", "SS", "UL", "US", "SV", "UV"})
 FLOAT_VRS = frozenset({"FL", "FD", "DS"})
 #: Separators of a list of UIDs (PS3.4 C.2.2.2.2 uses ``\``; PS3.18 also allows ``,``).

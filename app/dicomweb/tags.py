@@ -26,9 +26,6 @@ INDEXED_ATTRIBUTES: dict[str, tuple[str, str]] = {
     "InstanceNumber": ("instance", "instance_number"),
 }
 
-#: Tags that must be present with a value in every stored instance (reference §3.4).
-REQUIRED_UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
-
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 
 

@@ -109,9 +109,6 @@ class Engine:
         """``column IN (?, ?, ...)`` with one bound parameter per value."""
         return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
 
-    def is_unique_violation(self, exc: BaseException) -> bool:
-        return isinstance(exc, self.integrity_errors)
-
     def ping(self) -> None:
         """Run a trivial query; raise if the database does not answer."""
         conn = self.connect()

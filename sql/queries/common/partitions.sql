@@ -7,12 +7,6 @@ SELECT partition_key, partition_name, created_date
   FROM partitions
  WHERE lower(partition_name) = lower(:partition_name);
 
--- name: get_partition_by_key(partition_key)^
--- The partition with this key, or None.
-SELECT partition_key, partition_name, created_date
-  FROM partitions
- WHERE partition_key = :partition_key;
-
 -- name: list_partitions()
 -- Every partition, ordered by key.
 SELECT partition_key, partition_name, created_date
