@@ -171,6 +171,9 @@ def upsert_values(conn: DbConn, values: Iterable[TagValue]) -> None:
 
 
 def _upsert(conn: DbConn, table: str, rows: Sequence[TagValue]) -> None:
+    """A documented dynamic builder of app/dao (as dao/query.py): one multi-row
+    INSERT ... ON CONFLICT per chunk, whose table and column names come from the whitelist
+    ``VALUE_TABLES`` and whose row count varies, so its text is built here, not in sql/."""
     value_columns = VALUE_TABLES[table]  # KeyError for anything not whitelisted
     name = f"extended_query_tag_{table}"
     columns = _KEY_COLUMNS + value_columns
@@ -219,10 +222,7 @@ def lock_live_instances(conn: DbConn, watermarks: list[int]) -> set[int]:
     and then removes its values too."""
     if not watermarks:
         return set()
-    clause, params = conn.engine.in_list("watermark", watermarks)
-    lock = " FOR SHARE" if conn.dialect == "postgresql" else ""
-    rows = conn.fetchall(f"SELECT watermark FROM instances WHERE status = 1 AND {clause}{lock}",
-                         params)
+    rows = conn.run("lock_live_instances", watermarks=conn.engine.list_parameter(watermarks))
     return {int(row["watermark"]) for row in rows}
 
 

@@ -77,10 +77,8 @@ def get_instance_statuses(conn: DbConn, partition_key: int,
     one query (by the partition's SOP instance UID index)."""
     if not uids:
         return {}
-    clause, params = conn.engine.in_list("sop_instance_uid", sorted({u[2] for u in uids}))
-    rows = conn.fetchall("SELECT study_instance_uid, series_instance_uid, sop_instance_uid,"
-                         " status FROM instances WHERE partition_key = ? AND " + clause,
-                         [partition_key, *params])
+    rows = conn.run("get_instance_statuses", partition_key=partition_key,
+                    sop_instance_uids=conn.engine.list_parameter(sorted({u[2] for u in uids})))
     wanted = set(uids)
     found = {}
     for row in rows:
@@ -100,7 +98,7 @@ def add_instance(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
 
     Raises InstanceAlreadyExistsError when the partition already has these UIDs.
     """
-    if conn.dialect == "postgresql":
+    if conn.engine.data_modifying_ctes:
         return _add_instance_one_statement(conn, new, now)
     keys = _add_instance_step_by_step(conn, new, now)
     index_study_name_words(conn, keys.partition_key, keys.study_key, new.study)

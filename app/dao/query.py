@@ -1,14 +1,18 @@
-"""QIDO-RS search SQL, built from whitelisted columns and bound parameters (style §3.7).
+"""QIDO-RS search SQL: the documented dynamic builders of app/dao (style §3.7).
+
+A search's WHERE clause depends on its filters, and its page queries on the page's keys, so
+this module builds SQL text at run time, from whitelisted columns and ``?`` parameters only;
+every other query of the application is a named query in sql/queries.
 
 One SELECT per search: the rows of the result level, joined to their series and study, filtered
 inside one partition, visible instances only, newest first, one page. Then, for that page only:
 instance counts and newest watermarks, modalities, and stored metadata JSON.
 
-Dialect differences (pinned by tests on both databases):
-
-* PN equality: PostgreSQL ``lower(col) = ?``; SQLite ``col = ? COLLATE NOCASE``.
-* Wildcards: PostgreSQL ``LIKE`` (backslash escapes); SQLite ``LIKE ... ESCAPE`` for PN (ASCII
-  case-insensitive, as lower() on PostgreSQL) and ``GLOB`` for other strings (case-sensitive).
+The comparisons whose SQL differs by database come from the engine (pinned by tests on both
+databases; app/db/engines): case-insensitive equality (PostgreSQL ``lower(col) = ?``, SQLite
+``col = ? COLLATE NOCASE``) and wildcards (PostgreSQL ``LIKE`` with backslash escapes; SQLite
+``LIKE ... ESCAPE`` for PN, ASCII case-insensitive as lower() on PostgreSQL, and ``GLOB`` for
+other strings, case-sensitive).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from ..db import DbConn
+from ..db.engines import Engine
 from ..dicomweb import eqt_values, matching
 from ..dicomweb.query_params import (INSTANCE, MODALITIES_IN_STUDY, SERIES, STUDY, Filter,
                                      QueryParams, ExtendedQueryTagDefinition)
@@ -57,8 +62,7 @@ class Stats:
 class _Sql:
     """WHERE fragments and their parameters, in order."""
 
-    def __init__(self, dialect: str, engine: Any) -> None:
-        self.dialect = dialect
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.where: list[str] = []
         self.params: list[Any] = []
@@ -67,33 +71,24 @@ class _Sql:
         self.where.append(fragment)
         self.params.extend(params)
 
-    def like(self, expr: str) -> str:
-        return f"{expr} LIKE ? ESCAPE '\\'" if self.dialect == "sqlite" else f"{expr} LIKE ?"
-
     def condition(self, expr: str, cond: matching.Condition) -> None:
         """Add the SQL of a condition on a (whitelisted) column expression."""
-        sqlite = self.dialect == "sqlite"
+        engine = self.engine
         if isinstance(cond, matching.Equal):
             if cond.ignore_case:
-                if sqlite:
-                    self.add(f"{expr} = ? COLLATE NOCASE", cond.value)
-                else:
-                    self.add(f"lower({expr}) = ?", str(cond.value).lower())
+                self.add(*engine.equal_ignoring_case(expr, cond.value))
             else:
                 self.add(f"{expr} = ?", cond.value)
         elif isinstance(cond, matching.InList):
-            fragment, params = self.engine.in_list(expr, cond.values)
+            fragment, params = engine.in_list(expr, cond.values)
             self.add(fragment, *params)
         elif isinstance(cond, matching.Wildcard):
             if cond.ignore_case:
-                if sqlite:
-                    self.add(self.like(expr), matching.like_pattern(cond.pattern))
-                else:
-                    self.add(f"lower({expr}) LIKE ?", matching.like_pattern(cond.pattern.lower()))
-            elif sqlite:
-                self.add(f"{expr} GLOB ?", matching.glob_pattern(cond.pattern))
+                self.add(*engine.like_ignoring_case(expr, matching.like_pattern(cond.pattern)))
+            elif engine.like_is_case_sensitive:
+                self.add(engine.like(expr), matching.like_pattern(cond.pattern))
             else:
-                self.add(f"{expr} LIKE ?", matching.like_pattern(cond.pattern))
+                self.add(engine.glob(expr), matching.glob_pattern(cond.pattern))
         elif isinstance(cond, matching.Range):
             if cond.lower is not None:
                 self.add(f"{expr} >= ?", cond.lower)
@@ -101,7 +96,7 @@ class _Sql:
                 self.add(f"{expr} <= ?", cond.upper)
         else:  # Fuzzy on a words column: each word starts some word of the name
             for word in cond.words:
-                self.add(self.like(f"(' ' || {expr})"), "% " + matching.like_escape(word) + "%")
+                self.add(engine.like(f"(' ' || {expr})"), "% " + matching.like_escape(word) + "%")
 
 
 def _column_expr(flt: Filter, result_level: str) -> str:
@@ -142,7 +137,7 @@ def _add_extended_filter(sql: _Sql, tag: ExtendedQueryTagDefinition,
     (study values are keyed by study_key, series values by series_key, ...)."""
     key = _KEYS[tag.level]
     table = eqt_values.table_name(tag.tag_vr)
-    inner = _Sql(sql.dialect, sql.engine)
+    inner = _Sql(sql.engine)
     expr = "e.tag_value_words" if isinstance(cond, matching.Fuzzy) else "e.tag_value"
     inner.condition(expr, cond)
     sql.add(f"{_ALIASES[tag.level]}.{key} IN (SELECT e.{key} FROM {table} e"
@@ -154,7 +149,7 @@ def build_search(conn: DbConn, partition_key: int, params: QueryParams,
                  path: PathUids) -> tuple[str, list[Any]]:
     """The SELECT of one search page and its parameters (also used by the benchmark's EXPLAIN)."""
     level = params.resource.result_level
-    sql = _Sql(conn.dialect, conn.engine)
+    sql = _Sql(conn.engine)
     st_cols = [f"st.{c}" for c in STUDY_COLUMNS]
     se_cols = [f"se.{c}" for c in SERIES_COLUMNS]
     i_cols = [f"i.{c}" for c in INSTANCE_COLUMNS]

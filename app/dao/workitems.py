@@ -1,4 +1,5 @@
-"""Workitem rows (sql/queries/*/workitems.sql) and the workitem search SQL.
+"""Workitem rows (sql/queries/*/workitems.sql) and the workitem search SQL, a documented dynamic
+builder of app/dao (its text depends on the search's filters; see dao/query.py).
 
 The search is one SELECT over one partition's workitems, newest first, one page; each filter is a
 condition on an index column or an ``EXISTS`` over the sequence values (any item matches).
@@ -92,7 +93,7 @@ def _add_sequence_values(conn: DbConn, partition_key: int, workitem_key: int,
 
 def build_search(conn: DbConn, partition_key: int, query: WorkitemQuery) -> tuple[str, list[Any]]:
     """The SELECT of one search page and its parameters (also for the benchmark's EXPLAIN)."""
-    sql = _Sql(conn.dialect, conn.engine)
+    sql = _Sql(conn.engine)
     sql.add("w.partition_key = ?", partition_key)
     for flt in query.filters:
         if isinstance(flt.condition, matching.Universal):
@@ -102,7 +103,7 @@ def build_search(conn: DbConn, partition_key: int, query: WorkitemQuery) -> tupl
                 else f"w.{flt.key.column}"
             sql.condition(expr, flt.condition)
             continue
-        inner = _Sql(conn.dialect, conn.engine)
+        inner = _Sql(conn.engine)
         inner.condition("v.tag_value", flt.condition)
         sql.add("EXISTS (SELECT 1 FROM workitem_sequence_values v WHERE v.partition_key = ?"
                 " AND v.workitem_key = w.workitem_key AND v.tag_path = ? AND "

@@ -13,6 +13,7 @@ import threading
 from typing import Iterable
 
 from ..blobs import BlobStore
+from ..dao import maintenance as dao
 from ..db import Database, DbConn
 
 logger = logging.getLogger(__name__)
@@ -26,10 +27,9 @@ def sweep_blobs(database: Database, blobs: BlobStore,
             batch = list(keys)
             if not batch:
                 return set()
-            clause, params = conn.engine.in_list("blob_key", batch)
-            rows = conn.fetchall(f"SELECT blob_key FROM blobs WHERE {clause}", params)
+            found = dao.referenced_blob_keys(conn, batch)
             conn.engine.rollback(conn.raw)  # end the read transaction between batches
-            return {row["blob_key"] for row in rows}
+            return found
 
         removed = blobs.sweep(referenced, min_age_seconds)
     if removed:
@@ -52,7 +52,7 @@ def note_stored(conn: DbConn, count: int) -> None:
     stored ``FIRST_ANALYZE_AFTER`` instances analyzes the store tables if nobody ever did.
     Call outside a transaction.
     """
-    if conn.dialect != "postgresql" or _stored["checked"]:
+    if not conn.engine.needs_first_analyze or _stored["checked"]:
         return
     with _stored_lock:
         _stored["count"] += count
@@ -61,11 +61,7 @@ def note_stored(conn: DbConn, count: int) -> None:
         _stored["checked"] = True
     try:
         with conn.transaction():  # ANALYZE's statistics are kept only if it commits
-            # reltuples is -1 until the first VACUUM or ANALYZE of the table.
-            rows = conn.fetchall("SELECT 1 FROM pg_class WHERE oid = 'instances'::regclass"
-                                 " AND reltuples < 0")
-            if rows:
-                conn.execute("ANALYZE studies, series, instances, change_feed")
+            if dao.analyze_if_never_analyzed(conn):
                 logger.info("Analyzed the store tables of a new database")
     except Exception:  # the store has committed: its answer must not depend on this
         logger.exception("Analyzing the store tables failed")

@@ -109,6 +109,46 @@ class Engine:
         """``column IN (?, ?, ...)`` with one bound parameter per value."""
         return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
 
+    def list_parameter(self, values: Sequence[Any]) -> Any:
+        """A list of values as one parameter of a named query; the dialect's SQL file reads it
+        (PostgreSQL ``= ANY(:values)``, SQLite ``IN (SELECT value FROM json_each(:values))``)."""
+        raise NotImplementedError
+
+    # Capabilities: what a caller does differently on this database, named by what differs.
+
+    #: INSERT and UPDATE inside WITH (PostgreSQL): the store writes every row of an instance
+    #: in one statement, ``add_instance_rows``; without them, one statement per row.
+    data_modifying_ctes: bool = False
+
+    #: The planner knows nothing of a table until it is first analyzed (PostgreSQL, where
+    #: autovacuum does that a minute or more after the table fills): a new database's store
+    #: tables are analyzed once by the store itself (services.maintenance.note_stored).
+    needs_first_analyze: bool = False
+
+    # QIDO matching: the comparisons whose SQL differs by database (dao/query.py builds the
+    # rest). Patterns are LIKE patterns whose wildcards ``\`` escapes, or GLOB patterns.
+
+    #: Whether LIKE tells upper from lower case; where it does not, the case-sensitive
+    #: wildcard match is ``glob``.
+    like_is_case_sensitive: bool = True
+
+    def like(self, expr: str) -> str:
+        """``expr LIKE ?`` (case as ``like_is_case_sensitive`` says)."""
+        raise NotImplementedError
+
+    def like_ignoring_case(self, expr: str, pattern: str) -> tuple[str, str]:
+        """An ASCII-case-insensitive LIKE and its parameter."""
+        raise NotImplementedError
+
+    def glob(self, expr: str) -> str:
+        """A case-sensitive wildcard match with a GLOB pattern, where LIKE ignores case."""
+        raise NotImplementedError
+
+    def equal_ignoring_case(self, expr: str, value: Any) -> tuple[str, Any]:
+        """An ASCII-case-insensitive equality and its parameter, in the form the database's
+        case-insensitive indexes serve (sql/schema/<dialect>/0030_qido_indexes.sql)."""
+        raise NotImplementedError
+
     def ping(self) -> None:
         """Run a trivial query; raise if the database does not answer."""
         conn = self.connect()

@@ -1,11 +1,12 @@
 """SQLite: the embedded default (one file, WAL mode)."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ...errors import DataStoreError
 from .base import Engine
@@ -46,6 +47,23 @@ class SqliteEngine(Engine):
         cur = conn.cursor()
         cur.row_factory = None
         return cur
+
+    def list_parameter(self, values: Sequence[Any]) -> Any:
+        return json.dumps(list(values))  # read with json_each(): one statement for any length
+
+    like_is_case_sensitive = False  # LIKE ignores ASCII case: GLOB tells it apart
+
+    def like(self, expr: str) -> str:
+        return f"{expr} LIKE ? ESCAPE '\\'"  # LIKE has no escape character by default
+
+    def like_ignoring_case(self, expr: str, pattern: str) -> tuple[str, str]:
+        return self.like(expr), pattern
+
+    def glob(self, expr: str) -> str:
+        return f"{expr} GLOB ?"
+
+    def equal_ignoring_case(self, expr: str, value: Any) -> tuple[str, Any]:
+        return f"{expr} = ? COLLATE NOCASE", value
 
     def connect(self) -> sqlite3.Connection:
         with self._lock:

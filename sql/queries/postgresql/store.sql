@@ -1,6 +1,6 @@
 -- The store path in one round trip (decisions "Store (#3)": fewer round trips per instance).
--- The store queries run as prepared statements (app/db/engines.py, PREPARED_QUERIES): every
--- parameter whose type the context does not fix is cast, so PREPARE can infer all of them.
+-- The store queries run as prepared statements (app/db/engines/postgresql.py, prepared_queries):
+-- every parameter whose type the context does not fix is cast, so PREPARE can infer all of them.
 -- Same rows as dao.instances.add_instance's step-by-step queries in ../common/instances.sql:
 -- study and series upserted "latest wins", then the instance, its metadata, the blob reference
 -- and the change-feed entry. A duplicate instance violates ux_instances_uid and fails the
@@ -8,7 +8,14 @@
 -- locked (as its foreign key check would), so a delete holding the study is waited for before
 -- any row is written; should the row still vanish before the foreign keys are checked, the
 -- statement fails with foreign_key_violation and the store is retried
--- (dao.instances.StudyRemovedError).
+-- (dao.instances.StudyRemovedError). add_instance_rows is PostgreSQL's only: it needs
+-- data-modifying CTEs (Engine.data_modifying_ctes).
+
+-- name: get_instance_statuses(partition_key, sop_instance_uids)
+-- The UIDs and status of the partition's instances with these SOP instance UIDs (an array:
+-- Engine.list_parameter); a multipart STOW checks its parts with it in one query.
+SELECT study_instance_uid, series_instance_uid, sop_instance_uid, status FROM instances
+ WHERE partition_key = :partition_key AND sop_instance_uid = ANY(:sop_instance_uids);
 
 -- name: get_instance_status_locking_tags(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)^
 -- The first statement of a store transaction: the status of an instance with these UIDs (or

@@ -1,3 +1,15 @@
+-- The store path on SQLite. SQLite has no data-modifying CTEs (Engine.data_modifying_ctes), so
+-- postgresql/store.sql's add_instance_rows has no SQLite form: dao.instances.add_instance runs
+-- the step-by-step queries of ../common/instances.sql here (an embedded database has no round
+-- trips to save).
+
+-- name: get_instance_statuses(partition_key, sop_instance_uids)
+-- The UIDs and status of the partition's instances with these SOP instance UIDs (a JSON array:
+-- Engine.list_parameter); a multipart STOW checks its parts with it in one query.
+SELECT study_instance_uid, series_instance_uid, sop_instance_uid, status FROM instances
+ WHERE partition_key = :partition_key
+   AND sop_instance_uid IN (SELECT value FROM json_each(:sop_instance_uids));
+
 -- name: get_instance_status_locking_tags(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)^
 -- get_instance_status; SQLite serialises write transactions, so there is no lock to take
 -- (lock_extended_query_tags_shared in operations.sql).
@@ -10,22 +22,3 @@ SELECT 1 AS locked,
 -- name: lock_study_for_store(study_lock_key)
 -- SQLite serializes write transactions: there is nothing to lock.
 SELECT :study_lock_key AS locked;
-
--- SQLite has no data-modifying CTEs, so dao.instances.add_instance runs the step-by-step
--- queries of ../common/instances.sql there (an embedded database has no round trips to save).
--- This stub keeps the dialect files in step (tests/unit/test_sql_files.py); it is never called.
-
--- name: add_instance_rows(partition_key, study_instance_uid, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, series_instance_uid, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number, sop_instance_uid, sop_class_uid, instance_number, status, transfer_syntax_uid, number_of_frames, blob_key, blob_size, dataset, action, created_date, name_kinds, name_words)^
--- Not available on SQLite: returns no row.
--- (aiosql requires every declared parameter to be used.)
-SELECT NULL AS instance_key
- WHERE 0 = 1 AND COALESCE(
-                  :partition_key, :study_instance_uid, :patient_id, :patient_name,
-                  :patient_name_words, :referring_physician_name,
-                  :referring_physician_name_words, :study_date, :study_time,
-                  :study_description, :accession_number, :patient_birth_date, :study_id,
-                  :series_instance_uid, :modality, :performed_procedure_step_start_date,
-                  :manufacturer_model_name, :series_number, :sop_instance_uid,
-                  :sop_class_uid, :instance_number, :status, :transfer_syntax_uid,
-                  :number_of_frames, :blob_key, :blob_size, :dataset, :action,
-                  :created_date, :name_kinds, :name_words) IS NULL;
