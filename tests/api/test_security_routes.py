@@ -29,6 +29,22 @@ def test_every_url_rule_has_a_data_action(make_app, partition_mode):
     assert missing == []
 
 
+def test_partition_scoped_routes_check_the_partition_they_resolve(make_app):
+    """A route whose action is checked per partition must go through the partition router's
+    hook (app/partitioning.py scope()), which makes that check."""
+    app = make_app(ENABLE_DATA_PARTITIONS=True, SKIP_STARTUP=True)
+    unchecked, checked = [], 0
+    for rule in app.url_map.iter_rules():
+        route = routes.rule_for(rule.endpoint)
+        if route is None or route.scope != routes.PARTITION:
+            continue
+        checked += 1
+        hooks = app.before_request_funcs.get(rule.endpoint.rsplit(".", 1)[0], [])
+        if not any(hook.__name__ == "resolve_partition" for hook in hooks):
+            unchecked.append(rule.rule)
+    assert checked > 200 and unchecked == []  # each route x 4 versions x plain/partitioned
+
+
 def test_route_catalogue_covers_the_route_table():
     """Each table entry is requested by the matrix below, with the reference's action."""
     covered = {case.endpoint for case in CASES + ANONYMOUS_CASES}
