@@ -3,7 +3,7 @@ wsgi ...``); ``python wsgi.py`` serves it with waitress in DICOM_PROCESSES proce
 (app/server.py)."""
 from app.server import load_app, main
 
-app = load_app()
+app = load_app(serving=__name__ == "__main__")
 
 if __name__ == "__main__":
     main(app)

@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,
     "AUDIT_LOG": None,  # on when security is on
     "AUDIT_LOG_FILE": "",
+    "METRICS_ENABLED": True,
+    "METRICS_TOKEN": None,  # bearer token a /metrics scrape must send (needed with security on)
 }
 
 #: The reference server's own keys, accepted so deployments carry over (ours win when both
@@ -113,7 +115,7 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
 
     for key in ("ENABLE_DATA_PARTITIONS", "FSYNC", "ENABLE_BACKGROUND_WORKER",
                 "SWEEP_BLOBS_AT_STARTUP", "SECURITY_ENABLED", "SECURITY_REQUIRE_HTTPS_METADATA",
-                "SECURITY_AUTHORIZATION_ENABLED", "CORS_ALLOW_CREDENTIALS"):
+                "SECURITY_AUTHORIZATION_ENABLED", "CORS_ALLOW_CREDENTIALS", "METRICS_ENABLED"):
         settings[key] = parse_bool(settings[key], key)
     if settings["AUDIT_LOG"] not in (None, ""):
         settings["AUDIT_LOG"] = parse_bool(settings["AUDIT_LOG"], "AUDIT_LOG")

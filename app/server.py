@@ -17,13 +17,30 @@ import threading
 
 from flask import Flask
 
+from . import metrics
 from . import worker as background_worker
 from .accept_balance import ConnectionCounts, balance
+from .config import ConfigError, resolve
 from .factory import StartupError, create_app
 
+#: This run's prometheus_client multiprocess directory (several processes), removed at exit.
+_metrics_dir: str | None = None
 
-def load_app() -> Flask:
-    """The app for a WSGI entry point; a server that must not start prints why and exits 1."""
+
+def load_app(serving: bool = False) -> Flask:
+    """The app for a WSGI entry point; a server that must not start prints why and exits 1.
+
+    ``serving`` (``python wsgi.py``): with several processes, a metrics directory for this run
+    is set up first, before prometheus_client is imported (it picks its mode then), so every
+    process's values reach ``/metrics``."""
+    global _metrics_dir
+    if serving:
+        try:
+            settings = resolve(os.environ)
+        except ConfigError:
+            settings = None  # create_app reports it
+        if settings and settings["PROCESSES"] > 1 and settings["METRICS_ENABLED"]:
+            _metrics_dir = metrics.prepare_multiprocess_dir()
     try:
         return create_app()
     except StartupError as exc:
@@ -146,6 +163,7 @@ def _serve_forked(app: Flask, processes: int) -> int:
         except ChildProcessError:
             break
         children.discard(pid)
+        metrics.process_exited(pid)
         if not state["stopping"]:
             print(f"Server process {pid} exited (status {status}); stopping the others",
                   file=sys.stderr, flush=True)
@@ -162,6 +180,11 @@ def main(app: Flask) -> None:
           f"partitions: {'on' if app.config['ENABLE_DATA_PARTITIONS'] else 'off'}, "
           f"processes: {processes})", flush=True)
     if processes > 1:
-        sys.exit(_serve_forked(app, processes))
+        try:
+            status = _serve_forked(app, processes)
+        finally:
+            if _metrics_dir is not None:
+                metrics.remove_multiprocess_dir(_metrics_dir)
+        sys.exit(status)
     signal.signal(signal.SIGTERM, _exit_normally)
     _serve(app, host=app.config["HOST"], port=app.config["PORT"])

@@ -13,6 +13,7 @@ from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException, NotFound
 
 from ..errors import INTERNAL_ERROR_MESSAGE, DicomServerError
+from .metrics import count_backend_error
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DicomServerError)
     def handle_dicom_error(error: DicomServerError) -> Response:
+        count_backend_error(error)
         if error.status >= 500:
             logger.error("%s %s failed: %s", request.method, request.path, error,
                          exc_info=error.status == 500)

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from flask import Blueprint, Response, current_app, request
 
+from .. import metrics
 from ..blobs import SpoolFile
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import STUDY, validate_uid
@@ -113,7 +114,17 @@ def _store(study_instance_uid: str | None) -> Response:
     finally:
         for spool in spools:
             spool.discard()
+    _count(result.partition.partition_name, spools, result.outcomes)
     return _response(result.outcomes, result.partition, study_instance_uid)
+
+
+def _count(partition_name: str, spools: list[SpoolFile], outcomes: list[StoreOutcome]) -> None:
+    """Metrics: instances and bytes stored, and failures by reason."""
+    stored = [spool.size for spool, outcome in zip(spools, outcomes) if outcome.stored]
+    metrics.instances("stored", partition_name, len(stored), sum(stored))
+    for outcome in outcomes:
+        if not outcome.stored:
+            metrics.store_failed(partition_name, outcome.failure_reason or 0)
 
 
 def _response(outcomes: Iterable[StoreOutcome], partition: Partition,

@@ -9,6 +9,7 @@ from typing import Iterator
 
 from flask import Blueprint, Response, request, send_file
 
+from .. import metrics
 from ..blobs import CHUNK, iter_file
 from ..dicomweb import accept, media_types
 from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
@@ -162,6 +163,8 @@ def _send_single(part: FilePart, media_type: str) -> Response:
 def _retrieve(ids: ResourceIds, rules: tuple[accept.Rule, ...]) -> Response:
     negotiated = accept.negotiate(request.headers.get("Accept"), rules)
     parts = service.retrieve_files(get_db(), get_blobstore(), ids, negotiated.transfer_syntax)
+    metrics.instances("retrieved", current_partition().partition_name, len(parts),
+                      sum(part.length for part in parts))
     if not negotiated.multipart:
         return _send_single(parts[0], negotiated.media_type)
     return _stream(parts, negotiated.media_type)

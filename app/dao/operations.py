@@ -87,3 +87,16 @@ def release_operation(conn: DbConn, operation_id: str, owner: str, payload: dict
     """Give the operation back so that any worker may claim it at once."""
     return conn.run("release_operation", operation_id=operation_id, owner=owner,
                     payload=json.dumps(payload), now=now) > 0
+
+
+@dataclass(frozen=True, slots=True)
+class OperationCount:
+    operation_type: str
+    status: str
+    count: int
+
+
+def count_operations(conn: DbConn) -> list[OperationCount]:
+    """How many operations there are of each type and status."""
+    return [OperationCount(row["operation_type"], row["status"], int(row["operation_count"]))
+            for row in conn.run("count_operations")]

@@ -6,6 +6,7 @@ import inspect
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
+from .. import metrics
 from ..errors import DataStoreError
 from .engines import Engine, as_datetime, create_engine, transaction
 from .migrate import migrate
@@ -120,9 +121,12 @@ class Database:
         return self.engine.dialect
 
     def connect(self) -> DbConn:
-        return DbConn(self.engine, self.queries, self.engine.connect(), self.shared_cache)
+        conn = DbConn(self.engine, self.queries, self.engine.connect(), self.shared_cache)
+        metrics.connection_taken(1)
+        return conn
 
     def release(self, conn: DbConn) -> None:
+        metrics.connection_taken(-1)
         self.engine.release(conn.raw)
 
     @contextmanager

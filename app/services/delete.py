@@ -23,6 +23,7 @@ from typing import Any, Iterator
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
+from .. import metrics
 from ..blobs import BlobStore
 from ..dao import delete as dao
 from ..db import DbConn
@@ -101,11 +102,15 @@ def _delete(conn: DbConn, blobs: BlobStore, partition: Partition, study_instance
                 remaining_series = dao.get_series_key(conn, partition_key, study_key,
                                                       series_instance_uid or "")
             recompute_columns(conn, study_key, remaining_series)
+        freed = 0
         for key in deleted.released_blob_keys:
             try:
+                size = blobs.size(key) if blobs.exists(key) else 0
                 blobs.delete(key)
+                freed += size
             except OSError:  # an orphan file is swept later; the index is what matters
                 logger.exception("Could not remove file %s", key)
+    metrics.instances("deleted", partition.partition_name, deleted.instances, freed)
     logger.info("Deleted %s instance(s) of study %s in partition %s", deleted.instances,
                 study_instance_uid, partition.partition_name)
     return deleted.instances

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
+from .. import metrics
 from ..dao import operations as dao
 from ..db import DbConn
 from ..errors import DataStoreError, OperationNotFoundError
@@ -48,6 +49,11 @@ def get_operation(conn: DbConn, operation_id: str) -> dao.Operation:
     return operation
 
 
+def count_operations(conn: DbConn) -> list[dao.OperationCount]:
+    """How many operations there are of each type and status (for the metrics)."""
+    return dao.count_operations(conn)
+
+
 def _run(conn: DbConn, operation: dao.Operation, owner: str, settings: WorkerSettings,
          should_stop: Callable[[], bool]) -> None:
     if operation.operation_type == dao.REINDEX:
@@ -66,18 +72,24 @@ def run_next_operation(conn: DbConn, owner: str, settings: WorkerSettings,
         return False
     logger.info("Worker %s runs operation %s (%s)", owner, operation.operation_id,
                 operation.operation_type)
+    outcome = "completed"
     try:
         _run(conn, operation, owner, settings, should_stop)
     except eqt_service.LeaseLostError:
+        outcome = "taken_over"
         logger.warning("Operation %s was taken over by another worker", operation.operation_id)
     except eqt_service.OperationInterrupted:
+        outcome = "interrupted"
         _release(conn, operation, owner, operation.payload)
     except DataStoreError:
         # The database is unavailable: leave the claim; the lease expires and it is retried.
+        outcome = "database_unavailable"
         logger.exception("Operation %s: database unavailable", operation.operation_id)
     except Exception:
+        outcome = "failed"
         logger.exception("Operation %s failed", operation.operation_id)
         _record_failure(conn, operation, owner)
+    metrics.operation_run(operation.operation_type, outcome)
     return True
 
 

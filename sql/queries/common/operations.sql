@@ -50,3 +50,10 @@ UPDATE operations
 UPDATE operations
    SET heartbeat = NULL, owner = NULL, payload = :payload, last_updated_time = :now
  WHERE operation_id = :operation_id AND owner = :owner AND status = 'running';
+
+-- name: count_operations()
+-- How many operations there are of each type and status (the metrics' gauge).
+SELECT operation_type, status, COUNT(*) AS operation_count
+  FROM operations
+ GROUP BY operation_type, status
+ ORDER BY operation_type, status;
