@@ -10,6 +10,7 @@ from . import cli, config, db, partitioning, query_guard, security, worker
 from .api import (changefeed, delete, edge, errors, extended_query_tags, health,
                   operations, partitions, qido, stow, wado, workitems)
 from .api import metrics as metrics_api
+from .api import openapi
 from .blobs import FileSystemBlobStore
 from .partitioning import register_api
 from .services import maintenance, partitions as partition_service
@@ -56,6 +57,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         register_api(app, bp, partition_aware=False)
     app.register_blueprint(health.bp)  # unversioned only, as in the reference
     metrics_api.init_app(app)  # GET /metrics, unversioned
+    openapi.init_app(app)  # /openapi.json (every prefix), /docs/
 
     if not app.config.get("SKIP_STARTUP", False):
         startup(app, database)

@@ -82,6 +82,7 @@ def add_extended_query_tags() -> Response:
 
 @bp.get("/extendedquerytags")
 def list_extended_query_tags() -> Response:
+    """A page of extended query tags, ordered by key."""
     limit, offset = _paging()
     tags = service.list_extended_query_tags(get_db(), limit, offset)
     return jsonify(ExtendedQueryTagSchema(version_base_url(), many=True).dump(tags))
@@ -89,18 +90,21 @@ def list_extended_query_tags() -> Response:
 
 @bp.get("/extendedquerytags/<tag_path>")
 def get_extended_query_tag(tag_path: str) -> Response:
+    """One extended query tag."""
     tag = service.get_extended_query_tag(get_db(), tag_path)
     return jsonify(ExtendedQueryTagSchema(version_base_url()).dump(tag))
 
 
 @bp.delete("/extendedquerytags/<tag_path>")
 def delete_extended_query_tag(tag_path: str) -> Response:
+    """Delete an extended query tag and its indexed values."""
     service.delete_extended_query_tag(get_db(), tag_path)
     return Response(status=204)
 
 
 @bp.patch("/extendedquerytags/<tag_path>")
 def update_extended_query_tag(tag_path: str) -> Response:
+    """Enable or disable querying on a tag (``queryStatus``)."""
     query_status = service.parse_update_request(json_body())
     tag = service.update_extended_query_tag(get_db(), tag_path, query_status)
     return jsonify(ExtendedQueryTagSchema(version_base_url()).dump(tag))
@@ -108,6 +112,7 @@ def update_extended_query_tag(tag_path: str) -> Response:
 
 @bp.get("/extendedquerytags/<tag_path>/errors")
 def list_extended_query_tag_errors(tag_path: str) -> Response:
+    """A page of the instances whose value of the tag could not be indexed."""
     limit, offset = _paging()
     errors = service.list_extended_query_tag_errors(get_db(), tag_path, limit, offset)
     schema = ExtendedQueryTagErrorSchema(current_app.config["ENABLE_DATA_PARTITIONS"], many=True)

@@ -129,7 +129,8 @@ def _path(rng: random.Random, rule: str, method: str, target: Target) -> str:
             "sop": target.sop, "sop_instance_uid": target.sop,
             "partition_name": target.partition, "frames": "1", "frame": "1",
             "tag_path": target.tag_path, "operation_id": target.operation_id,
-            "workitem": target.sop}
+            "workitem": target.sop,
+            "path": "index.html"}  # Swagger UI's files (/docs/<path:path>)
     parts = []
     for piece in rule.strip("/").split("/"):
         if piece.startswith("<"):
