@@ -105,6 +105,13 @@ _TAG_ENTRY = {"type": "object", "required": ["path", "level"], "properties": {
     "level": {"type": "string", "enum": ["Study", "Series", "Instance"]}}}
 
 
+_WORKITEM_BODY = {DICOM_JSON: {"type": "object", "description": "A DICOM JSON dataset"}}
+_WORKITEM_MESSAGE = ok("A status message (a JSON string, or text/plain for update and "
+                       "change state unless DICOM JSON is accepted).", DICOM_JSON, TEXT)
+_WORKITEM_FAILED = {404: _WORKITEM_MESSAGE, 409: _WORKITEM_MESSAGE, 413: text("Body too large."),
+                    415: empty("Not application/dicom+json (empty body)."), **_COMMON}
+
+
 def _partitions_on(config: Mapping[str, Any]) -> bool:
     return bool(config.get("ENABLE_DATA_PARTITIONS"))
 
@@ -169,6 +176,20 @@ ROUTES: dict[str, RouteDoc] = {
         200: ok("A page of errors.", JSON, schema={"type": "array",
                                                    "items": "ExtendedQueryTagError"}),
         404: MISSING, **_COMMON}, _PAGE),
+    "workitems.create_workitem": RouteDoc("UPS-RS workitems", {
+        201: empty("Created; Location is the workitem."), **_WORKITEM_FAILED},
+        body=_WORKITEM_BODY),
+    "workitems.search_workitems": RouteDoc("UPS-RS workitems", _SEARCH, _SEARCH_QUERY,
+                                           free_query=_MATCHING),
+    "workitems.retrieve_workitem": RouteDoc("UPS-RS workitems", {
+        200: ok("The workitem.", DICOM_JSON, schema={"type": "object"}), **_WORKITEM_FAILED}),
+    "workitems.update_workitem": RouteDoc("UPS-RS workitems", {
+        200: empty("Updated; Content-Location is the workitem."), **_WORKITEM_FAILED},
+        body=_WORKITEM_BODY),
+    "workitems.change_workitem_state": RouteDoc("UPS-RS workitems", {
+        200: _WORKITEM_MESSAGE, **_WORKITEM_FAILED}, body=_WORKITEM_BODY),
+    "workitems.request_cancellation": RouteDoc("UPS-RS workitems", {
+        202: _WORKITEM_MESSAGE, **_WORKITEM_FAILED}, body=_WORKITEM_BODY),
     "operations.get_operation": RouteDoc("Operations", {
         200: ok("Finished.", JSON, schema="Operation"),
         202: ok("Not started or running; Location is this URL.", JSON, schema="Operation"),
@@ -195,5 +216,6 @@ PATH_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     "frame": (INT, "Frame number, 1-based."),
     "tag_path": (STRING, "Tag path, e.g. 00101010 or PatientAge (bulk data: 7FE00010 ...)."),
     "operation_id": (STRING, "Operation id (32 hex digits, dashes allowed)."),
+    "workitem": (STRING, "Workitem (SOP Instance) UID."),
     "path": (STRING, "A file of the page."),
 }
