@@ -1,0 +1,133 @@
+"""Run an import: batches to several workers, progress, a summary, a JSON-lines report.
+
+Re-running an interrupted import is the way to resume: instances already stored come back
+as 45070 and are counted as already present, not as failures.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Iterable, TextIO
+
+from .progress import Progress
+from .sources import Item, batches, is_part10
+from .targets import FAILED, NOT_DICOM, PRESENT, STORED, Outcome, Target
+
+#: Small files are sent together up to these bounds (a multipart request, or one store call).
+BATCH_FILES = 50
+BATCH_BYTES = 16 << 20
+
+
+@dataclass
+class Summary:
+    stored: int = 0
+    present: int = 0
+    not_dicom: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    def add(self, outcome: Outcome) -> None:
+        if outcome.kind == STORED:
+            self.stored += 1
+        elif outcome.kind == PRESENT:
+            self.present += 1
+        elif outcome.kind == NOT_DICOM:
+            self.not_dicom += 1
+        else:
+            self.failed[outcome.reason or "unknown"] += 1
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failed.values())
+
+    def text(self) -> str:
+        rate = (self.stored + self.present) / self.seconds if self.seconds > 0 else 0.0
+        line = (f"Stored {self.stored}, already present {self.present}, not DICOM "
+                f"{self.not_dicom}, failed {self.failures}")
+        if self.failed:
+            line += " (" + ", ".join(f"{reason}: {count}"
+                                     for reason, count in self.failed.most_common()) + ")"
+        line += f" in {self.seconds:.1f} s ({rate:.1f} inst/s)."
+        if self.interrupted:
+            line += " Interrupted: run the same command again to import the rest."
+        return line
+
+    def exit_status(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.failures else 0
+
+
+def _process(target: Target, batch: list[Item]) -> list[tuple[Item, Outcome]]:
+    """Read a batch, set aside what is not a Part-10 file, send the rest."""
+    results: list[tuple[Item, Outcome] | None] = []
+    to_send: list[tuple[Item, bytes]] = []
+    for item in batch:
+        try:
+            data = item.read()
+        except OSError as exc:
+            results.append((item, Outcome(FAILED, f"unreadable: {exc.strerror or exc}")))
+            continue
+        if not is_part10(data):
+            results.append((item, Outcome(NOT_DICOM, "no DICM prefix after a 128-byte "
+                                                     "preamble")))
+            continue
+        results.append(None)
+        to_send.append((item, data))
+    sent = iter(zip([item for item, _ in to_send], target.send(to_send) if to_send else []))
+    return [result if result is not None else next(sent) for result in results]
+
+
+def run(items: list[Item], target: Target, workers: int = 4, report: TextIO | None = None,
+        progress: Progress | None = None, batch_files: int = BATCH_FILES,
+        batch_bytes: int = BATCH_BYTES) -> Summary:
+    """Import ``items`` into ``target``; Ctrl-C stops after the batches in flight."""
+    summary = Summary()
+    started = time.monotonic()
+
+    def record(future: Future) -> None:
+        results = future.result()
+        for item, outcome in results:
+            summary.add(outcome)
+            if report is not None and outcome.kind in (FAILED, NOT_DICOM):
+                report.write(json.dumps({"file": item.name, "outcome": outcome.kind,
+                                         "reason": outcome.reason}) + "\n")
+        if progress is not None:
+            progress.advance(len(results), sum(item.size for item, _ in results),
+                             sum(1 for _, o in results if o.kind in (STORED, PRESENT)))
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import")
+    pending: set[Future] = set()
+    try:
+        for batch in batches(items, batch_files, batch_bytes):
+            pending.add(pool.submit(_process, target, batch))
+            while len(pending) >= 2 * workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record(future)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                record(future)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future in pending:
+            if future.done() and not future.cancelled():
+                record(future)
+    finally:
+        pool.shutdown(wait=True)
+        summary.seconds = time.monotonic() - started
+        if progress is not None:
+            progress.close()
+    return summary
+
+
+def total_bytes(items: Iterable[Item]) -> int:
+    return sum(item.size for item in items)
