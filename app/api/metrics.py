@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request, request_started
 
 from .. import metrics
 from ..errors import BlobNotFoundError, DataStoreError
@@ -59,9 +59,11 @@ def init_app(app: Flask) -> None:
     metrics.setup()
     app.register_blueprint(bp)
 
-    @app.before_request
-    def start_timer() -> None:
+    def start_timer(sender: Flask, **_: object) -> None:
         g.metrics_start = time.perf_counter()
+
+    # Before any before_request hook: a request one of them rejects is counted too.
+    request_started.connect(start_timer, app, weak=False)
 
     @app.after_request
     def count_request(response: Response) -> Response:

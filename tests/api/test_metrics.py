@@ -46,6 +46,7 @@ def test_metrics_requests_and_instances_move_after_stow_wado_delete(client, base
     assert client.get(instance, headers={"Accept": "application/dicom"}).status_code == 200
     assert client.delete(instance).status_code == 204
     assert client.get("/no/such/route").status_code == 404
+    assert client.get(f"{base}/studies?PatientID=%3c").status_code == 400  # query guard
     after = scrape(client)
 
     def moved(name: str, **labels: str) -> float:
@@ -54,6 +55,7 @@ def test_metrics_requests_and_instances_move_after_stow_wado_delete(client, base
     assert moved("dicomweb_http_requests_total", route=route, method="POST", status="200") == 1
     assert moved("dicomweb_http_requests_total", route="<unmatched>", method="GET",
                  status="404") == 1
+    assert moved("dicomweb_http_requests_total", route=route, method="GET", status="400") == 1
     assert moved("dicomweb_http_request_duration_seconds_count", route=route,
                  method="POST") == 1
     assert moved("dicomweb_http_request_duration_seconds_bucket", route=route, method="POST",
