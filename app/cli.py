@@ -84,7 +84,7 @@ def verify_command() -> None:
               "http://host:8080/v2) instead of the local store.")
 @click.option("--token", envvar="DICOM_IMPORT_TOKEN", help="Bearer token for --url "
               "(or DICOM_IMPORT_TOKEN).")
-@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64),
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Batches in flight at once.")
 @click.option("--batch-files", default=50, show_default=True, type=click.IntRange(1, 1000),
               help="Files per request (small files are sent together).")

@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--instances", type=int, default=2000)
     parser.add_argument("--backends", default="postgresql,sqlite")
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--processes", type=int, default=2, help="server processes (HTTP)")
     options = parser.parse_args(argv)
     print(machine_description())

@@ -82,7 +82,7 @@ def _process(target: Target, batch: list[Item]) -> list[tuple[Item, Outcome]]:
     return [result if result is not None else next(sent) for result in results]
 
 
-def run(items: list[Item], target: Target, workers: int = 4, report: TextIO | None = None,
+def run(items: list[Item], target: Target, workers: int = 8, report: TextIO | None = None,
         progress: Progress | None = None, batch_files: int = BATCH_FILES,
         batch_bytes: int = BATCH_BYTES) -> Summary:
     """Import ``items`` into ``target``; Ctrl-C stops after the batches in flight."""
