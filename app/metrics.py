@@ -83,10 +83,6 @@ def setup() -> None:
     _metrics = _Metrics()
 
 
-def enabled() -> bool:
-    return _metrics is not None
-
-
 def render(collectors: Iterable[Any] = ()) -> tuple[bytes, str]:
     """The exposition text of every process (multiprocess mode) or of this one, plus
     ``collectors`` (read at scrape time); (body, content type)."""

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Iterable, TextIO
+from typing import TextIO
 
 from .progress import Progress
 from .sources import Item, batches, is_part10
@@ -127,7 +127,3 @@ def run(items: list[Item], target: Target, workers: int = 8, report: TextIO | No
         if progress is not None:
             progress.close()
     return summary
-
-
-def total_bytes(items: Iterable[Item]) -> int:
-    return sum(item.size for item in items)
