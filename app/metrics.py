@@ -67,6 +67,8 @@ class _Metrics:
 
 
 _metrics: _Metrics | None = None
+#: The process that made the multiprocess directory (the supervisor).
+_dir_owner: int | None = None
 
 
 def setup() -> None:
@@ -171,8 +173,10 @@ def connection_taken(delta: int) -> None:
 def prepare_multiprocess_dir() -> str:
     """Point prometheus_client at a new, empty directory for this run (before it is
     imported); return it. The supervisor removes it with ``remove_multiprocess_dir``."""
+    global _dir_owner
     path = tempfile.mkdtemp(prefix="dicomweb-metrics-")
     os.environ[MULTIPROC_ENV] = path
+    _dir_owner = os.getpid()
     return path
 
 
@@ -185,4 +189,7 @@ def process_exited(pid: int) -> None:
 
 
 def remove_multiprocess_dir(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    """Remove the run's directory; only in the process that made it (a forked server process
+    leaving through the same code must not)."""
+    if os.getpid() == _dir_owner:
+        shutil.rmtree(path, ignore_errors=True)
