@@ -39,6 +39,11 @@ class RouteRule:
 ROUTES: dict[str, RouteRule] = {
     "health.health_check": RouteRule(DataAction.NONE, ANONYMOUS),
     "static": RouteRule(DataAction.NONE, ANONYMOUS),
+    # Operator routes (#22): /metrics checks its own token (DICOM_METRICS_TOKEN; not served
+    # with security on without one); the API description and its page hold no data.
+    "metrics.scrape": RouteRule(DataAction.NONE, ANONYMOUS),
+    "openapi.document": RouteRule(DataAction.NONE, ANONYMOUS),
+    "swagger_ui.show": RouteRule(DataAction.NONE, ANONYMOUS),
     # STOW (partition auto-create needs write as well)
     "stow.store_instances": RouteRule(_WRITE, PARTITION),
     "stow.store_instances_in_study": RouteRule(_WRITE, PARTITION),

@@ -124,9 +124,14 @@ def test_metrics_token_required_when_set(make_app):
 
 
 def test_metrics_with_security_on_needs_a_token(make_app):
-    assert make_app(SECURITY_ENABLED=True).test_client().get("/metrics").status_code == 404
-    client = make_app(SECURITY_ENABLED=True, METRICS_TOKEN="t").test_client()
+    """No OIDC token for a scrape: its own token, or no /metrics at all."""
+    security = {"SECURITY_ENABLED": True, "SECURITY_AUTHORITY": "http://127.0.0.1:9/idp",
+                "SECURITY_AUDIENCE": "dicom", "SECURITY_REQUIRE_HTTPS_METADATA": False}
+    assert make_app(**security).test_client().get("/metrics").status_code == 404
+    client = make_app(**security, METRICS_TOKEN="t").test_client()
+    assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer t"}).status_code == 200
+    assert client.get("/studies").status_code == 401  # the rest still needs a real token
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
