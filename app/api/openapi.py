@@ -20,6 +20,7 @@ from ..schemas.extended_query_tags import (AddExtendedQueryTagResponseSchema,
                                            ExtendedQueryTagErrorSchema, ExtendedQueryTagSchema)
 from ..schemas.operations import OperationSchema
 from ..schemas.partitions import PartitionSchema
+from ..security import routes as security_routes
 from .route_docs import PATH_PARAMETERS, ROUTES, STRING, RouteDoc
 
 bp = Blueprint("openapi", __name__)
@@ -97,11 +98,17 @@ def methods_of(rule: Rule) -> list[str]:
 
 def build_document(app: Flask, prefix: str) -> dict[str, Any]:
     version = next(v for p, _, v in BASE_PREFIXES if p == prefix)
+    secured = bool(app.config.get("SECURITY_ENABLED"))
     spec = APISpec(
         title="DICOMweb server", version=f"{version}", openapi_version="3.1.0",
         plugins=[MarshmallowPlugin()], servers=[{"url": prefix or "/"}],
         info={"description": "DICOMweb (PS3.18) with data partitions. Generated from the "
-                             "server's routes; error bodies are text/plain."})
+                             "server's routes; error bodies are text/plain."},
+        **({"security": [{"bearer": []}]} if secured else {}))
+    if secured:
+        spec.components.security_scheme("bearer", {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "An OIDC access token of DICOM_SECURITY_AUTHORITY (docs/security.md)."})
     for name, schema in (("Partition", PartitionSchema),
                          ("ChangeFeedEntry", ChangeFeedEntrySchema),
                          ("ExtendedQueryTag", ExtendedQueryTagSchema(base="")),
@@ -117,11 +124,18 @@ def build_document(app: Flask, prefix: str) -> dict[str, Any]:
         for method in methods_of(rule):
             operation_id = _unique(_unversioned(rule.endpoint).replace(".", "_"),
                                    operation_ids)
-            paths.setdefault(openapi_path(path), {})[method.lower()] = _operation(
-                rule, view, doc, operation_id)
+            operation = _operation(rule, view, doc, operation_id)
+            if secured and _anonymous(rule.endpoint):
+                operation["security"] = []
+            paths.setdefault(openapi_path(path), {})[method.lower()] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
+
+
+def _anonymous(endpoint: str) -> bool:
+    rule = security_routes.rule_for(endpoint)
+    return rule is not None and rule.scope == security_routes.ANONYMOUS
 
 
 def openapi_path(rule: str) -> str:

@@ -117,3 +117,17 @@ def test_docs_page_is_served_from_the_package_without_a_cdn(make_app, backend):
     assert sources and all(source.startswith("/docs/") for source in sources), sources
     for source in sources:
         assert client.get(source).status_code == 200, source
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_openapi_with_security_on_describes_the_bearer_scheme(make_app, backend):
+    client = make_app(SECURITY_ENABLED=True, SECURITY_AUTHORITY="http://127.0.0.1:9/idp",
+                      SECURITY_AUDIENCE="dicom",
+                      SECURITY_REQUIRE_HTTPS_METADATA=False).test_client()
+    document = client.get("/openapi.json").json  # anonymous
+    validate(document)
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearer": []}]
+    assert document["paths"]["/health/check"]["get"]["security"] == []
+    assert "security" not in document["paths"]["/studies"]["get"]
+    assert "/metrics" not in document["paths"]  # not served: no DICOM_METRICS_TOKEN
