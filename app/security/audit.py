@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
@@ -28,17 +29,19 @@ class AuditRecord:
 
 
 def configure(path: str | None) -> None:
-    """Write audit lines to ``path`` (only) when given; else they go to the server log."""
+    """Write audit lines to ``path`` (only) when given; else they go to the server log. The
+    logger is the process's: a second app configured in the same process (tests) takes it over."""
     logger.setLevel(logging.INFO)
-    if not path:
-        return
     for handler in list(logger.handlers):
-        if getattr(handler, "baseFilename", None) == str(path):
-            return  # several apps in one process (tests) share the logger
-    handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    logger.propagate = False
+        if getattr(handler, "baseFilename", None) == (os.path.abspath(path) if path else None):
+            return
+        logger.removeHandler(handler)
+        handler.close()
+    logger.propagate = not path
+    if path:
+        handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
 
 
 def write(record: AuditRecord) -> None:

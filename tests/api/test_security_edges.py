@@ -1,6 +1,8 @@
 """The HTTP edges of issue #16: CORS, trusted absolute URLs, and settings that stop startup."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app import StartupError
@@ -93,16 +95,19 @@ def _retrieve_url(response) -> str:
     return values(values(response.json, "00081199")[0], "00081190")[0]
 
 
-def test_forwarded_headers_only_from_trusted_proxies(make_app, partition_mode):
+def test_forwarded_headers_only_from_trusted_proxies(make_app, tmp_path):
     forwarded = {"X-Forwarded-Host": "pacs.example", "X-Forwarded-Proto": "https",
                  "X-Forwarded-For": "203.0.113.9"}
     dataset = make_dataset()
     plain = make_app().test_client()
     response = store(plain, "", dataset, headers=forwarded)
     assert _retrieve_url(response).startswith("http://localhost/studies/")
-    proxied = make_app(TRUSTED_PROXIES=1).test_client()
+    audit_file = tmp_path / "audit.log"
+    proxied = make_app(TRUSTED_PROXIES=1, AUDIT_LOG=True,
+                       AUDIT_LOG_FILE=str(audit_file)).test_client()
     response = store(proxied, "", make_dataset(), headers=forwarded)
     assert _retrieve_url(response).startswith("https://pacs.example/studies/")
+    assert json.loads(audit_file.read_text())["client"] == "203.0.113.9"
 
 
 @pytest.mark.parametrize("overrides, message", [
