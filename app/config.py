@@ -25,6 +25,14 @@ DEFAULTS: dict[str, Any] = {
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
     "FSYNC": True,
     "MAX_PART_SIZE": 2147483648,
+    "MAX_REQUEST_SIZE": 4294967296,  # bytes of a request body (larger: 413 before it is read)
+    "MAX_PARTS_PER_REQUEST": 10000,  # parts of a STOW request (more: 413)
+    "MAX_FRAMES_PER_REQUEST": 1000,  # frame numbers in a frames URL (more: 400)
+    "MAX_DECODED_SIZE": 268435456,  # bytes of pixel data one decode may produce (more: 406)
+    "DECODE_CONCURRENCY": 2,  # decodes (transcode, render) running at once per process
+    "CONNECTION_LIMIT": 1000,  # open connections per process (waitress)
+    "CHANNEL_TIMEOUT": 60,  # seconds a connection may stay silent before it is closed
+    "HEALTH_MIN_FREE_BYTES": 268435456,  # free bytes below which the blob store is unhealthy
     "REQUEST_BUFFER_SIZE": 33554432,  # bytes of a request body waitress keeps in memory
     "QIDO_DEFAULT_LIMIT": 100,
     "QIDO_MAX_LIMIT": 200,
@@ -124,6 +132,10 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
     for key, minimum in (("PORT", 0), ("THREADS", 1), ("PROCESSES", 1),
                          ("SQLITE_BUSY_TIMEOUT_MS", 0),
                          ("MAX_PART_SIZE", 1), ("REQUEST_BUFFER_SIZE", 0),
+                         ("MAX_REQUEST_SIZE", 1), ("MAX_PARTS_PER_REQUEST", 1),
+                         ("MAX_FRAMES_PER_REQUEST", 1), ("MAX_DECODED_SIZE", 1),
+                         ("DECODE_CONCURRENCY", 1), ("CONNECTION_LIMIT", 1),
+                         ("CHANNEL_TIMEOUT", 1), ("HEALTH_MIN_FREE_BYTES", 0),
                          ("QIDO_DEFAULT_LIMIT", 1), ("QIDO_MAX_LIMIT", 1),
                          ("MAX_EXTENDED_QUERY_TAGS", 1), ("REINDEX_BATCH_SIZE", 1),
                          ("WORKITEM_MAX_BODY_SIZE", 1),

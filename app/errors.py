@@ -102,8 +102,8 @@ class AcceptFilterError(NotAcceptableError):
 class PayloadTooLargeError(DicomServerError):
     status = 413
 
-    def __init__(self, limit: int):
-        super().__init__(f"The request exceeded the allowed limit of {limit} bytes.")
+    def __init__(self, limit: int, unit: str = "bytes"):
+        super().__init__(f"The request exceeded the allowed limit of {limit} {unit}.")
 
 
 class UnsupportedMediaTypeError(DicomServerError):

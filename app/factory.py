@@ -12,6 +12,7 @@ from .api import (changefeed, delete, edge, errors, extended_query_tags, health,
 from .api import metrics as metrics_api
 from .api import openapi
 from .blobs import FileSystemBlobStore
+from .dicomweb.decode_limits import DecodeLimits
 from .partitioning import register_api
 from .services import maintenance, partitions as partition_service
 
@@ -41,6 +42,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                                                             app.config["FSYNC"])
     except (OSError, ValueError) as exc:  # not writable, or a layout this version cannot read
         raise StartupError(f"Cannot use the blob store: {exc}") from exc
+    app.extensions["dicom_decode_limits"] = DecodeLimits(app.config["MAX_DECODED_SIZE"],
+                                                         app.config["DECODE_CONCURRENCY"])
     errors.init_app(app)
     partitioning.init_app(app)
     cli.init_app(app)

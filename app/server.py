@@ -63,14 +63,23 @@ def _serve(app: Flask, counts: ConnectionCounts | None = None, index: int = 0,
     numbers of connections even (accept_balance.py)."""
     from waitress import create_server
 
+    config = app.config
     server = create_server(
-            app, threads=app.config["THREADS"], max_request_body_size=1 << 62,
-            channel_timeout=300, ident="dicomweb",
+            app, threads=config["THREADS"], ident="dicomweb",
+            # Limits (docs/operations.md, "Limits"): a larger body is answered 413 before it is
+            # received; a connection silent for CHANNEL_TIMEOUT seconds (a slow client) is
+            # closed, checked every few seconds; poll() instead of select() so more than 1024
+            # connections can be open.
+            max_request_body_size=config["MAX_REQUEST_SIZE"],
+            connection_limit=config["CONNECTION_LIMIT"],
+            channel_timeout=config["CHANNEL_TIMEOUT"],
+            cleanup_interval=max(1, min(10, config["CHANNEL_TIMEOUT"] // 2)),
+            asyncore_use_poll=True,
             # Fewer, larger socket reads. waitress receives a whole body before the app runs:
             # up to DICOM_REQUEST_BUFFER_SIZE (32 MiB: a multipart request of 50 CT images) in
             # memory, a larger one in a temporary file (memory stays flat whatever the size),
             # which costs writing and reading every byte once more.
-            recv_bytes=256 * 1024, inbuf_overflow=app.config["REQUEST_BUFFER_SIZE"],
+            recv_bytes=256 * 1024, inbuf_overflow=config["REQUEST_BUFFER_SIZE"],
             # Streamed multipart responses stay in memory up to 16 MiB per connection.
             outbuf_overflow=16 << 20, **where)
     if counts is not None:

@@ -5,10 +5,12 @@ never import Flask; views get it here.
 """
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 
 from ..blobs import FileSystemBlobStore
 from ..db import Database, DbConn
+from ..dicomweb.decode_limits import DecodeLimits
+from ..errors import PayloadTooLargeError
 
 
 def init_app(app: Flask) -> Database:
@@ -17,7 +19,16 @@ def init_app(app: Flask) -> Database:
                         app.config["SQLITE_BUSY_TIMEOUT_MS"])
     app.extensions["dicom_db"] = database
     app.teardown_appcontext(_close_db)
+    app.before_request(_check_request_size)
     return database
+
+
+def _check_request_size() -> None:
+    """413 with the reference's text for a declared body above DICOM_MAX_REQUEST_SIZE (waitress
+    enforces the same limit while receiving, before the app runs: app/server.py)."""
+    limit = current_app.config["MAX_REQUEST_SIZE"]
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLargeError(limit)
 
 
 def get_database(app: Flask | None = None) -> Database:
@@ -41,3 +52,8 @@ def _close_db(exc: BaseException | None = None) -> None:
 def get_blobstore() -> FileSystemBlobStore:
     """The app's blob store (created by the app factory)."""
     return current_app.extensions["dicom_blobs"]
+
+
+def get_decode_limits() -> DecodeLimits:
+    """The app's decoded-size limit and decode slots (created by the app factory)."""
+    return current_app.extensions["dicom_decode_limits"]

@@ -58,6 +58,7 @@ def _receive_parts() -> list[SpoolFile]:
     content_type = request.headers.get("Content-Type")
     media, params = media_types.parse_header(content_type)
     max_size = current_app.config["MAX_PART_SIZE"]
+    max_parts = current_app.config["MAX_PARTS_PER_REQUEST"]
     if media == media_types.DICOM:
         if params:
             raise UnsupportedMediaTypeError(content_type)
@@ -83,6 +84,9 @@ def _receive_parts() -> list[SpoolFile]:
     try:
         for index, part in enumerate(iter_parts(request.stream, boundary, new_spool,
                                                 max_size)):
+            if index == max_parts:
+                part.spool.discard()
+                raise PayloadTooLargeError(max_parts, "parts")
             part_type = part.content_type
             part_media, _ = media_types.parse_header(part_type)
             if part_type is None and index == 0 and root_type == media_types.DICOM:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Iterator
+from contextlib import closing
+from typing import Iterable, Iterator
 
-from flask import Blueprint, Response, request, send_file
+from flask import Blueprint, Response, current_app, request, send_file
 
 from .. import metrics
 from ..blobs import CHUNK, iter_file
@@ -19,7 +20,7 @@ from ..errors import BadRequestError, FrameNotFoundError, NotAcceptableError
 from ..partitioning import current_partition, resource_base_url, scope
 from ..services import retrieve as service
 from ..services.retrieve import FilePart, ResourceIds
-from .edge import get_blobstore, get_db
+from .edge import get_blobstore, get_db, get_decode_limits
 
 bp = scope(Blueprint("wado", __name__))
 
@@ -28,6 +29,9 @@ INVALID_FRAMES = ("The specified frames value is not valid. At least one frame m
                   "and all requested frames must have value greater than 0.")
 SINGLE_FRAME_ONLY = ("The accept header is supported for single frame retrieval, use multi-part "
                      "accept header instead.")
+TOO_MANY_FRAMES = ("The specified frames value is not valid. At most {0} frames may be requested "
+                   "at once (DICOM_MAX_FRAMES_PER_REQUEST).")
+DUPLICATE_FRAMES = "The specified frames value is not valid. Each frame may be requested only once."
 _INT32_MAX = 2**31 - 1
 
 
@@ -50,16 +54,22 @@ def _int32(text: str, name: str) -> int:
     return value
 
 
-def parse_frames(text: str) -> list[int]:
-    """``1,3,5`` -> [1, 3, 5] (1-based), or the reference's 400s."""
+def parse_frames(text: str, limit: int) -> list[int]:
+    """``1,3,5`` -> [1, 3, 5] (1-based), or the reference's 400s; 400 for a frame asked
+    twice or more than ``limit`` frames (decisions: WADO)."""
+    items = text.split(",")
+    if len(items) > limit:
+        raise BadRequestError(TOO_MANY_FRAMES.format(limit))
     frames = []
-    for item in text.split(","):
+    for item in items:
         if not item.strip():
             raise BadRequestError(INVALID_FRAMES)
         frame = _int32(item, "frames")
         if frame <= 0:
             raise BadRequestError(INVALID_FRAMES)
         frames.append(frame)
+    if len(set(frames)) != len(frames):
+        raise BadRequestError(DUPLICATE_FRAMES)
     return frames
 
 
@@ -125,15 +135,22 @@ def _iter_range(handle, offset: int, length: int) -> Iterator[bytes]:
         handle.close()
 
 
-def _multipart_bytes(parts: list[bytes], media_type: str, transfer_syntax: str) -> Response:
+def _multipart_bytes(parts: Iterable[bytes], media_type: str, transfer_syntax: str) -> Response:
+    """A multipart/related body of byte strings, streamed as ``parts`` yields them."""
     boundary = uuid.uuid4().hex
     header = (f"--{boundary}\r\nContent-Type: "
               f"{_content_type(media_type, transfer_syntax)}\r\n\r\n").encode()
-    chunks = []
-    for part in parts:
-        chunks += [header, part, b"\r\n"]
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return Response(b"".join(chunks), mimetype=None,
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            for part in parts:
+                yield header + part + b"\r\n"
+            yield f"--{boundary}--\r\n".encode()
+        finally:
+            close = getattr(parts, "close", None)
+            if close is not None:
+                close()
+    return Response(chunks(), mimetype=None, direct_passthrough=True,
                     content_type=_multipart_type(media_type, boundary))
 
 
@@ -162,7 +179,8 @@ def _send_single(part: FilePart, media_type: str) -> Response:
 
 def _retrieve(ids: ResourceIds, rules: tuple[accept.Rule, ...]) -> Response:
     negotiated = accept.negotiate(request.headers.get("Accept"), rules)
-    parts = service.retrieve_files(get_db(), get_blobstore(), ids, negotiated.transfer_syntax)
+    parts = service.retrieve_files(get_db(), get_blobstore(), ids, negotiated.transfer_syntax,
+                                   get_decode_limits())
     metrics.instances("retrieved", current_partition().partition_name, len(parts),
                       sum(part.length for part in parts))
     if not negotiated.multipart:
@@ -222,20 +240,24 @@ def retrieve_instance_metadata(study: str, series: str, sop: str):
 def retrieve_frames(study: str, series: str, sop: str, frames: str):
     """Frames (1-based, comma-separated) as application/octet-stream (or image/jp2) parts."""
     ids = _ids(study, series, sop)
-    numbers = parse_frames(frames)
+    numbers = parse_frames(frames, current_app.config["MAX_FRAMES_PER_REQUEST"])
     negotiated = accept.negotiate(request.headers.get("Accept"), accept.FRAME_RULES)
     if not negotiated.multipart and len(numbers) > 1:
         raise BadRequestError(SINGLE_FRAME_ONLY)
-    data, syntax = service.retrieve_frames(get_db(), get_blobstore(), ids, numbers, negotiated)
+    data, syntax = service.retrieve_frames(get_db(), get_blobstore(), ids, numbers, negotiated,
+                                           get_decode_limits())
     if not negotiated.multipart:
-        return Response(data[0], content_type=_content_type(negotiated.media_type, syntax))
+        with closing(data):
+            return Response(next(data),
+                            content_type=_content_type(negotiated.media_type, syntax))
     return _multipart_bytes(data, negotiated.media_type, syntax)
 
 
 def _rendered(ids: ResourceIds, frame: int) -> Response:
     media_type = accept.negotiate_rendered(request.headers.get("Accept"))
     quality = parse_quality(request.args.get("quality"))
-    image = service.retrieve_rendered(get_db(), get_blobstore(), ids, frame, media_type, quality)
+    image = service.retrieve_rendered(get_db(), get_blobstore(), ids, frame, media_type, quality,
+                                      get_decode_limits())
     return Response(image, content_type=media_type)
 
 

@@ -73,8 +73,9 @@ class BlobStore:
         """
         raise NotImplementedError
 
-    def check(self) -> None:
-        """Raise if the store cannot be written and read."""
+    def check(self, min_free_bytes: int = 0) -> None:
+        """Raise if the store cannot be written and read, or has less than ``min_free_bytes``
+        of room left (it could not take the next instances)."""
         raise NotImplementedError
 
 

@@ -169,7 +169,12 @@ class FileSystemBlobStore(BlobStore):
             removed += flush()
         return removed
 
-    def check(self) -> None:
+    def check(self, min_free_bytes: int = 0) -> None:
+        stats = os.statvfs(self._tmp)
+        free = stats.f_bavail * stats.f_frsize
+        if free < min_free_bytes:
+            raise OSError(f"only {free} bytes free, below the {min_free_bytes} bytes of "
+                          "DICOM_HEALTH_MIN_FREE_BYTES")
         probe = self.tmp / f"health-{uuid.uuid4().hex}"
         probe.write_bytes(b"ok")
         try:

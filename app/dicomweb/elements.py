@@ -16,10 +16,11 @@ from pydicom.hooks import hooks
 from pydicom.multival import MultiValue
 from pydicom.values import convert_value
 
-#: What pydicom raises for bytes it cannot read or convert as DICOM.
+#: What pydicom raises for bytes it cannot read or convert as DICOM (RecursionError: sequences
+#: nested deeper than the interpreter's stack).
 DECODE_ERRORS = (InvalidDicomError, BytesLengthException, EOFError, ValueError, KeyError,
                  TypeError, OSError, AttributeError, IndexError, NotImplementedError,
-                 OverflowError)
+                 OverflowError, RecursionError)
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
 

@@ -131,6 +131,22 @@ def locate_pixel_data(handle: BinaryIO, size: int) -> PixelLayout | None:
     return PixelLayout(ds, syntax, offset, None if length == 0xFFFFFFFF else length, frames)
 
 
+def read_header(handle: BinaryIO) -> Dataset:
+    """Every element before the pixel data (what the decoded-size check needs)."""
+    handle.seek(0)
+    return dcmread(handle, stop_before_pixels=True, defer_size=64 * 1024)
+
+
+def frame_decodes(layout: PixelLayout, target: str | None) -> bool:
+    """Whether producing a frame of ``layout`` in ``target`` (None: as stored) runs a codec."""
+    stored = layout.transfer_syntax
+    if stored == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN or layout.frame_bits % 8:
+        return True
+    if target is None or target == stored:
+        return False
+    return not (target == EXPLICIT_VR_LITTLE_ENDIAN and stored == IMPLICIT_VR_LITTLE_ENDIAN)
+
+
 def _number_of_frames(ds: Dataset) -> int:
     try:
         return max(1, int(ds.get("NumberOfFrames") or 1))

@@ -12,7 +12,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from ..blobs import FileSystemBlobStore
 from ..dao import retrieve as dao
@@ -20,6 +20,7 @@ from ..db import DbConn
 from ..dicomweb import pixels
 from ..dicomweb.accept import JP2, ORIGINAL, Negotiated
 from ..dicomweb.bulkdata import locate_bulkdata, parse_tag_path
+from ..dicomweb.decode_limits import DecodeLimits, number_of_frames
 from ..dicomweb.json_model import with_bulkdata_base
 from ..dicomweb.rendering import check_render_size, render_frame
 from ..errors import (BlobNotFoundError, FrameNotFoundError, InstanceNotFoundError,
@@ -110,13 +111,16 @@ def _open(blobs: FileSystemBlobStore, instance: VersionedInstance):
 
 
 def _transcoded(blobs: FileSystemBlobStore, instance: VersionedInstance, path: Path,
-                target: str) -> FilePart:
+                target: str, limits: DecodeLimits) -> FilePart:
     pixels.check_size(instance.blob_size)
     if instance.transfer_syntax_uid not in pixels.TRANSCODABLE_SOURCES:
         raise pixels.TranscodingError()
+    with open(path, "rb") as source:
+        header = pixels.read_header(source)
+    limits.check(header, number_of_frames(header))
     fd, name = tempfile.mkstemp(dir=blobs.tmp, prefix="transcode-")
     try:
-        with os.fdopen(fd, "wb") as out, open(path, "rb") as source:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as source, limits.slot():
             pixels.transcode(source, target, out)
         return FilePart(Path(name), target, 0, os.path.getsize(name), temporary=True)
     except BaseException:
@@ -126,7 +130,7 @@ def _transcoded(blobs: FileSystemBlobStore, instance: VersionedInstance, path: P
 
 @_retry_if_deleted
 def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
-                   transfer_syntax: str) -> list[FilePart]:
+                   transfer_syntax: str, limits: DecodeLimits) -> list[FilePart]:
     """The files of a study, series or instance, each in ``transfer_syntax`` (``*``: as stored).
 
     Files that need transcoding are transcoded now, into temporary files, so a codec failure
@@ -138,7 +142,7 @@ def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
             path = _blob_path(blobs, instance)
             stored = instance.transfer_syntax_uid or ""
             if pixels.needs_transcoding(stored, transfer_syntax):
-                parts.append(_transcoded(blobs, instance, path, transfer_syntax))
+                parts.append(_transcoded(blobs, instance, path, transfer_syntax, limits))
             else:
                 parts.append(FilePart(path, stored, 0, instance.blob_size))
     except BaseException:
@@ -159,27 +163,76 @@ def discard(parts: list[FilePart]) -> None:
 
 @_retry_if_deleted
 def retrieve_frames(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
-                    frames: list[int], negotiated: Negotiated) -> tuple[list[bytes], str]:
-    """The requested frames (1-based) of an instance and the transfer syntax they are in."""
+                    frames: list[int], negotiated: Negotiated,
+                    limits: DecodeLimits) -> tuple[Iterator[bytes], str]:
+    """The requested frames (1-based) of an instance, streamed from its file, and the transfer
+    syntax they are in.
+
+    Everything that can fail with a status is checked, and the first frame produced, before
+    this returns; the later frames are read (or decoded, one at a time, each in a decode slot)
+    as the response is sent. A later frame that cannot be produced ends the body early.
+    """
     instance = _instances(conn, ids)[0]
-    with _open(blobs, instance) as handle:
+    handle = _open(blobs, instance)
+    try:
         layout = _layout(handle, instance)
         if any(frame > layout.number_of_frames for frame in frames):
             raise FrameNotFoundError()
-        syntax = negotiated.transfer_syntax
-        if negotiated.media_type == JP2:
-            return [pixels.frame_as_jpeg_2000(handle, layout, f - 1) for f in frames], syntax
-        if syntax != ORIGINAL and layout.transfer_syntax not in pixels.TRANSCODABLE_SOURCES:
-            raise pixels.TranscodingError()
+        produce, syntax = _frame_producer(handle, layout, negotiated)
+        if pixels.frame_decodes(layout, _target(negotiated)):
+            limits.check(layout.dataset)
+            produce = _in_slot(produce, limits)
         try:
-            if syntax == ORIGINAL:
-                return ([pixels.read_frame(handle, layout, f - 1) for f in frames],
-                        layout.transfer_syntax)
-            return [pixels.frame_as_explicit_little_endian(handle, layout, f - 1)
-                    for f in frames], syntax
+            first = produce(frames[0] - 1)
         except (ValueError, EOFError) as exc:  # a stored file whose pixel data is too short
             logger.warning("Cannot read the frames of %s: %s", instance.sop_instance_uid, exc)
             raise FrameNotFoundError() from None
+    except BaseException:
+        handle.close()
+        raise
+    return _stream_frames(handle, first, produce, frames[1:], instance), syntax
+
+
+def _target(negotiated: Negotiated) -> str | None:
+    """The transfer syntax frames are produced in (None: as stored)."""
+    if negotiated.media_type == JP2:
+        return pixels.JPEG_2000_LOSSLESS
+    return None if negotiated.transfer_syntax == ORIGINAL else negotiated.transfer_syntax
+
+
+def _frame_producer(handle, layout: pixels.PixelLayout,
+                    negotiated: Negotiated) -> tuple[Callable[[int], bytes], str]:
+    syntax = negotiated.transfer_syntax
+    if negotiated.media_type == JP2:
+        return functools.partial(pixels.frame_as_jpeg_2000, handle, layout), syntax
+    if syntax == ORIGINAL:
+        return functools.partial(pixels.read_frame, handle, layout), layout.transfer_syntax
+    if layout.transfer_syntax not in pixels.TRANSCODABLE_SOURCES:
+        raise pixels.TranscodingError()
+    return functools.partial(pixels.frame_as_explicit_little_endian, handle, layout), syntax
+
+
+def _in_slot(produce: Callable[[int], bytes], limits: DecodeLimits) -> Callable[[int], bytes]:
+    def decode(index: int) -> bytes:
+        with limits.slot():
+            return produce(index)
+    return decode
+
+
+def _stream_frames(handle, first: bytes, produce: Callable[[int], bytes], rest: list[int],
+                   instance: VersionedInstance) -> Iterator[bytes]:
+    try:
+        yield first
+        for frame in rest:
+            try:
+                data = produce(frame - 1)
+            except Exception as exc:  # the status is sent: end the body early
+                logger.warning("Frame %s of %s failed while streaming: %s", frame,
+                               instance.sop_instance_uid, exc)
+                return
+            yield data
+    finally:
+        handle.close()
 
 
 def _layout(handle, instance: VersionedInstance) -> pixels.PixelLayout:
@@ -197,7 +250,7 @@ def _layout(handle, instance: VersionedInstance) -> pixels.PixelLayout:
 
 @_retry_if_deleted
 def retrieve_rendered(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds, frame: int,
-                      media_type: str, quality: int) -> bytes:
+                      media_type: str, quality: int, limits: DecodeLimits) -> bytes:
     """Frame ``frame`` (1-based) of an instance rendered as ``media_type``."""
     instance = _instances(conn, ids)[0]
     check_render_size(instance.blob_size)
@@ -205,7 +258,9 @@ def retrieve_rendered(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds
         layout = _layout(handle, instance)
         if frame > layout.number_of_frames:
             raise FrameNotFoundError()
-        return render_frame(handle, layout.transfer_syntax, frame - 1, media_type, quality)
+        limits.check_render(layout.dataset)
+        with limits.slot():
+            return render_frame(handle, layout.transfer_syntax, frame - 1, media_type, quality)
 
 
 def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: str,

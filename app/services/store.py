@@ -10,6 +10,7 @@ tag values. Per-instance failures are results, not exceptions.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -103,7 +104,23 @@ def store_instances(conn: DbConn, blobs: BlobStore, partition: Partition,
     outcomes = [StoreOutcome() for _ in spools]
     if len(spools) == 1:
         _capture(outcomes[0], lambda: _store(req, *_prepare(req, spools[0], outcomes[0])))
-        return StoreResult(req.partition, outcomes)
+    else:
+        _store_parts(req, spools, outcomes)
+    _log_summary(req.partition, outcomes)
+    return StoreResult(req.partition, outcomes)
+
+
+def _log_summary(partition: Partition, outcomes: list[StoreOutcome]) -> None:
+    """One line per request, whatever its number of parts (per part lines are debug)."""
+    failures = Counter(o.failure_reason for o in outcomes if o.failure_reason is not None)
+    stored = len(outcomes) - sum(failures.values())
+    logger.info("STOW of %d parts into partition %s: %d stored, %d failed%s", len(outcomes),
+                partition.partition_name, stored, sum(failures.values()),
+                "".join(f", {count} x {reason}" for reason, count in sorted(failures.items())))
+
+
+def _store_parts(req: _Request, spools: Sequence[SpoolFile],
+                 outcomes: list[StoreOutcome]) -> None:
     seen: set[tuple[str, str, str]] = set()
     for first in range(0, len(spools), BATCH_SIZE):  # batches keep memory flat
         prepared: list[tuple[StoreOutcome, _Prepared]] = []
@@ -121,7 +138,6 @@ def store_instances(conn: DbConn, blobs: BlobStore, partition: Partition,
             prepared.append((outcome, item))
         if prepared:
             _store_together(req, prepared)
-    return StoreResult(req.partition, outcomes)
 
 
 def _prepare(req: _Request, spool: SpoolFile, outcome: StoreOutcome) -> _Prepared:
@@ -131,7 +147,7 @@ def _prepare(req: _Request, spool: SpoolFile, outcome: StoreOutcome) -> _Prepare
     except part10.InvalidPart10Error:
         raise Rejected(status.VALIDATION_FAILURE) from None
     except DECODE_ERRORS as exc:
-        logger.info("Rejected an unreadable DICOM part: %s", exc)
+        logger.debug("Rejected an unreadable DICOM part: %s", exc)
         raise Rejected(status.VALIDATION_FAILURE) from None
     undecodable: dict[int, str] = {}
     elements = convert_elements(ds, undecodable)
@@ -154,7 +170,7 @@ def _prepare(req: _Request, spool: SpoolFile, outcome: StoreOutcome) -> _Prepare
     try:
         metadata = to_dicom_json(ds, exclude=valid.dropped)
     except Exception as exc:  # an element pydicom cannot express in JSON
-        logger.info("Rejected a part whose metadata cannot be encoded: %s", exc)
+        logger.debug("Rejected a part whose metadata cannot be encoded: %s", exc)
         raise Rejected(status.VALIDATION_FAILURE) from None
     if has_pixels:
         add_bulkdata_element(metadata, part10.PIXEL_DATA_TAG, part10.pixel_vr(ds))
@@ -208,7 +224,7 @@ def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
             logger.exception("Storing instance %s failed", new.sop_instance_uid)
             raise Rejected(status.PROCESSING_FAILURE) from None
     req.partition = partition
-    logger.info("Stored instance %s in partition %s (watermark %s)", new.sop_instance_uid,
+    logger.debug("Stored instance %s in partition %s (watermark %s)", new.sop_instance_uid,
                 partition.partition_name, keys.watermark)
     maintenance.note_stored(conn, 1)
 
@@ -248,7 +264,7 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
             _capture(outcome, lambda: _store(req, *item))
         return
     req.partition = partition
-    logger.info("Stored %d instances in partition %s", len(ready), partition.partition_name)
+    logger.debug("Stored %d instances in partition %s", len(ready), partition.partition_name)
     maintenance.note_stored(conn, len(ready))
 
 
@@ -318,6 +334,9 @@ def _capture(outcome: StoreOutcome, work: Callable[[], Any]) -> Any:
         _reject(outcome, rejected)
     except DataStoreError:
         raise
+    except RecursionError:  # bad input (nested too deep): one line, no traceback
+        logger.warning("A part nested too deeply to process was rejected")
+        _reject(outcome, Rejected(status.PROCESSING_FAILURE))
     except Exception:  # never a 500 for one bad part: report it as a processing failure
         logger.exception("Unexpected error while storing a part")
         _reject(outcome, Rejected(status.PROCESSING_FAILURE))
