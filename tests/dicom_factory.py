@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import io
+import struct
 import uuid
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.pixels.encoders import JPEG2000LosslessEncoder
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -94,3 +97,33 @@ def multipart(parts: Iterable[bytes], boundary: str | None = None,
 def sample_file(name: str) -> bytes:
     """Bytes of a real DICOM file under tests/data."""
     return (DATA_DIR / name).read_bytes()
+
+
+def _codestream(rows: int, columns: int, encode_rows: int, encode_columns: int) -> bytes:
+    """A lossless 16-bit J2K codestream of a blank image, its SIZ forged to rows x columns."""
+    data = JPEG2000LosslessEncoder.encode(
+        np.zeros((encode_rows, encode_columns), dtype=np.uint16), rows=encode_rows,
+        columns=encode_columns, samples_per_pixel=1, bits_allocated=16, bits_stored=16,
+        pixel_representation=0, photometric_interpretation="MONOCHROME2",
+        number_of_frames=1, planar_configuration=0)
+    siz = data.index(b"\xff\x51")
+    # SIZ: marker, Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, XTsiz, YTsiz
+    return (data[:siz + 6] + struct.pack(">LLLLLL", columns, rows, 0, 0, columns, rows)
+            + data[siz + 30:])
+
+
+def forged_j2k_dataset(rows: int, columns: int, frames: int = 1,
+                       encoded: tuple[int, int] = (64, 64)) -> Dataset:
+    """A JPEG 2000 lossless instance declaring rows x columns 16-bit pixels: a decompression
+    bomb when the declared size is large and ``encoded`` small (issue #15)."""
+    ds = make_dataset(pixels=False)
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, columns, 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    frame = _codestream(rows, columns, *encoded)
+    ds.PixelData = encapsulate([frame] * frames)
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"
+    return ds

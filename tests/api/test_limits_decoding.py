@@ -5,56 +5,24 @@ image; the real codec would allocate gigabytes for it.
 """
 from __future__ import annotations
 
-import struct
 import threading
 import time
 
-import numpy as np
 import pytest
-from pydicom.encaps import encapsulate
-from pydicom.pixels.encoders import JPEG2000LosslessEncoder
 
 from app.dicomweb.decode_limits import DecodeLimits, DecodersBusyError
 from tests.api.helpers import store
 from tests.api.wado_helpers import instance_url
-from tests.dicom_factory import make_dataset
+from tests.dicom_factory import forged_j2k_dataset
 
-J2K = "1.2.840.10008.1.2.4.90"
 EXPLICIT = "1.2.840.10008.1.2.1"
 LIMIT_TEXT = b"(DICOM_MAX_DECODED_SIZE)"
-
-
-def _codestream(rows: int, columns: int, encode_rows: int, encode_columns: int) -> bytes:
-    """A lossless 16-bit J2K codestream of a blank image, its SIZ forged to rows x columns."""
-    data = JPEG2000LosslessEncoder.encode(
-        np.zeros((encode_rows, encode_columns), dtype=np.uint16), rows=encode_rows,
-        columns=encode_columns, samples_per_pixel=1, bits_allocated=16, bits_stored=16,
-        pixel_representation=0, photometric_interpretation="MONOCHROME2",
-        number_of_frames=1, planar_configuration=0)
-    siz = data.index(b"\xff\x51")
-    # SIZ: marker, Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, XTsiz, YTsiz
-    return (data[:siz + 6] + struct.pack(">LLLLLL", columns, rows, 0, 0, columns, rows)
-            + data[siz + 30:])
-
-
-def _j2k_instance(rows: int, columns: int, frames: int = 1, encoded: tuple[int, int] = (64, 64)):
-    ds = make_dataset(pixels=False)
-    ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, columns, 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    if frames > 1:
-        ds.NumberOfFrames = frames
-    frame = _codestream(rows, columns, *encoded)
-    ds.PixelData = encapsulate([frame] * frames)
-    ds["PixelData"].VR = "OB"
-    ds.file_meta.TransferSyntaxUID = J2K
-    return ds
 
 
 @pytest.mark.parametrize("rows, columns, frames", [(16000, 16000, 1), (65535, 65535, 1),
                                                    (16000, 16000, 50)])
 def test_bomb_is_refused_before_decoding(client, base, rows, columns, frames):
-    ds = _j2k_instance(rows, columns, frames)
+    ds = forged_j2k_dataset(rows, columns, frames)
     assert store(client, base, ds).status_code == 200  # a 2 KB file stores fine
     url = instance_url(base, ds)
     started = time.monotonic()
@@ -82,7 +50,7 @@ def test_decoded_size_limit_is_a_setting(make_app, partition_mode, base):
     app = make_app(ENABLE_DATA_PARTITIONS=partition_mode == "partitioned",
                    MAX_DECODED_SIZE=4 << 20)
     client = app.test_client()
-    ds = _j2k_instance(1024, 1024, frames=3, encoded=(1024, 1024))
+    ds = forged_j2k_dataset(1024, 1024, frames=3, encoded=(1024, 1024))
     assert store(client, base, ds).status_code == 200
     url = instance_url(base, ds)
     response = client.get(url + "/frames/2", headers={
