@@ -73,7 +73,9 @@ _STORE = {200: ok("Every instance stored.", DICOM_JSON, schema={"type": "object"
           204: empty("The body had no parts."),
           406: NOT_ACCEPTABLE, 409: ok("No instance stored (FailedSOPSequence says why).",
                                        DICOM_JSON, schema={"type": "object"}),
-          413: text("A part is larger than DICOM_MAX_PART_SIZE."),
+          413: text("A part is larger than DICOM_MAX_PART_SIZE, the body than "
+                    "DICOM_MAX_REQUEST_SIZE, or it has more than DICOM_MAX_PARTS_PER_REQUEST "
+                    "parts."),
           415: text("Not application/dicom or multipart/related of application/dicom."),
           **_COMMON}
 _STORE_BODY = {DICOM: {"type": "string", "format": "binary"},
