@@ -156,7 +156,8 @@ def test_metrics_two_processes_add_up(tmp_path, monkeypatch):
                          partition=DEFAULT_PARTITION) == 1
             assert value(samples, "dicomweb_stored_bytes_total",
                          partition=DEFAULT_PARTITION) == len(body)
-        assert len(list(tmp_path.glob("dicomweb-metrics-*"))) == 1
+        [metrics_dir] = tmp_path.glob("dicomweb-metrics-*")
+        assert len(list(metrics_dir.glob("counter_*.db"))) == 2  # both processes counted
     finally:
         _stop(process)
     assert not list(tmp_path.glob("dicomweb-metrics-*"))
