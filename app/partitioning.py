@@ -1,4 +1,5 @@
-"""Routing glue: API versions, base prefixes, and the data-partition hook (reference §1, §2).
+"""Routing glue: registration under the base prefixes, and the data-partition hook
+(reference §1, §2).
 
 Each partition-aware blueprint is registered once per base prefix, plain and with
 ``/partitions/<partition_name>``. ``scope(bp)`` pops the partition name into ``g`` and enforces
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Request, current_app, g, request
+from flask import Blueprint, Flask, Request, current_app, g
 from werkzeug.exceptions import HTTPException
 
-from .api.edge import get_db
+from .api.edge import BASE_PREFIXES, get_db, version_base_url
 from .api.errors import add_not_found_diagnosis
 from .errors import (DataPartitionsFeatureDisabledError, DataPartitionsMissingPartitionError,
                      DataPartitionsNotFoundError, DicomServerError, InvalidPartitionNameError)
@@ -19,27 +20,7 @@ from .models import DEFAULT_PARTITION, Partition
 from .security import authorize_global, authorize_partition
 from .services import partitions as partition_service
 
-#: (URL prefix, blueprint-name prefix, API major version). Unversioned behaves as v2.
-BASE_PREFIXES: tuple[tuple[str, str, int], ...] = (
-    ("", "", 2),
-    ("/v1", "v1_", 1),
-    ("/v1.0-prerelease", "v1pre_", 1),
-    ("/v2", "v2_", 2),
-)
 PARTITION_SEGMENT = "/partitions/<partition_name>"
-_VERSIONS = {prefix.lstrip("/"): version for prefix, _, version in BASE_PREFIXES if prefix}
-
-
-def api_version() -> int:
-    """The major API version of the current request (1 or 2)."""
-    first = request.path.split("/", 2)[1] if request.path.count("/") else ""
-    return _VERSIONS.get(first, 2)
-
-
-def base_prefix() -> str:
-    """The version prefix of the current request: '', '/v1', '/v1.0-prerelease' or '/v2'."""
-    first = request.path.split("/", 2)[1] if request.path.count("/") else ""
-    return f"/{first}" if first in _VERSIONS else ""
 
 
 def partitions_enabled() -> bool:
@@ -53,7 +34,7 @@ def current_partition() -> Partition:
 
 def resource_base_url(partition_name: str | None = None) -> str:
     """Absolute base for resource URLs: scheme://host[/vN][/partitions/{name}]."""
-    url = request.url_root.rstrip("/") + base_prefix()
+    url = version_base_url()
     if partitions_enabled():
         name = partition_name or current_partition().partition_name
         url += f"/partitions/{name}"

@@ -7,12 +7,11 @@ import json
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from .delete import no_content
 from ..dicomweb.json_model import with_bulkdata_base
-from ..partitioning import api_version, resource_base_url, scope
+from ..partitioning import resource_base_url, scope
 from ..schemas.change_feed import change_feed_entry_schema, change_feed_schema
 from ..services import change_feed as service
-from .edge import get_db
+from .edge import api_version, get_db, no_content
 
 # Plain routes stay global when partitions are on (g.partition None); partitioned routes
 # resolve the partition (unknown -> 400, feature off -> 400).

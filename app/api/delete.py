@@ -7,16 +7,9 @@ from flask import Blueprint, Response
 from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
 from ..partitioning import current_partition, scope
 from ..services import delete as service
-from .edge import get_blobstore, get_db
+from .edge import get_blobstore, get_db, no_content
 
 bp = scope(Blueprint("delete", __name__))
-
-
-def no_content() -> Response:
-    """204 with no body and no Content-Type."""
-    response = Response(status=204)
-    del response.headers["Content-Type"]
-    return response
 
 
 @bp.delete("/studies/<study_instance_uid>")

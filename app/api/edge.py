@@ -1,16 +1,29 @@
-"""The HTTP edge: what views need from Flask's app and request context, in one place.
+"""The HTTP edge: what views need from Flask's app and request context, in one place: the
+request's database connection, the app's blob store, the API version and its base URL, the
+reference's integer-parameter errors, and the 204 response.
 
 Services, the DAO, the database layer and the blob store take what they use as arguments and
-never import Flask; views get it here.
+never import Flask; views get it here. This module imports no view and no router, so it never
+closes an import circle.
 """
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 
 from ..blobs import FileSystemBlobStore
 from ..db import Database, DbConn
 from ..dicomweb.decode_limits import DecodeLimits
+from ..dicomweb.numbers import bounded_integer
 from ..errors import PayloadTooLargeError
+
+#: (URL prefix, blueprint-name prefix, API major version). Unversioned behaves as v2.
+BASE_PREFIXES: tuple[tuple[str, str, int], ...] = (
+    ("", "", 2),
+    ("/v1", "v1_", 1),
+    ("/v1.0-prerelease", "v1pre_", 1),
+    ("/v2", "v2_", 2),
+)
+_VERSIONS = {prefix.lstrip("/"): version for prefix, _, version in BASE_PREFIXES if prefix}
 
 
 def init_app(app: Flask) -> Database:
@@ -57,3 +70,43 @@ def get_blobstore() -> FileSystemBlobStore:
 def get_decode_limits() -> DecodeLimits:
     """The app's decoded-size limit and decode slots (created by the app factory)."""
     return current_app.extensions["dicom_decode_limits"]
+
+
+def _first_segment() -> str:
+    return request.path.split("/", 2)[1] if request.path.count("/") else ""
+
+
+def api_version() -> int:
+    """The major API version of the current request (1 or 2)."""
+    return _VERSIONS.get(_first_segment(), 2)
+
+
+def base_prefix() -> str:
+    """The version prefix of the current request: '', '/v1', '/v1.0-prerelease' or '/v2'."""
+    first = _first_segment()
+    return f"/{first}" if first in _VERSIONS else ""
+
+
+def version_base_url() -> str:
+    """scheme://host[/root][/vN] of the current request (``url_root``: the public base URL when
+    one is configured, else the proxy-corrected host and script root): the base of global
+    resources (extended query tags, operations); partition-aware resources add their partition
+    segment to it."""
+    return request.url_root.rstrip("/") + base_prefix()
+
+
+def query_integer(name: str, default: int, minimum: int, maximum: int) -> int:
+    """The integer query parameter ``name`` (matched case-insensitively, as ASP.NET does), or
+    ``default``; outside [minimum, maximum] or not an integer: the reference's model-binding
+    400 naming the parameter as ``Name``."""
+    raw = next((v for k, v in request.args.items() if k.lower() == name.lower()), None)
+    if raw is None:
+        return default
+    return bounded_integer(name[0].upper() + name[1:], raw, minimum, maximum)
+
+
+def no_content() -> Response:
+    """204 with no body and no Content-Type."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response

@@ -7,25 +7,17 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..dicomweb import media_types
-from ..dicomweb.numbers import parse_integer
-from ..errors import (BadRequestError, EmptyUnsupportedMediaTypeError, ExistingOperationError,
-                      InvalidQueryStringError)
-from ..partitioning import base_prefix
+from ..dicomweb.numbers import INT32_MAX
+from ..errors import BadRequestError, EmptyUnsupportedMediaTypeError, ExistingOperationError
 from ..schemas.extended_query_tags import (AddExtendedQueryTagResponseSchema,
                                            ExtendedQueryTagErrorSchema, ExtendedQueryTagSchema)
 from ..services import extended_query_tags as service
-from .edge import get_db
+from .edge import get_db, query_integer, version_base_url
 
 bp = Blueprint("extended_query_tags", __name__)
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 100
-INT32_MAX = 2147483647
-
-
-def version_base_url() -> str:
-    """scheme://host[/vN]: global resources have no partition segment."""
-    return request.url_root.rstrip("/") + base_prefix()
 
 
 def json_body() -> Any:
@@ -39,26 +31,9 @@ def json_body() -> Any:
         raise BadRequestError(service.BODY_SYNTAX_INVALID) from None
 
 
-def _int_param(name: str, default: int, minimum: int, maximum: int) -> int:
-    """A paging parameter, with the reference's model-binding messages."""
-    key = name[0].upper() + name[1:]
-    raw = next((v for k, v in request.args.items() if k.lower() == name), None)
-    if raw is None:
-        return default
-    try:
-        value = parse_integer(raw)
-    except ValueError:
-        raise InvalidQueryStringError(f"The query parameter '{key}' is invalid. The value "
-                                      f"'{raw}' is not valid for {key}.") from None
-    if not minimum <= value <= maximum:
-        raise InvalidQueryStringError(f"The query parameter '{key}' is invalid. The field {key} "
-                                      f"must be between {minimum} and {maximum}.")
-    return value
-
-
 def _paging() -> tuple[int, int]:
-    return (_int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-            _int_param("offset", 0, 0, INT32_MAX))
+    return (query_integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+            query_integer("offset", 0, 0, INT32_MAX))
 
 
 @bp.post("/extendedquerytags")

@@ -14,13 +14,14 @@ from flask import Blueprint, Flask, current_app, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.routing import Rule
 
-from ..partitioning import BASE_PREFIXES, PARTITION_SEGMENT, base_prefix, register_api
+from ..partitioning import PARTITION_SEGMENT, register_api
 from ..schemas.change_feed import ChangeFeedEntrySchema
 from ..schemas.extended_query_tags import (AddExtendedQueryTagResponseSchema,
                                            ExtendedQueryTagErrorSchema, ExtendedQueryTagSchema)
 from ..schemas.operations import OperationSchema
 from ..schemas.partitions import PartitionSchema
 from ..security import routes as security_routes
+from .edge import BASE_PREFIXES, base_prefix
 from .route_docs import PATH_PARAMETERS, ROUTES, STRING, RouteDoc
 
 bp = Blueprint("openapi", __name__)

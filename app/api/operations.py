@@ -1,13 +1,12 @@
 """Operations: ``GET /operations/{operationId}`` (global, not partition-prefixed; reference §9)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from ..dao.operations import ACTIVE
-from ..partitioning import api_version, base_prefix
 from ..schemas.operations import OperationSchema
 from ..services import operations as service
-from .edge import get_db
+from .edge import api_version, get_db, version_base_url
 
 bp = Blueprint("operations", __name__)
 
@@ -16,7 +15,7 @@ bp = Blueprint("operations", __name__)
 def get_operation(operation_id: str) -> Response:
     """200 when finished; 202 with ``Location`` (this URL) while not started or running."""
     operation = service.get_operation(get_db(), operation_id)
-    base = request.url_root.rstrip("/") + base_prefix()
+    base = version_base_url()
     response = jsonify(OperationSchema(base, api_version()).dump(operation))
     if operation.status in ACTIVE:
         response.status_code = 202

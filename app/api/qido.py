@@ -7,10 +7,10 @@ from flask import Blueprint, Response, current_app, request
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import SERIES, STUDY, validate_uid
 from ..errors import NotAcceptableError
-from ..partitioning import api_version, current_partition, scope
+from ..partitioning import current_partition, scope
 from ..services import query as query_service
 from ..services.query import PathUids
-from .edge import get_db
+from .edge import api_version, get_db
 
 bp = scope(Blueprint("qido", __name__))
 

@@ -15,10 +15,10 @@ from ..dicomweb.multipart import iter_parts
 from ..errors import (AcceptFilterError, BadRequestError, DataStoreError,
                       PayloadTooLargeError, UnsupportedMediaTypeError)
 from ..models import Partition
-from ..partitioning import api_version, current_partition, resource_base_url, scope
+from ..partitioning import current_partition, resource_base_url, scope
 from ..services import store as store_service
 from ..services.store import StoreOutcome
-from .edge import get_blobstore, get_db
+from .edge import api_version, get_blobstore, get_db
 
 bp = scope(Blueprint("stow", __name__), create=True)
 

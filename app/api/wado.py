@@ -14,7 +14,7 @@ from .. import metrics
 from ..blobs import CHUNK, iter_file
 from ..dicomweb import accept, media_types
 from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
-from ..dicomweb.numbers import parse_integer
+from ..dicomweb.numbers import int32
 from ..dicomweb.rendering import parse_quality
 from ..errors import BadRequestError, FrameNotFoundError, NotAcceptableError
 from ..partitioning import current_partition, resource_base_url, scope
@@ -32,7 +32,6 @@ SINGLE_FRAME_ONLY = ("The accept header is supported for single frame retrieval,
 TOO_MANY_FRAMES = ("The specified frames value is not valid. At most {0} frames may be requested "
                    "at once (DICOM_MAX_FRAMES_PER_REQUEST).")
 DUPLICATE_FRAMES = "The specified frames value is not valid. Each frame may be requested only once."
-_INT32_MAX = 2**31 - 1
 
 
 def _ids(study: str, series: str | None = None, sop: str | None = None) -> ResourceIds:
@@ -41,17 +40,6 @@ def _ids(study: str, series: str | None = None, sop: str | None = None) -> Resou
         current_partition().partition_key, validate_uid(study, STUDY),  # type: ignore[arg-type]
         None if series is None else validate_uid(series, SERIES),
         None if sop is None else validate_uid(sop, SOP))
-
-
-def _int32(text: str, name: str) -> int:
-    try:
-        value = parse_integer(text)
-    except ValueError:
-        value = None
-    if value is None or abs(value) > _INT32_MAX:
-        raise BadRequestError(f"The query parameter '{name}' is invalid. "
-                              f"Unable to parse value '{text}' as Int32.")
-    return value
 
 
 def parse_frames(text: str, limit: int) -> list[int]:
@@ -64,7 +52,7 @@ def parse_frames(text: str, limit: int) -> list[int]:
     for item in items:
         if not item.strip():
             raise BadRequestError(INVALID_FRAMES)
-        frame = _int32(item, "frames")
+        frame = int32("frames", item)
         if frame <= 0:
             raise BadRequestError(INVALID_FRAMES)
         frames.append(frame)
@@ -271,7 +259,7 @@ def retrieve_rendered_instance(study: str, series: str, sop: str):
 def retrieve_rendered_frame(study: str, series: str, sop: str, frame: str):
     """One frame (1-based) as image/jpeg or image/png."""
     ids = _ids(study, series, sop)
-    number = _int32(frame, "frame")
+    number = int32("frame", frame)
     if number <= 0:
         raise FrameNotFoundError()
     return _rendered(ids, number)

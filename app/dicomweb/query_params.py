@@ -14,7 +14,7 @@ from pydicom.tag import BaseTag
 from ..errors import InvalidQueryStringError
 from ..models import ExtendedQueryTag
 from . import matching
-from .numbers import parse_integer
+from .numbers import binding_error, bounded_integer
 from .tags import INDEXED_ATTRIBUTES, parse_tag, tag_path, vr_of
 
 STUDY, SERIES, INSTANCE = "study", "series", "instance"
@@ -115,24 +115,10 @@ def not_queryable(key: str) -> InvalidQueryStringError:
         f"Invalid query: AttributeId {key} is not queryable.  {_GUIDANCE}")
 
 
-def _binding_error(name: str, message: str) -> InvalidQueryStringError:
-    return InvalidQueryStringError(f"The query parameter '{name}' is invalid. {message}")
-
-
-def _parse_int(name: str, text: str, low: int, high: int) -> int:
-    try:
-        number = parse_integer(text)
-    except ValueError:
-        raise _binding_error(name, f"The value '{text}' is not valid for {name}.") from None
-    if not low <= number <= high:
-        raise _binding_error(name, f"The field {name} must be between {low} and {high}.")
-    return number
-
-
 def _parse_bool(name: str, text: str) -> bool:
     value = text.strip().lower()
     if value not in ("true", "false"):
-        raise _binding_error(name, f"The value '{text}' is not valid for {name}.")
+        raise binding_error(name, f"The value '{text}' is not valid for {name}.")
     return value == "true"
 
 
@@ -221,9 +207,9 @@ def parse_common(args: Iterable[tuple[str, str]], default_limit: int,
         else:
             common.filters.append((key.strip(), value))
     if "limit" in reserved:
-        common.limit = _parse_int("Limit", reserved["limit"], 1, max_limit)
+        common.limit = bounded_integer("Limit", reserved["limit"], 1, max_limit)
     if "offset" in reserved:
-        common.offset = _parse_int("Offset", reserved["offset"], 0, 2 ** 63 - 1)
+        common.offset = bounded_integer("Offset", reserved["offset"], 0, 2 ** 63 - 1)
     if "fuzzymatching" in reserved:
         common.fuzzy = _parse_bool("FuzzyMatching", reserved["fuzzymatching"])
     return common

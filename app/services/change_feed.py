@@ -17,12 +17,10 @@ from typing import Mapping
 from ..dao import change_feed as dao
 from ..dao.change_feed import ChangeFeedEntry
 from ..db import DbConn
-from ..dicomweb.numbers import parse_integer
-from ..errors import InvalidQueryStringError
+from ..dicomweb.numbers import INT32_MAX, binding_error, bounded_integer
 from ..models import Partition
 
 LONG_MAX = 2 ** 63 - 1
-INT_MAX = 2 ** 31 - 1
 MIN_TIME = datetime.min.replace(tzinfo=timezone.utc)
 MAX_TIME = datetime.max.replace(tzinfo=timezone.utc)
 TIME_ZONE_REQUIRED = "Date and time value must specify a time zone."
@@ -46,10 +44,6 @@ class FeedOptions:
     end_time: datetime = MAX_TIME
 
 
-def _invalid(key: str, message: str) -> InvalidQueryStringError:
-    return InvalidQueryStringError(f"The query parameter '{key}' is invalid. {message}")
-
-
 def _get(args: Mapping[str, str], name: str) -> str | None:
     """The first value of a query parameter; names match case-insensitively (ASP.NET)."""
     for key in args:
@@ -64,16 +58,8 @@ def _integer(args: Mapping[str, str], name: str, key: str, default: int, minimum
     if raw is None:
         return default
     if raw == "":
-        raise _invalid(key, "The value '' is invalid.")
-    try:
-        value = parse_integer(raw)
-    except ValueError:
-        value = None
-    if value is None or not -type_max - 1 <= value <= type_max:
-        raise _invalid(key, f"The value '{raw}' is not valid for {key}.")
-    if not minimum <= value <= maximum:
-        raise _invalid(key, f"The field {key} must be between {minimum} and {maximum}.")
-    return value
+        raise binding_error(key, "The value '' is invalid.")
+    return bounded_integer(key, raw, minimum, maximum, type_max)
 
 
 def parse_include_metadata(args: Mapping[str, str]) -> bool:
@@ -86,7 +72,7 @@ def parse_include_metadata(args: Mapping[str, str]) -> bool:
         return text == "true"
     message = "The value '' is invalid." if raw == "" else (
         f"The value '{raw}' is not valid for includeMetadata.")
-    raise _invalid("includeMetadata", message)
+    raise binding_error("includeMetadata", message)
 
 
 def _time(args: Mapping[str, str], name: str, key: str, default: datetime) -> datetime:
@@ -101,9 +87,9 @@ def _time(args: Mapping[str, str], name: str, key: str, default: datetime) -> da
         value = datetime.fromisoformat(text)
     except ValueError:
         # The reference adds the FormatException itself, whose model-state message is empty.
-        raise _invalid(key, "") from None
+        raise binding_error(key, "") from None
     if value.tzinfo is None:
-        raise _invalid(key, TIME_ZONE_REQUIRED)
+        raise binding_error(key, TIME_ZONE_REQUIRED)
     try:
         return value.astimezone(timezone.utc)
     except OverflowError:  # beyond year 1 or 9999 once in UTC
@@ -120,15 +106,15 @@ def parse_feed_options(args: Mapping[str, str], version: int) -> FeedOptions:
     """Validate the query of ``GET .../changefeed`` for an API version (1 or 2)."""
     if version == 1:
         offset = _integer(args, "offset", "offset", 0, 0, LONG_MAX, LONG_MAX)
-        limit = _integer(args, "limit", "limit", 10, 1, 100, INT_MAX)
+        limit = _integer(args, "limit", "limit", 10, 1, 100, INT32_MAX)
         return FeedOptions(1, offset, limit, parse_include_metadata(args))
     start = _time(args, "startTime", "StartTime", MIN_TIME)
     end = _time(args, "endTime", "EndTime", MAX_TIME)
-    offset = _integer(args, "offset", "Offset", 0, 0, INT_MAX, INT_MAX)
-    limit = _integer(args, "limit", "Limit", 100, 1, 200, INT_MAX)
+    offset = _integer(args, "offset", "Offset", 0, 0, INT32_MAX, INT32_MAX)
+    limit = _integer(args, "limit", "Limit", 100, 1, 200, INT32_MAX)
     if end <= start:
-        raise _invalid("", f"The start time '{format_round_trip(start)}' must occur strictly "
-                           f"before the end time '{format_round_trip(end)}'.")
+        raise binding_error("", f"The start time '{format_round_trip(start)}' must occur "
+                                f"strictly before the end time '{format_round_trip(end)}'.")
     return FeedOptions(2, offset, limit, parse_include_metadata(args), start, end)
 
 
