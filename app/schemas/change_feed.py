@@ -2,12 +2,12 @@
 (reference §0.2, §7); null properties (``metadata`` when absent) are omitted."""
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import fields
 
-from marshmallow import Schema, fields, post_dump
+from .base import OmitNullsSchema
 
 
-class ChangeFeedEntrySchema(Schema):
+class ChangeFeedEntrySchema(OmitNullsSchema):
     sequence = fields.Integer()
     partition_name = fields.String(data_key="partitionName")
     study_instance_uid = fields.String(data_key="studyInstanceUid")
@@ -17,10 +17,6 @@ class ChangeFeedEntrySchema(Schema):
     timestamp = fields.DateTime(format="iso")
     state = fields.String()
     metadata = fields.Raw()
-
-    @post_dump
-    def omit_nulls(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {key: value for key, value in data.items() if value is not None}
 
 
 change_feed_entry_schema = ChangeFeedEntrySchema()

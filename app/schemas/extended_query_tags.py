@@ -3,19 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, post_dump
+from marshmallow import Schema, fields
 
 from ..dao.extended_query_tags import ExtendedQueryTag, TagError
 from ..services.extended_query_tags import LEVEL_NAMES, QUERY_STATUS_NAMES, STATUS_NAMES
+from .base import OmitNullsSchema
 
 
-class _OmitNone(Schema):
-    @post_dump
-    def drop_nulls(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        return {key: value for key, value in data.items() if value is not None}
-
-
-class ExtendedQueryTagSchema(_OmitNone):
+class ExtendedQueryTagSchema(OmitNullsSchema):
     """A tag; ``context`` needs ``base`` (absolute URL of the version prefix)."""
 
     path = fields.String(attribute="tag_path")
@@ -44,7 +39,7 @@ class ExtendedQueryTagSchema(_OmitNone):
         return {"id": tag.operation_id, "href": f"{self.base}/operations/{tag.operation_id}"}
 
 
-class ExtendedQueryTagErrorSchema(_OmitNone):
+class ExtendedQueryTagErrorSchema(OmitNullsSchema):
     """An error of a tag; ``partitionName`` only when partitions are enabled."""
 
     study_instance_uid = fields.String(data_key="studyInstanceUid")

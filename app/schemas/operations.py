@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, post_dump
+from marshmallow import fields
 
 from ..dao.operations import SUCCEEDED, Operation
+from .base import OmitNullsSchema
 
 
-class OperationSchema(Schema):
+class OperationSchema(OmitNullsSchema):
     """An operation; ``base`` makes its resources absolute, ``api_version`` 1 reports a
     succeeded operation as ``completed`` (reference §9)."""
 
@@ -32,7 +33,3 @@ class OperationSchema(Schema):
 
     def _resources(self, operation: Operation) -> list[str]:
         return [f"{self.base}{path}" for path in operation.resources]
-
-    @post_dump
-    def drop_nulls(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        return {key: value for key, value in data.items() if value is not None}
