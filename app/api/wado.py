@@ -3,23 +3,22 @@ with ``/metadata``, ``/frames/{n,..}``, ``/rendered`` and ``/bulkdata/{tag path}
 (PS3.18 §10.4, reference §4, decisions §5)."""
 from __future__ import annotations
 
-import os
-import uuid
 from contextlib import closing
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from flask import Blueprint, Response, current_app, request, send_file
 
 from .. import metrics
-from ..blobs import CHUNK, iter_file
 from ..dicomweb import accept, media_types
 from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
+from ..dicomweb.multipart import (FilePart, MultipartFiles, content_type, iter_range,
+                                  multipart_bytes, open_single)
 from ..dicomweb.numbers import int32
 from ..dicomweb.rendering import parse_quality
 from ..errors import BadRequestError, FrameNotFoundError, NotAcceptableError
 from ..partitioning import current_partition, resource_base_url, scope
 from ..services import retrieve as service
-from ..services.retrieve import FilePart, ResourceIds
+from ..services.retrieve import ResourceIds
 from .edge import get_blobstore, get_db, get_decode_limits
 
 bp = scope(Blueprint("wado", __name__))
@@ -61,107 +60,29 @@ def parse_frames(text: str, limit: int) -> list[int]:
     return frames
 
 
-def _content_type(media_type: str, transfer_syntax: str) -> str:
-    return f"{media_type}; transfer-syntax={transfer_syntax}"
-
-
-def _multipart_type(media_type: str, boundary: str) -> str:
-    return f'multipart/related; type="{media_type}"; boundary={boundary}'
-
-
-class MultipartFiles:
-    """A multipart/related body of file ranges, streamed; temporary files are removed on close.
-
-    Never touches the database: everything it needs was read before the response started.
-    """
-
-    def __init__(self, parts: list[FilePart], media_type: str) -> None:
-        self.parts = parts
-        self.media_type = media_type
-        self.boundary = uuid.uuid4().hex
-        self._closed = False
-
-    def _header(self, part: FilePart) -> bytes:
-        return (f"--{self.boundary}\r\nContent-Type: "
-                f"{_content_type(self.media_type, part.transfer_syntax)}\r\n\r\n").encode()
-
-    @property
-    def closing(self) -> bytes:
-        return f"--{self.boundary}--\r\n".encode()
-
-    @property
-    def content_length(self) -> int:
-        return sum(len(self._header(p)) + p.length + 2 for p in self.parts) + len(self.closing)
-
-    def __iter__(self) -> Iterator[bytes]:
-        for part in self.parts:
-            yield self._header(part)
-            handle = open(part.path, "rb")
-            if part.offset or part.length != os.fstat(handle.fileno()).st_size:
-                yield from _iter_range(handle, part.offset, part.length)
-            else:
-                yield from iter_file(handle, CHUNK)
-            yield b"\r\n"
-        yield self.closing
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            service.discard(self.parts)
-
-
-def _iter_range(handle, offset: int, length: int) -> Iterator[bytes]:
-    try:
-        handle.seek(offset)
-        while length > 0:
-            data = handle.read(min(CHUNK, length))
-            if not data:
-                break
-            length -= len(data)
-            yield data
-    finally:
-        handle.close()
-
-
 def _multipart_bytes(parts: Iterable[bytes], media_type: str, transfer_syntax: str) -> Response:
     """A multipart/related body of byte strings, streamed as ``parts`` yields them."""
-    boundary = uuid.uuid4().hex
-    header = (f"--{boundary}\r\nContent-Type: "
-              f"{_content_type(media_type, transfer_syntax)}\r\n\r\n").encode()
-
-    def chunks() -> Iterator[bytes]:
-        try:
-            for part in parts:
-                yield header + part + b"\r\n"
-            yield f"--{boundary}--\r\n".encode()
-        finally:
-            close = getattr(parts, "close", None)
-            if close is not None:
-                close()
-    return Response(chunks(), mimetype=None, direct_passthrough=True,
-                    content_type=_multipart_type(media_type, boundary))
+    body, body_type = multipart_bytes(parts, media_type, transfer_syntax)
+    return Response(body, mimetype=None, direct_passthrough=True, content_type=body_type)
 
 
 def _stream(parts: list[FilePart], media_type: str) -> Response:
     body = MultipartFiles(parts, media_type)
-    response = Response(body, content_type=_multipart_type(media_type, body.boundary),
-                        direct_passthrough=True)
+    response = Response(body, content_type=body.content_type, direct_passthrough=True)
     response.headers["Content-Length"] = str(body.content_length)
     return response
 
 
 def _send_single(part: FilePart, media_type: str) -> Response:
     """One file as the whole body (waitress sends it with wsgi.file_wrapper)."""
-    handle = open(part.path, "rb")
-    if part.temporary:
-        os.unlink(part.path)  # the open handle keeps the data until it is closed
-    if part.offset or part.length != os.fstat(handle.fileno()).st_size:
-        response = Response(_iter_range(handle, part.offset, part.length),
+    handle, whole = open_single(part)
+    if whole:
+        response = send_file(handle, mimetype=media_type, conditional=False, etag=False)
+    else:
+        response = Response(iter_range(handle, part.offset, part.length),
                             direct_passthrough=True)
         response.headers["Content-Length"] = str(part.length)
-    else:
-        response = send_file(handle, mimetype=media_type, conditional=False, etag=False)
-    response.headers["Content-Type"] = _content_type(media_type, part.transfer_syntax)
+    response.headers["Content-Type"] = content_type(media_type, part.transfer_syntax)
     return response
 
 
@@ -237,7 +158,7 @@ def retrieve_frames(study: str, series: str, sop: str, frames: str):
     if not negotiated.multipart:
         with closing(data):
             return Response(next(data),
-                            content_type=_content_type(negotiated.media_type, syntax))
+                            content_type=content_type(negotiated.media_type, syntax))
     return _multipart_bytes(data, negotiated.media_type, syntax)
 
 
@@ -275,7 +196,7 @@ def retrieve_bulkdata(study: str, series: str, sop: str, tag_path: str):
     if isinstance(found, bytes):
         if negotiated.multipart:
             return _multipart_bytes([found], negotiated.media_type, syntax)
-        return Response(found, content_type=_content_type(negotiated.media_type, syntax))
+        return Response(found, content_type=content_type(negotiated.media_type, syntax))
     if negotiated.multipart:
         return _stream([found], negotiated.media_type)
     return _send_single(found, negotiated.media_type)

@@ -1,18 +1,27 @@
-"""Streaming multipart/related reader (RFC 2387) on python-multipart.
+"""multipart/related (RFC 2387): the streaming reader of STOW bodies and the writer of WADO
+responses.
 
-Parts are spooled to temporary files while the body streams in, so memory stays flat whatever
-the request size. ``iter_parts`` yields each completed part as soon as its closing boundary is
-seen; from then on the caller owns the part's spool and must discard it.
+Reader: parts are spooled to temporary files while the body streams in (python-multipart), so
+memory stays flat whatever the request size. ``iter_parts`` yields each completed part as soon
+as its closing boundary is seen; from then on the caller owns the part's spool and must discard
+it.
+
+Writer: ``MultipartFiles`` streams byte ranges of files as the parts of a response body;
+``multipart_bytes`` joins parts held in memory. Neither touches the database: everything they
+need was read before the response started.
 """
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser
 
-from ..blobs import SpoolFile
+from ..blobs import CHUNK, SpoolFile, iter_file
 from ..errors import InvalidMultipartRequestError, PayloadTooLargeError
 
 READ_SIZE = 256 * 1024
@@ -117,3 +126,121 @@ def iter_parts(stream: BinaryIO, boundary: str, new_spool: Callable[[], SpoolFil
         for part in done:
             if part.spool is not None:
                 part.spool.discard()
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """A byte range of a file to send as one part; ``temporary`` files are removed after."""
+
+    path: Path
+    transfer_syntax: str
+    offset: int
+    length: int
+    temporary: bool = False
+
+
+def discard(parts: list[FilePart]) -> None:
+    """Remove the temporary files among ``parts``."""
+    for part in parts:
+        if part.temporary:
+            try:
+                part.path.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def content_type(media_type: str, transfer_syntax: str) -> str:
+    """The Content-Type of one part (or a single-part body) in ``transfer_syntax``."""
+    return f"{media_type}; transfer-syntax={transfer_syntax}"
+
+
+def multipart_type(media_type: str, boundary: str) -> str:
+    """The Content-Type of a multipart/related body of ``media_type`` parts."""
+    return f'multipart/related; type="{media_type}"; boundary={boundary}'
+
+
+class MultipartFiles:
+    """A multipart/related body of file ranges, streamed; temporary files are removed on close."""
+
+    def __init__(self, parts: list[FilePart], media_type: str) -> None:
+        self.parts = parts
+        self.media_type = media_type
+        self.boundary = uuid.uuid4().hex
+        self._closed = False
+
+    def _header(self, part: FilePart) -> bytes:
+        return (f"--{self.boundary}\r\nContent-Type: "
+                f"{content_type(self.media_type, part.transfer_syntax)}\r\n\r\n").encode()
+
+    @property
+    def content_type(self) -> str:
+        return multipart_type(self.media_type, self.boundary)
+
+    @property
+    def closing(self) -> bytes:
+        return f"--{self.boundary}--\r\n".encode()
+
+    @property
+    def content_length(self) -> int:
+        return sum(len(self._header(p)) + p.length + 2 for p in self.parts) + len(self.closing)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for part in self.parts:
+            yield self._header(part)
+            handle = open(part.path, "rb")
+            if part.offset or part.length != os.fstat(handle.fileno()).st_size:
+                yield from iter_range(handle, part.offset, part.length)
+            else:
+                yield from iter_file(handle, CHUNK)
+            yield b"\r\n"
+        yield self.closing
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            discard(self.parts)
+
+
+def open_single(part: FilePart) -> tuple[BinaryIO, bool]:
+    """Open the file of a part sent as the whole body: (handle, whether the part is the whole
+    file). A temporary file is unlinked at once; the open handle keeps its data until closed."""
+    handle = open(part.path, "rb")
+    if part.temporary:
+        os.unlink(part.path)
+    whole = not part.offset and part.length == os.fstat(handle.fileno()).st_size
+    return handle, whole
+
+
+def iter_range(handle: BinaryIO, offset: int, length: int) -> Iterator[bytes]:
+    """Yield ``length`` bytes of ``handle`` from ``offset`` in chunks, closing it at the end."""
+    try:
+        handle.seek(offset)
+        while length > 0:
+            data = handle.read(min(CHUNK, length))
+            if not data:
+                break
+            length -= len(data)
+            yield data
+    finally:
+        handle.close()
+
+
+def multipart_bytes(parts: Iterable[bytes], media_type: str,
+                    transfer_syntax: str) -> tuple[Iterator[bytes], str]:
+    """A multipart/related body of byte strings, all in ``transfer_syntax``, streamed as
+    ``parts`` yields them (``parts`` is closed at the end when it can be), and its
+    Content-Type."""
+    boundary = uuid.uuid4().hex
+    header = (f"--{boundary}\r\nContent-Type: "
+              f"{content_type(media_type, transfer_syntax)}\r\n\r\n").encode()
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            for part in parts:
+                yield header + part + b"\r\n"
+            yield f"--{boundary}--\r\n".encode()
+        finally:
+            close = getattr(parts, "close", None)
+            if close is not None:
+                close()
+    return chunks(), multipart_type(media_type, boundary)

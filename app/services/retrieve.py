@@ -22,6 +22,7 @@ from ..dicomweb.accept import JP2, ORIGINAL, Negotiated
 from ..dicomweb.bulkdata import locate_bulkdata, parse_tag_path
 from ..dicomweb.decode_limits import DecodeLimits, number_of_frames
 from ..dicomweb.json_model import with_bulkdata_base
+from ..dicomweb.multipart import FilePart, discard
 from ..dicomweb.rendering import check_render_size, render_frame
 from ..errors import (BlobNotFoundError, FrameNotFoundError, InstanceNotFoundError,
                       ResourceNotFoundError, SeriesNotFoundError, StudyNotFoundError)
@@ -49,17 +50,6 @@ class ResourceIds:
         if self.sop is not None:
             return InstanceNotFoundError()
         return SeriesNotFoundError() if self.series is not None else StudyNotFoundError()
-
-
-@dataclass(frozen=True, slots=True)
-class FilePart:
-    """A byte range of a file to send as one part; ``temporary`` files are removed after."""
-
-    path: Path
-    transfer_syntax: str
-    offset: int
-    length: int
-    temporary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,16 +139,6 @@ def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
         discard(parts)
         raise
     return parts
-
-
-def discard(parts: list[FilePart]) -> None:
-    """Remove the temporary files among ``parts``."""
-    for part in parts:
-        if part.temporary:
-            try:
-                part.path.unlink()
-            except FileNotFoundError:
-                pass
 
 
 @_retry_if_deleted
