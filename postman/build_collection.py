@@ -192,7 +192,7 @@ def collection() -> dict:
             status_test(204),
         ], {"Accept": DICOM_JSON}),
     ])
-    changefeed = folder("4. Change feed", [
+    change_feed = folder("4. Change feed", [
         request("Change feed (v2 window)", "GET",
                 "{{baseUrl}}/changefeed?startTime=2000-01-01T00:00:00Z&limit=200&includeMetadata=false", [
                     status_test(200),
@@ -211,7 +211,7 @@ def collection() -> dict:
         request("Change feed bad limit: 400", "GET", "{{baseUrl}}/changefeed?limit=0", [
             status_test(400)]),
     ])
-    eqt = folder("5. Extended query tags and operations", [
+    extended_query_tags = folder("5. Extended query tags and operations", [
         request("Clean up: delete the tag (204 or 404)", "DELETE",
                 "{{baseUrl}}/extendedquerytags/0008103E", [status_test(204, 404)]),
         request("Add an extended query tag", "POST", "{{baseUrl}}/extendedquerytags", [
@@ -290,7 +290,7 @@ def collection() -> dict:
                                 "A secured server (docs/security.md): set token to a bearer "
                                 "token."},
         "auth": BEARER_AUTH,
-        "item": [setup, stow, wado, qido, changefeed, eqt, delete],
+        "item": [setup, stow, wado, qido, change_feed, extended_query_tags, delete],
         "variable": [{"key": k, "value": v} for k, v in variables.items()],
     }
 

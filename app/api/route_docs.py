@@ -148,11 +148,11 @@ ROUTES: dict[str, RouteDoc] = {
     "delete.delete_study": RouteDoc("Delete", _DELETE),
     "delete.delete_series": RouteDoc("Delete", _DELETE),
     "delete.delete_instance": RouteDoc("Delete", _DELETE),
-    "changefeed.get_change_feed": RouteDoc("Change feed", {
+    "change_feed.get_change_feed": RouteDoc("Change feed", {
         200: ok("A page of entries.", JSON, schema={"type": "array",
                                                     "items": "ChangeFeedEntry"}),
         **_COMMON}, _FEED_QUERY),
-    "changefeed.get_change_feed_latest": RouteDoc("Change feed", {
+    "change_feed.get_change_feed_latest": RouteDoc("Change feed", {
         200: ok("The latest entry.", JSON, schema="ChangeFeedEntry"),
         204: empty("The feed is empty."), **_COMMON}, _FEED_QUERY[2:3]),
     "partitions.list_partitions": RouteDoc("Partitions", {

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..db import DbConn
 from ..errors import InstanceAlreadyExistsError
-from . import extended_query_tags as eqt_dao
+from . import extended_query_tags
 from .query import index_study_name_words, study_name_words
 
 STATUS_CREATING = 0
@@ -59,13 +59,14 @@ def get_instance_status(conn: DbConn, partition_key: int, study_instance_uid: st
     """The status of the instance, or None when it does not exist.
 
     ``lock_tags`` (inside a write transaction): also take the shared lock on the extended query
-    tag definitions, in the same round trip on PostgreSQL (``eqt_dao.lock_tags_shared``).
+    tag definitions, in the same round trip on PostgreSQL
+    (``extended_query_tags.lock_tags_shared``).
     """
     uids = {"partition_key": partition_key, "study_instance_uid": study_instance_uid,
             "series_instance_uid": series_instance_uid, "sop_instance_uid": sop_instance_uid}
     if lock_tags:
         row = conn.run("get_instance_status_locking_tags", **uids)
-        conn.transaction_cache[eqt_dao.TAGS_LOCKED] = True
+        conn.transaction_cache[extended_query_tags.TAGS_LOCKED] = True
         return None if row["status"] is None else int(row["status"])
     row = conn.run("get_instance_status", **uids)
     return None if row is None else int(row["status"])
@@ -142,7 +143,7 @@ def _add_instance_step_by_step(conn: DbConn, new: NewInstance, now: datetime) ->
 def _add_instance_one_statement(conn: DbConn, new: NewInstance, now: datetime) -> InstanceKeys:
     """PostgreSQL: every row of ``add_instance`` in one statement (one round trip), with the
     study's name words; records the extended query tag signature it read
-    (``eqt_dao.TAG_SIGNATURE``). Raises StudyRemovedError (see there)."""
+    (``extended_query_tags.TAG_SIGNATURE``). Raises StudyRemovedError (see there)."""
     words = study_name_words(new.study)
     try:
         row = conn.run("add_instance_rows", partition_key=new.partition_key, **new.study,
@@ -157,6 +158,6 @@ def _add_instance_one_statement(conn: DbConn, new: NewInstance, now: datetime) -
         if getattr(exc, "pgcode", None) == _FOREIGN_KEY_VIOLATION:
             raise StudyRemovedError() from exc
         raise InstanceAlreadyExistsError() from exc
-    conn.transaction_cache[eqt_dao.TAG_SIGNATURE] = row["tag_signature"]
+    conn.transaction_cache[extended_query_tags.TAG_SIGNATURE] = row["tag_signature"]
     return InstanceKeys(new.partition_key, int(row["study_key"]), int(row["series_key"]),
                         int(row["instance_key"]), int(row["watermark"]))

@@ -21,7 +21,8 @@ from typing import Any, Iterable, Sequence
 
 from ..db import DbConn
 from ..db.engines import Engine
-from ..dicomweb import eqt_values, matching
+from ..dicomweb import matching
+from ..dicomweb.extended_query_tag_values import table_name
 from ..dicomweb.query_params import (INSTANCE, MODALITIES_IN_STUDY, SERIES, STUDY, Filter,
                                      QueryParams, ExtendedQueryTagDefinition)
 from ..dicomweb.tags import person_name_words
@@ -136,7 +137,7 @@ def _add_extended_filter(sql: _Sql, tag: ExtendedQueryTagDefinition,
     """``<key> IN (SELECT <key> FROM extended_query_tag_<type> WHERE ...)`` at the tag's level
     (study values are keyed by study_key, series values by series_key, ...)."""
     key = _KEYS[tag.level]
-    table = eqt_values.table_name(tag.tag_vr)
+    table = table_name(tag.tag_vr)
     inner = _Sql(sql.engine)
     expr = "e.tag_value_words" if isinstance(cond, matching.Fuzzy) else "e.tag_value"
     inner.condition(expr, cond)

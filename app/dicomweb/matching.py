@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InvalidQueryStringError
-from . import eqt_values
+from .extended_query_tag_values import (has_offset, normalize_date, normalize_datetime,
+                                        normalize_double, normalize_long, normalize_time)
 
 INTEGER_VRS = frozenset({"IS", "SL", "SS", "UL", "US", "SV", "UV"})
 FLOAT_VRS = frozenset({"FL", "FD", "DS"})
@@ -123,7 +124,7 @@ def parse_date(name: str, value: str) -> Condition:
     """DA: ``yyyyMMdd`` or an inclusive range ``a-b``, ``a-``, ``-b``."""
     def one(text: str) -> str:
         try:
-            return eqt_values.normalize_date(text)
+            return normalize_date(text)
         except ValueError:
             raise _bad_date(text, name) from None
     parts = _range_parts(value)
@@ -141,7 +142,7 @@ def parse_time(name: str, value: str) -> Condition:
     (``1012`` matches 10:12:00 to 10:12:59.999999)."""
     def bound(text: str, upper: bool) -> str:
         try:
-            return eqt_values.normalize_time(text, upper=upper)
+            return normalize_time(text, upper=upper)
         except ValueError:
             raise InvalidQueryStringError(
                 f"Invalid query: specified Time value '{text}' is invalid for attribute "
@@ -170,17 +171,17 @@ def parse_datetime(name: str, value: str, format_text: str = "yyyyMMddHHmmss.FFF
     ``format_text`` and ``range_word`` complete the messages (workitem searches word them
     differently, reference-2 §1.9)."""
     def bound(text: str, upper: bool) -> str:
-        if eqt_values.has_offset(text):
+        if has_offset(text):
             raise InvalidQueryStringError(
                 f"Invalid query: specified DateTime value '{text}' for attribute {name} contains "
                 "offset which is not supported.")
         try:
-            return eqt_values.normalize_datetime(text, upper=upper)
+            return normalize_datetime(text, upper=upper)
         except ValueError:
             raise InvalidQueryStringError(
                 f"Invalid query: specified DateTime value '{text}' is invalid for attribute "
                 f"'{name}'. DateTime should be valid and formatted as {format_text}.") from None
-    if eqt_values.has_offset(value):
+    if has_offset(value):
         bound(value, False)
     parts = _range_parts(value)
     if parts is None:
@@ -210,14 +211,14 @@ def parse_value(name: str, vr: str, value: str, fuzzy: bool, extended_path: str 
         return parse_datetime(name, value)
     if vr in INTEGER_VRS:
         try:
-            return Equal(eqt_values.normalize_long(value))
+            return Equal(normalize_long(value))
         except ValueError:
             raise InvalidQueryStringError(
                 f"Invalid query: specified value '{value}' extended query tag with path "
                 f"'{extended_path or name}' is not a valid long value.") from None
     if vr in FLOAT_VRS:
         try:
-            return Equal(eqt_values.normalize_double(value))
+            return Equal(normalize_double(value))
         except ValueError:
             raise InvalidQueryStringError(
                 f"Invalid query: specified value '{value}' extended query tag with path "

@@ -15,7 +15,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.valuerep import VR
 
 from ..errors import BadRequestError
-from . import eqt_values
+from .extended_query_tag_values import has_offset, normalize_datetime
 
 Element = dict[str, Any]
 DicomJson = dict[str, Element]
@@ -148,9 +148,9 @@ def start_datetime(value: str | None) -> str | None:
     None for a value that is not a DT without offset."""
     if not value:
         return None
-    if eqt_values.has_offset(value):
+    if has_offset(value):
         value = value[:-5]
     try:
-        return eqt_values.normalize_datetime(value)
+        return normalize_datetime(value)
     except ValueError:
         return None

@@ -62,8 +62,8 @@ ROUTES: dict[str, RouteRule] = {
     "delete.delete_series": RouteRule(_DELETE, PARTITION),
     "delete.delete_instance": RouteRule(_DELETE, PARTITION),
     # Change feed: a partition's own feed, or the global one (scope '/')
-    "changefeed.get_change_feed": RouteRule(_READ, PARTITION),
-    "changefeed.get_change_feed_latest": RouteRule(_READ, PARTITION),
+    "change_feed.get_change_feed": RouteRule(_READ, PARTITION),
+    "change_feed.get_change_feed_latest": RouteRule(_READ, PARTITION),
     # UPS-RS workitems
     "workitems.create_workitem": RouteRule(_WRITE, PARTITION),
     "workitems.update_workitem": RouteRule(_WRITE, PARTITION),

@@ -3,7 +3,8 @@
 Used by the store hook (values read from the pydicom dataset) and by the re-index (values read
 from the stored DICOM JSON). Only the first value of an element is indexed; null and empty
 values are not indexed. ``normalize_value`` maps a VR to its value table and stored form with
-``app.dicomweb.eqt_values``, which QIDO uses for query values, so both sides agree.
+``app.dicomweb.extended_query_tag_values``, which QIDO uses for query values, so both sides
+agree.
 """
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from pydicom.tag import BaseTag, Tag
 
 from ..dao import extended_query_tags as dao
 from ..dao.instances import InstanceKeys
-from ..dicomweb import eqt_values
+from ..dicomweb.extended_query_tag_values import (DOUBLE, LONG, PERSON_NAME, STRING, VR_TABLES,
+                                                 has_offset, normalize, normalize_person_name,
+                                                 value_table)
 from ..dicomweb.tags import keyword
 from ..dicomweb.validation import ElementValidationError, minimum_validate
 
-#: VR -> value table, shared with QIDO's read side.
-VR_TABLES = eqt_values.VR_TABLES
 SUPPORTED_VRS = frozenset(VR_TABLES)
 VR_NOT_EXPECTED = "The extended query tag VR is not expected."
 VALUE_TOO_LONG = "Value length exceeds maximum length."
@@ -30,7 +31,7 @@ _UNPARSABLE = {"DA": "Value cannot be parsed as a valid date.",
                "TM": "Value cannot be parsed as a valid time.",
                **{vr: "Value cannot be parsed as a valid number."
                   for vr in ("IS", "SL", "SS", "UL", "US", "FL", "FD")}}
-_MAX_LENGTH = {eqt_values.STRING: 64, eqt_values.PERSON_NAME: 200}  # the value columns
+_MAX_LENGTH = {STRING: 64, PERSON_NAME: 200}  # the value columns
 
 
 class InvalidTagValueError(ValueError):
@@ -65,20 +66,20 @@ def prepare(tags: Iterable[dao.ExtendedQueryTag]) -> list[IndexedTag]:
 def normalize_value(vr: str, value: Any) -> tuple[str, tuple[Any, ...]]:
     """Map one value of ``vr`` to (value table, stored column values); raise ValueError.
 
-    The stored forms are ``app.dicomweb.eqt_values``'s (QIDO normalises query values the same
-    way); a DT value's UTC offset is dropped (stored as written, without the offset), and PN
-    adds the lower-case words for fuzzy matching.
+    The stored forms are ``app.dicomweb.extended_query_tag_values``'s (QIDO normalises query
+    values the same way); a DT value's UTC offset is dropped (stored as written, without the
+    offset), and PN adds the lower-case words for fuzzy matching.
     """
-    table = eqt_values.value_table(vr)
-    if table in (eqt_values.LONG, eqt_values.DOUBLE):
-        return table, (eqt_values.normalize(vr, value),)
+    table = value_table(vr)
+    if table in (LONG, DOUBLE):
+        return table, (normalize(vr, value),)
     text = str(value)
-    if table == eqt_values.PERSON_NAME:
-        stored: tuple[Any, ...] = eqt_values.normalize_person_name(text)
+    if table == PERSON_NAME:
+        stored: tuple[Any, ...] = normalize_person_name(text)
     else:
-        if vr == "DT" and eqt_values.has_offset(text):
+        if vr == "DT" and has_offset(text):
             text = text.strip()[:-5]
-        stored = (eqt_values.normalize(vr, text),)
+        stored = (normalize(vr, text),)
     if len(stored[0]) > _MAX_LENGTH.get(table, 64):
         raise ValueError(VALUE_TOO_LONG)
     return table, stored

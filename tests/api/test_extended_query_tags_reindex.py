@@ -9,7 +9,7 @@ import pytest
 
 from app.api.edge import get_database
 from app.dao import operations as operations_dao
-from app.services import extended_query_tags as eqt_service
+from app.services import extended_query_tags as extended_query_tags_service
 from app.services.operations import WorkerSettings, run_next_operation
 from app.worker import run_pending_once
 from tests.api.helpers import store, values
@@ -241,12 +241,12 @@ def test_reindex_value_of_unexpected_form_is_an_error(make_app, vr_value):
 
 
 def test_reindex_failing_three_times_fails_operation_and_frees_tag(make_app, monkeypatch):
-    from app.services import extended_query_tags as eqt_service
+    from app.services import extended_query_tags as extended_query_tags_service
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(eqt_service, "reindex", broken)
+    monkeypatch.setattr(extended_query_tags_service, "reindex", broken)
     app = make_app()
     client = app.test_client()
     operation_id = _add_tags(client, {"path": "PatientAge", "level": "Study"})
@@ -278,13 +278,13 @@ def test_delete_study_removes_its_extended_query_tag_values_and_errors(make_app)
 
 
 def test_add_extended_query_tags_waits_for_stores_in_flight(make_app):
-    from app.dao import extended_query_tags as eqt_dao
+    from app.dao import extended_query_tags as extended_query_tags_dao
 
     app = make_app()
     results = []
     with get_database(app).connection() as store_conn:
         with store_conn.transaction(write=True):
-            eqt_dao.lock_tags_shared(store_conn)  # what a store transaction holds
+            extended_query_tags_dao.lock_tags_shared(store_conn)  # what a store transaction holds
             thread = threading.Thread(target=lambda: results.append(
                 app.test_client().post("/extendedquerytags", json=[
                     {"path": "PatientAge", "level": "Study"}]).status_code))
@@ -313,14 +313,14 @@ def test_store_multi_valued_indexed_tag_warning_header_v1_only(make_app, prefix,
 def test_reindex_batch_racing_a_delete_leaves_no_rows_for_the_deleted_instance(make_app,
                                                                             monkeypatch):
     """The batch is read, then the instance is deleted before the batch is written."""
-    from app.dao import extended_query_tags as eqt_dao
+    from app.dao import extended_query_tags as extended_query_tags_dao
 
     app = make_app()
     client = app.test_client()
     bad, good = make_dataset(PatientAge="5Y"), _dataset()
     assert store(client, "", bad, good, prefix="/v1").status_code == 200
     _add_tags(client, {"path": "PatientAge", "level": "Study"})
-    real = eqt_dao.list_instances_to_reindex
+    real = extended_query_tags_dao.list_instances_to_reindex
 
     def read_then_delete(conn, after, size):
         rows = real(conn, after, size)
@@ -329,7 +329,7 @@ def test_reindex_batch_racing_a_delete_leaves_no_rows_for_the_deleted_instance(m
             assert app.test_client().delete(path).status_code == 204
         return rows
 
-    monkeypatch.setattr(eqt_dao, "list_instances_to_reindex", read_then_delete)
+    monkeypatch.setattr(extended_query_tags_dao, "list_instances_to_reindex", read_then_delete)
     run_pending_once(app)
     tag = client.get("/extendedquerytags/PatientAge").json
     assert tag["status"] == "ready" and tag["queryStatus"] == "enabled"
@@ -351,7 +351,7 @@ def test_store_validates_by_the_tag_list_another_process_changed(make_app, monke
     response = store(client, "", make_dataset(PatientAge="5Y"), prefix="/v1")
     assert response.status_code == 200, response.data  # not rejected by the deleted tag
 
-    monkeypatch.setattr(eqt_service, "VALIDATION_LIST_SECONDS", 0.0)
+    monkeypatch.setattr(extended_query_tags_service, "VALIDATION_LIST_SECONDS", 0.0)
     _add_tags(other_client, {"path": "PatientAge", "level": "Study"})
     response = store(client, "", make_dataset(PatientAge="5Y"), prefix="/v1")
     assert response.status_code == 409  # the added tag validates this process's stores

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from app.api.edge import get_database
-from app.dicomweb import eqt_values
+from app.dicomweb import extended_query_tag_values
 from tests.api.helpers import store, values
 from tests.dicom_factory import make_dataset, uid
 
@@ -67,18 +67,18 @@ def client(make_app):
 
 
 def _insert_value(conn, tag_key, vr, level, row, raw):
-    table = eqt_values.table_name(vr)
+    table = extended_query_tag_values.table_name(vr)
     series_key = row["series_key"] if level <= SERIES else 0
     instance_key = row["instance_key"] if level == INSTANCE else 0
     columns = "tag_key, partition_key, study_key, series_key, instance_key, watermark, tag_value"
     params = [tag_key, row["partition_key"], row["study_key"], series_key, instance_key,
               row["watermark"]]
     if vr == "PN":
-        name, words = eqt_values.normalize_person_name(raw)
+        name, words = extended_query_tag_values.normalize_person_name(raw)
         columns += ", tag_value_words"
         params += [name, words]
     else:
-        params.append(eqt_values.normalize(vr, raw))
+        params.append(extended_query_tag_values.normalize(vr, raw))
     marks = ", ".join("?" for _ in params)
     conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", params)
 

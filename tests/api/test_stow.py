@@ -11,7 +11,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from app.services import extended_query_tags as eqt_service
+from app.services import extended_query_tags as extended_query_tags_service
 from tests.api.helpers import DICOM_JSON, store, values
 from tests.api.stow_support import (FAILED_ATTRIBUTES, RETRIEVE_URL, SOP_CLASS, SOP_INSTANCE,
                                     WARNING_REASON, blob_files, comments, count, failed,
@@ -109,7 +109,7 @@ def test_store_new_partition_created_only_with_first_stored_instance(make_app):
 
 def test_store_records_index_metadata_change_feed_and_extended_tags(make_app, monkeypatch):
     calls = []
-    monkeypatch.setattr(eqt_service, "index_instance",
+    monkeypatch.setattr(extended_query_tags_service, "index_instance",
                         lambda conn, ds, keys: calls.append((ds.SOPInstanceUID, keys)))
     app = make_app()
     ds = make_dataset(PatientName="Roe^Jane")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.dicomweb import eqt_values, matching
+from app.dicomweb import extended_query_tag_values, matching
 from app.dicomweb.query_params import (RESOURCES, ExtendedQueryTagDefinition,
                                        parse_include_fields, parse_query)
 from app.errors import InvalidQueryStringError
@@ -62,14 +62,15 @@ def test_glob_pattern_and_prefix_bound():
     assert matching.prefix_upper_bound("a\ud7ff") == "a\ue000"
 
 
-def test_eqt_values_normalisation():
-    assert eqt_values.value_table("UI") == "string"
-    assert eqt_values.normalize("IS", " 0003 ") == 3
-    assert eqt_values.normalize("DT", "2024") == "20240101000000.000000"
-    assert eqt_values.normalize_datetime("202402", upper=True) == "20240229235959.999999"
-    assert eqt_values.normalize("TM", "1015") == "101500.000000"
-    assert eqt_values.normalize_person_name("Doe^John=X ") == ("Doe^John=X", "doe john x")
-    assert eqt_values.has_offset("20240101-0500") and not eqt_values.has_offset("2023-2024")
+def test_extended_query_tag_values_normalisation():
+    values = extended_query_tag_values
+    assert values.value_table("UI") == "string"
+    assert values.normalize("IS", " 0003 ") == 3
+    assert values.normalize("DT", "2024") == "20240101000000.000000"
+    assert values.normalize_datetime("202402", upper=True) == "20240229235959.999999"
+    assert values.normalize("TM", "1015") == "101500.000000"
+    assert values.normalize_person_name("Doe^John=X ") == ("Doe^John=X", "doe john x")
+    assert values.has_offset("20240101-0500") and not values.has_offset("2023-2024")
     for vr, bad in (("IS", "9" * 30), ("FD", "inf"), ("DA", "20240230"), ("TM", "2500")):
         with pytest.raises(ValueError):
-            eqt_values.normalize(vr, bad)
+            values.normalize(vr, bad)

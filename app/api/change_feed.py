@@ -15,7 +15,7 @@ from .edge import api_version, get_db, no_content
 
 # Plain routes stay global when partitions are on (g.partition None); partitioned routes
 # resolve the partition (unknown -> 400, feature off -> 400).
-bp = scope(Blueprint("changefeed", __name__), optional=True)
+bp = scope(Blueprint("change_feed", __name__), optional=True)
 
 
 def _with_metadata(entry: service.ChangeFeedEntry) -> service.ChangeFeedEntry:
