@@ -32,10 +32,6 @@ UNDOCUMENTED_ENDPOINTS = frozenset({"static"})
 _VERSIONED = tuple(f"{prefix}/" for prefix, _, _ in BASE_PREFIXES if prefix)
 _NAME_PREFIXES = tuple(name for _, name, _ in BASE_PREFIXES if name)
 _ARGUMENT = re.compile(r"<(?:[^>:]+:)?([^>]+)>")
-#: Route arguments documented under one name: OpenAPI treats ``/studies/{a}`` and
-#: ``/studies/{b}`` as the same path, so every view's study argument must be ``{study}``.
-CANONICAL_ARGUMENTS = {"study_instance_uid": "study", "series_instance_uid": "series",
-                       "sop_instance_uid": "instance", "sop": "instance"}
 _CACHE = "dicom_openapi_documents"
 
 
@@ -140,13 +136,11 @@ def _anonymous(endpoint: str) -> bool:
 
 
 def openapi_path(rule: str) -> str:
-    """``/studies/<study_instance_uid>/bulkdata/<path:tag_path>`` ->
-    ``/studies/{study}/bulkdata/{tag_path}``."""
-    return _ARGUMENT.sub(lambda m: "{" + _canonical(m.group(1)) + "}", rule)
+    """``/studies/<study>/bulkdata/<path:tag_path>`` -> ``/studies/{study}/bulkdata/{tag_path}``.
 
-
-def _canonical(argument: str) -> str:
-    return CANONICAL_ARGUMENTS.get(argument, argument)
+    OpenAPI treats ``/studies/{a}`` and ``/studies/{b}`` as the same path: every view names its
+    arguments alike (``<study>``, ``<series>``, ``<instance>``)."""
+    return _ARGUMENT.sub(lambda m: "{" + m.group(1) + "}", rule)
 
 
 def _unique(name: str, used: set[str]) -> str:
@@ -163,8 +157,7 @@ def _operation(rule: Rule, view: Any, doc: RouteDoc | None,
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": (doc and doc.summary) or (lines[0] if lines else operation_id),
-        "parameters": [_path_parameter(_canonical(name))
-                       for name in _ARGUMENT.findall(rule.rule)],
+        "parameters": [_path_parameter(name) for name in _ARGUMENT.findall(rule.rule)],
     }
     if len(lines) > 1:
         operation["description"] = " ".join(line.strip() for line in lines[1:]).strip()

@@ -35,23 +35,23 @@ def search_for_instances():
     return _search("instances")
 
 
-@bp.get("/studies/<study_instance_uid>/series")
-def search_for_series_in_study(study_instance_uid: str):
+@bp.get("/studies/<study>/series")
+def search_for_series_in_study(study: str):
     """Search the series of one study."""
-    return _search("study_series", PathUids(validate_uid(study_instance_uid, STUDY)))
+    return _search("study_series", PathUids(validate_uid(study, STUDY)))
 
 
-@bp.get("/studies/<study_instance_uid>/instances")
-def search_for_instances_in_study(study_instance_uid: str):
+@bp.get("/studies/<study>/instances")
+def search_for_instances_in_study(study: str):
     """Search the instances of one study."""
-    return _search("study_instances", PathUids(validate_uid(study_instance_uid, STUDY)))
+    return _search("study_instances", PathUids(validate_uid(study, STUDY)))
 
 
-@bp.get("/studies/<study_instance_uid>/series/<series_instance_uid>/instances")
-def search_for_instances_in_series(study_instance_uid: str, series_instance_uid: str):
+@bp.get("/studies/<study>/series/<series>/instances")
+def search_for_instances_in_series(study: str, series: str):
     """Search the instances of one series."""
-    return _search("series_instances", PathUids(validate_uid(study_instance_uid, STUDY),
-                                                validate_uid(series_instance_uid, SERIES)))
+    return _search("series_instances", PathUids(validate_uid(study, STUDY),
+                                                validate_uid(series, SERIES)))
 
 
 def _search(resource: str, path: PathUids = PathUids()) -> Response:

@@ -34,10 +34,10 @@ def store_instances():
     return _store(None)
 
 
-@bp.post("/studies/<study_instance_uid>")
-def store_instances_in_study(study_instance_uid: str):
+@bp.post("/studies/<study>")
+def store_instances_in_study(study: str):
     """Store instances of one study; parts of another study fail with 43264."""
-    return _store(validate_uid(study_instance_uid, STUDY))
+    return _store(validate_uid(study, STUDY))
 
 
 def _spool_body(max_size: int) -> SpoolFile:

@@ -1,4 +1,4 @@
-"""WADO-RS: ``GET [/vN][/partitions/{p}]/studies/{study}[/series/{series}[/instances/{sop}]]``
+"""WADO-RS: ``GET [/vN][/partitions/{p}]/studies/{study}[/series/{series}[/instances/{instance}]]``
 with ``/metadata``, ``/frames/{n,..}``, ``/rendered`` and ``/bulkdata/{tag path}``
 (PS3.18 §10.4, reference §4, decisions §5)."""
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .edge import get_blobstore, get_db, get_decode_limits
 
 bp = scope(Blueprint("wado", __name__))
 
-INSTANCE = "/studies/<study>/series/<series>/instances/<sop>"
+INSTANCE = "/studies/<study>/series/<series>/instances/<instance>"
 INVALID_FRAMES = ("The specified frames value is not valid. At least one frame must be present, "
                   "and all requested frames must have value greater than 0.")
 SINGLE_FRAME_ONLY = ("The accept header is supported for single frame retrieval, use multi-part "
@@ -33,12 +33,12 @@ TOO_MANY_FRAMES = ("The specified frames value is not valid. At most {0} frames 
 DUPLICATE_FRAMES = "The specified frames value is not valid. Each frame may be requested only once."
 
 
-def _ids(study: str, series: str | None = None, sop: str | None = None) -> ResourceIds:
+def _ids(study: str, series: str | None = None, instance: str | None = None) -> ResourceIds:
     """Validate the path UIDs (reference §4.1) in the partition of the request."""
     return ResourceIds(
         current_partition().partition_key, validate_uid(study, STUDY),  # type: ignore[arg-type]
         None if series is None else validate_uid(series, SERIES),
-        None if sop is None else validate_uid(sop, SOP))
+        None if instance is None else validate_uid(instance, SOP))
 
 
 def parse_frames(text: str, limit: int) -> list[int]:
@@ -110,9 +110,9 @@ def retrieve_series(study: str, series: str):
 
 
 @bp.get(INSTANCE)
-def retrieve_instance(study: str, series: str, sop: str):
+def retrieve_instance(study: str, series: str, instance: str):
     """One instance, single part or multipart."""
-    return _retrieve(_ids(study, series, sop), accept.INSTANCE_RULES)
+    return _retrieve(_ids(study, series, instance), accept.INSTANCE_RULES)
 
 
 def _metadata(ids: ResourceIds) -> Response:
@@ -140,15 +140,15 @@ def retrieve_series_metadata(study: str, series: str):
 
 
 @bp.get(f"{INSTANCE}/metadata")
-def retrieve_instance_metadata(study: str, series: str, sop: str):
+def retrieve_instance_metadata(study: str, series: str, instance: str):
     """DICOM JSON of one instance (a one-element array)."""
-    return _metadata(_ids(study, series, sop))
+    return _metadata(_ids(study, series, instance))
 
 
 @bp.get(f"{INSTANCE}/frames/<frames>")
-def retrieve_frames(study: str, series: str, sop: str, frames: str):
+def retrieve_frames(study: str, series: str, instance: str, frames: str):
     """Frames (1-based, comma-separated) as application/octet-stream (or image/jp2) parts."""
-    ids = _ids(study, series, sop)
+    ids = _ids(study, series, instance)
     numbers = parse_frames(frames, current_app.config["MAX_FRAMES_PER_REQUEST"])
     negotiated = accept.negotiate(request.headers.get("Accept"), accept.FRAME_RULES)
     if not negotiated.multipart and len(numbers) > 1:
@@ -171,15 +171,15 @@ def _rendered(ids: ResourceIds, frame: int) -> Response:
 
 
 @bp.get(f"{INSTANCE}/rendered")
-def retrieve_rendered_instance(study: str, series: str, sop: str):
+def retrieve_rendered_instance(study: str, series: str, instance: str):
     """The first frame of an instance as image/jpeg or image/png."""
-    return _rendered(_ids(study, series, sop), 1)
+    return _rendered(_ids(study, series, instance), 1)
 
 
 @bp.get(f"{INSTANCE}/frames/<frame>/rendered")
-def retrieve_rendered_frame(study: str, series: str, sop: str, frame: str):
+def retrieve_rendered_frame(study: str, series: str, instance: str, frame: str):
     """One frame (1-based) as image/jpeg or image/png."""
-    ids = _ids(study, series, sop)
+    ids = _ids(study, series, instance)
     number = int32("frame", frame)
     if number <= 0:
         raise FrameNotFoundError()
@@ -187,10 +187,10 @@ def retrieve_rendered_frame(study: str, series: str, sop: str, frame: str):
 
 
 @bp.get(f"{INSTANCE}/bulkdata/<path:tag_path>")
-def retrieve_bulkdata(study: str, series: str, sop: str, tag_path: str):
+def retrieve_bulkdata(study: str, series: str, instance: str, tag_path: str):
     """The value of a binary attribute named by a metadata BulkDataURI (decisions §5):
     application/octet-stream, single part or (when asked) multipart/related."""
-    ids = _ids(study, series, sop)
+    ids = _ids(study, series, instance)
     negotiated = accept.negotiate(request.headers.get("Accept"), accept.BULKDATA_RULES)
     found, syntax = service.retrieve_bulkdata(get_db(), get_blobstore(), ids, tag_path)
     if isinstance(found, bytes):

@@ -129,7 +129,7 @@ def register_cors(app: Flask, settings: CorsSettings) -> None:
 def _study_uid(view_args: dict[str, Any] | None) -> str | None:
     if not view_args:
         return None
-    value = view_args.get("study_instance_uid", view_args.get("study"))
+    value = view_args.get("study")
     return value if isinstance(value, str) else None
 
 

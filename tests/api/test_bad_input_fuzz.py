@@ -124,9 +124,7 @@ def _segment(rng: random.Random) -> str:
 
 
 def _path(rng: random.Random, rule: str, method: str, target: Target) -> str:
-    real = {"study": target.study, "study_instance_uid": target.study,
-            "series": target.series, "series_instance_uid": target.series,
-            "sop": target.sop, "sop_instance_uid": target.sop,
+    real = {"study": target.study, "series": target.series, "instance": target.sop,
             "partition_name": target.partition, "frames": "1", "frame": "1",
             "tag_path": target.tag_path, "operation_id": target.operation_id,
             "workitem": target.sop,
