@@ -88,11 +88,12 @@ def delete_marked(conn: DbConn, partition_key: int, study_key: int, count: int,
     conn.run("delete_empty_series", study_key=study_key)
     study_removed = conn.run("delete_empty_study", study_key=study_key) is not None
     # The values of every extended query tag value table.
-    conn.run("delete_orphan_eqt_string", partition_key=partition_key, study_key=study_key)
-    conn.run("delete_orphan_eqt_long", partition_key=partition_key, study_key=study_key)
-    conn.run("delete_orphan_eqt_double", partition_key=partition_key, study_key=study_key)
-    conn.run("delete_orphan_eqt_datetime", partition_key=partition_key, study_key=study_key)
-    conn.run("delete_orphan_eqt_person_name", partition_key=partition_key, study_key=study_key)
+    keys = {"partition_key": partition_key, "study_key": study_key}
+    conn.run("delete_orphan_extended_query_tag_string", **keys)
+    conn.run("delete_orphan_extended_query_tag_long", **keys)
+    conn.run("delete_orphan_extended_query_tag_double", **keys)
+    conn.run("delete_orphan_extended_query_tag_datetime", **keys)
+    conn.run("delete_orphan_extended_query_tag_person_name", **keys)
     return DeletedRows(count, released, study_removed)
 
 

@@ -112,7 +112,7 @@ DELETE FROM studies
    AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.study_key = :study_key)
 RETURNING study_key;
 
--- name: delete_orphan_eqt_string(partition_key, study_key)!
+-- name: delete_orphan_extended_query_tag_string(partition_key, study_key)!
 -- Remove string values of the study whose instance, series or study no longer exists.
 DELETE FROM extended_query_tag_string
  WHERE partition_key = :partition_key AND study_key = :study_key AND (
@@ -123,7 +123,7 @@ DELETE FROM extended_query_tag_string
                          WHERE s.series_key = extended_query_tag_string.series_key))
     OR (series_key = 0 AND NOT EXISTS (SELECT 1 FROM studies s WHERE s.study_key = :study_key)));
 
--- name: delete_orphan_eqt_long(partition_key, study_key)!
+-- name: delete_orphan_extended_query_tag_long(partition_key, study_key)!
 -- Remove integer values of the study whose instance, series or study no longer exists.
 DELETE FROM extended_query_tag_long
  WHERE partition_key = :partition_key AND study_key = :study_key AND (
@@ -134,7 +134,7 @@ DELETE FROM extended_query_tag_long
                          WHERE s.series_key = extended_query_tag_long.series_key))
     OR (series_key = 0 AND NOT EXISTS (SELECT 1 FROM studies s WHERE s.study_key = :study_key)));
 
--- name: delete_orphan_eqt_double(partition_key, study_key)!
+-- name: delete_orphan_extended_query_tag_double(partition_key, study_key)!
 -- Remove floating-point values of the study whose instance, series or study no longer exists.
 DELETE FROM extended_query_tag_double
  WHERE partition_key = :partition_key AND study_key = :study_key AND (
@@ -145,7 +145,7 @@ DELETE FROM extended_query_tag_double
                          WHERE s.series_key = extended_query_tag_double.series_key))
     OR (series_key = 0 AND NOT EXISTS (SELECT 1 FROM studies s WHERE s.study_key = :study_key)));
 
--- name: delete_orphan_eqt_datetime(partition_key, study_key)!
+-- name: delete_orphan_extended_query_tag_datetime(partition_key, study_key)!
 -- Remove date/time values of the study whose instance, series or study no longer exists.
 DELETE FROM extended_query_tag_datetime
  WHERE partition_key = :partition_key AND study_key = :study_key AND (
@@ -156,7 +156,7 @@ DELETE FROM extended_query_tag_datetime
                          WHERE s.series_key = extended_query_tag_datetime.series_key))
     OR (series_key = 0 AND NOT EXISTS (SELECT 1 FROM studies s WHERE s.study_key = :study_key)));
 
--- name: delete_orphan_eqt_person_name(partition_key, study_key)!
+-- name: delete_orphan_extended_query_tag_person_name(partition_key, study_key)!
 -- Remove person-name values of the study whose instance, series or study no longer exists.
 DELETE FROM extended_query_tag_person_name
  WHERE partition_key = :partition_key AND study_key = :study_key AND (
