@@ -45,7 +45,8 @@ def newman(collection: str, base_url: str, server_url: str, environment: str | N
 
 
 def curl_scripts(base_url: str, partition: str | None) -> None:
-    """The curl examples, end to end: store, search, retrieve, metadata, render, feed, delete."""
+    """The curl examples, end to end: store, search, retrieve, metadata, render, feed, delete,
+    and a worklist round trip."""
     args = ["--base-url", base_url] + (["--partition", partition] if partition else [])
     run(["bash", str(CURL / "store.sh"), *args, str(SAMPLES)])
     listing = run(["bash", str(CURL / "search.sh"), *args, "AccessionNumber=*"])
@@ -68,6 +69,9 @@ def curl_scripts(base_url: str, partition: str | None) -> None:
     feed = run(["bash", str(CURL / "changefeed.sh"), *args])
     assert "Create" in feed, "change feed shows no Create entry"
     run(["bash", str(CURL / "delete.sh"), *args, study])
+    worklist = run(["bash", str(CURL / "workitems.sh"), *args])
+    assert "complete 200 COMPLETED" in worklist and "CANCELED" in worklist, \
+        "workitems.sh did not complete and cancel its workitems"
 
 
 def main(argv: list[str]) -> int:

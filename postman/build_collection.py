@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from postman.make_data import SERIES_1, SERIES_2, SOP_1, SOP_2, SOP_3, STUDY
+from postman.workitems import reference_style_workitems, workitems_folder
 
 HERE = Path(__file__).parent
 SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
@@ -276,11 +277,14 @@ def collection() -> dict:
             'pm.test("Delete action", () => pm.expect(pm.response.json().action).to.eql("Delete"));',
         ]),
     ])
+    workitems = folder("7. Workitems (UPS-RS)",
+                       workitems_folder(P, request, status_test, json_body))
     variables = {"baseUrl": "http://127.0.0.1:8080", "serverUrl": "http://127.0.0.1:8080",
                  "partitionName": "SiteA", "partitionPrefix": "", "partitionsEnabled": "false",
                  "studyUid": STUDY, "series1Uid": SERIES_1, "series2Uid": SERIES_2,
                  "sop1Uid": SOP_1, "sop2Uid": SOP_2, "sop3Uid": SOP_3, "operationId": "",
-                 "operationPolls": "0", "pixelDataUri": "", "token": ""}
+                 "operationPolls": "0", "pixelDataUri": "", "token": "", "workitemUid": "",
+                 "workitem2Uid": "", "transactionUid": ""}
     return {
         "info": {"name": "DICOMweb server with data partitions", "schema": SCHEMA,
                  "description": "Every route of the API. Set baseUrl (and, with partitions "
@@ -290,7 +294,7 @@ def collection() -> dict:
                                 "A secured server (docs/security.md): set token to a bearer "
                                 "token."},
         "auth": BEARER_AUTH,
-        "item": [setup, stow, wado, qido, change_feed, extended_query_tags, delete],
+        "item": [setup, stow, wado, qido, change_feed, extended_query_tags, delete, workitems],
         "variable": [{"key": k, "value": v} for k, v in variables.items()],
     }
 
@@ -326,9 +330,11 @@ def reference_style_collection() -> dict:
         request("Change feed", "GET", "{{baseUrl}}/changefeed?offset=0&limit=100", [
             status_test(200)]),
         request("Delete study", "DELETE", f"{base}/studies/{{{{studyUid}}}}", [status_test(204)]),
+        *reference_style_workitems(base, request, status_test, json_body),
     ]
     variables = {"baseUrl": "http://127.0.0.1:8080/v1", "partitionName": "RefCollection",
-                 "studyUid": STUDY, "series1Uid": SERIES_1, "sop1Uid": SOP_1, "token": ""}
+                 "studyUid": STUDY, "series1Uid": SERIES_1, "sop1Uid": SOP_1, "token": "",
+                 "workitemUid": "", "workitem2Uid": "", "transactionUid": ""}
     return {"info": {"name": "Reference-style collection (v1, partitioned)", "schema": SCHEMA},
             "auth": BEARER_AUTH, "item": items, "variable": [{"key": k, "value": v} for k, v in variables.items()]}
 
