@@ -2,7 +2,8 @@
 builder of app/dao (its text depends on the search's filters; see dao/query.py).
 
 The search is one SELECT over one partition's workitems, newest first, one page; each filter is a
-condition on an index column or an ``EXISTS`` over the sequence values (any item matches).
+condition on an index column or an ``EXISTS`` over the indexed values (any sequence item; for
+fuzzy PatientName, a prefix of any word of the name, one ``EXISTS`` per query word).
 Conditions are turned into SQL by the QIDO builder (``dao.query._Sql``), so wildcards, ranges
 and UID lists behave the same way on both databases.
 """
@@ -98,19 +99,27 @@ def build_search(conn: DbConn, partition_key: int, query: WorkitemQuery) -> tupl
     for flt in query.filters:
         if isinstance(flt.condition, matching.Universal):
             continue
-        if flt.key.column is not None:
-            expr = "w.patient_name_words" if isinstance(flt.condition, matching.Fuzzy) \
-                else f"w.{flt.key.column}"
-            sql.condition(expr, flt.condition)
-            continue
-        inner = _Sql(conn.engine)
-        inner.condition("v.tag_value", flt.condition)
-        sql.add("EXISTS (SELECT 1 FROM workitem_sequence_values v WHERE v.partition_key = ?"
-                " AND v.workitem_key = w.workitem_key AND v.tag_path = ? AND "
-                f"{' AND '.join(inner.where)})", partition_key, flt.path, *inner.params)
+        if isinstance(flt.condition, matching.Fuzzy):  # each word starts a word of the name
+            for word in flt.condition.words:
+                _add_value_condition(sql, partition_key, flt.path,
+                                     matching.Wildcard(word.replace("?", "") + "*"))
+        elif flt.key.column is not None:
+            sql.condition(f"w.{flt.key.column}", flt.condition)
+        else:
+            _add_value_condition(sql, partition_key, flt.path, flt.condition)
     text = (f"SELECT w.workitem_key, w.dataset FROM workitems w WHERE {' AND '.join(sql.where)}"
             " ORDER BY w.workitem_key DESC LIMIT ? OFFSET ?")
     return text, sql.params + [query.limit, query.offset]
+
+
+def _add_value_condition(sql: _Sql, partition_key: int, path: str,
+                         condition: matching.Condition) -> None:
+    """``EXISTS`` over the indexed values of ``path`` (any item, or any name word)."""
+    inner = _Sql(sql.engine)
+    inner.condition("v.tag_value", condition)
+    sql.add("EXISTS (SELECT 1 FROM workitem_sequence_values v WHERE v.partition_key = ?"
+            " AND v.workitem_key = w.workitem_key AND v.tag_path = ? AND "
+            f"{' AND '.join(inner.where)})", partition_key, path, *inner.params)
 
 
 def search(conn: DbConn, partition_key: int, query: WorkitemQuery) -> list[str]:

@@ -152,7 +152,8 @@ class SearchableValues:
     patient_id: str | None
     scheduled_start_datetime: str | None
     study_instance_uid: str | None
-    #: (sequence path, lower-case value) for every item's value
+    #: (sequence path, lower-case value) for every item's value, and (PatientName's tag path,
+    #: word) for every folded word of the name (fuzzy matching)
     sequence_values: tuple[tuple[str, str], ...]
 
 
@@ -165,7 +166,10 @@ def searchable_values(ds: DicomJson, state: str) -> SearchableValues:
     name = first_text(ds, PATIENT_NAME)
     patient_id = first_text(ds, PATIENT_ID)
     study = first_text(ds, STUDY_UID)
-    pairs: dict[tuple[str, str], None] = {}
+    words = name_words(name)
+    pairs: dict[tuple[str, str], None] = {
+        (PATIENT_NAME, word): None for word in (words or "").split()
+        if len(word) <= MAX_INDEXED_LENGTH}
     for path in SEQUENCE_PATHS:
         sequence, attribute = path.split(".")
         for item in values(ds, sequence):
@@ -175,7 +179,7 @@ def searchable_values(ds: DicomJson, state: str) -> SearchableValues:
     return SearchableValues(
         procedure_step_state=state,
         patient_name=fold(name)[:400] if name else None,
-        patient_name_words=(name_words(name) or "")[:400] or None,
+        patient_name_words=(words or "")[:400] or None,
         patient_id=patient_id.lower()[:MAX_INDEXED_LENGTH] if patient_id else None,
         scheduled_start_datetime=start_datetime(first_text(ds, START_DATETIME)),
         study_instance_uid=study if study and len(study) <= MAX_INDEXED_LENGTH else None,

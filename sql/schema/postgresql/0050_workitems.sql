@@ -1,7 +1,8 @@
 -- UPS-RS workitems (issue #18; reference-2 §1.10). One row per workitem and partition: the
 -- dataset (DICOM JSON, TransactionUID included) and the searchable values, folded for matching
 -- (PN: lower case without accents; other strings: lower case). Values of the searchable
--- sequence attributes (any item) live in workitem_sequence_values. Every index leads with the
+-- sequence attributes (any item) and the words of PatientName (tag path 00100010, for fuzzy
+-- matching) live in workitem_sequence_values. Every index leads with the
 -- partition key (decisions §2).
 
 CREATE TABLE workitems (

@@ -1,0 +1,279 @@
+"""UPS-RS worklist search latency at scale (issue #18: under 10 ms p50 with 100,000 workitems on
+PostgreSQL): seed N workitems directly (COPY, with the searchable values the service computes),
+start the server on that index, time searches and a retrieve one request at a time, and print
+each search's EXPLAIN ANALYZE.
+
+    python -m bench.workitems                                  # PostgreSQL, 100,000 workitems
+    python -m bench.workitems --workitems 10000 100000 --explain
+    python -m bench.workitems --backend sqlite --workitems 100000
+
+Workitems are in partition Site1 (Site2 holds a tenth as many, so the partition filter
+matters): states 20 % SCHEDULED, 5 % IN PROGRESS, 65 % COMPLETED, 10 % CANCELED; start times
+about 100 a day; 500 patients (two hundred workitems each); 20 stations.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import random
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from app.dao import workitems as dao
+from app.db import Database
+from app.dicomweb.ups_dataset import dumps
+from app.dicomweb.ups_query import parse_search, searchable_values
+
+from .common import (TABLE_HEADER, Result, create_pg_database, drive, drop_pg_database,
+                     machine_description, running_server)
+from .seed import last_name
+
+PARTITION = "Site1"
+UID_ROOT = "1.2.826.0.1.3680043.10.543.77"
+STATES = ["SCHEDULED"] * 20 + ["IN PROGRESS"] * 5 + ["COMPLETED"] * 65 + ["CANCELED"] * 10
+FIRST_DAY = datetime(2024, 1, 1)
+WORKITEM_COLUMNS = ("workitem_key", "partition_key", "workitem_uid", "transaction_uid",
+                    "procedure_step_state", "patient_name", "patient_name_words", "patient_id",
+                    "scheduled_start_datetime", "study_instance_uid", "dataset", "created_date",
+                    "updated_date")
+VALUE_COLUMNS = ("partition_key", "workitem_key", "tag_path", "tag_value")
+
+
+def _el(vr: str, *values: Any) -> dict[str, Any]:
+    return {"vr": vr, "Value": list(values)} if values else {"vr": vr}
+
+
+def _code(value: str, meaning: str) -> dict[str, Any]:
+    return {"00080100": _el("SH", value), "00080102": _el("SH", "99BENCH"),
+            "00080104": _el("LO", meaning)}
+
+
+def dataset(number: int, rng: random.Random) -> tuple[dict[str, Any], str]:
+    """Workitem ``number``'s dataset (as create would store it) and its state."""
+    patient = number % 500
+    start = FIRST_DAY + timedelta(minutes=number * 14.4 + rng.randrange(10))
+    state = rng.choice(STATES)
+    station = f"ST{number % 20:02d}"
+    ds = {
+        "00080016": _el("UI", "1.2.840.10008.5.1.4.34.6.1"),
+        "00080018": _el("UI", f"{UID_ROOT}.{number}"),
+        "00081195": _el("UI", f"{UID_ROOT}.9.{number}") if state != "SCHEDULED" else _el("UI"),
+        "00081080": _el("LO", "Admitting diagnoses"),
+        "00081084": _el("SQ", {"00080104": _el("LO", "Diagnosis")}),
+        "00100010": _el("PN", {"Alphabetic": f"{last_name(patient)}^Pat{patient % 7}"}),
+        "00100020": _el("LO", f"PID-{patient}"),
+        "00100021": _el("LO"), "00100024": _el("SQ"), "00101002": _el("SQ"),
+        "00100030": _el("DA", "19700101"), "00100040": _el("CS", "O"),
+        "00380010": _el("LO", f"ADM-{number}"), "00380014": _el("SQ", {}),
+        "0020000D": _el("UI", f"{UID_ROOT}.5.{number // 3}"),
+        "00400400": _el("LT"),
+        "00404005": _el("DT", start.strftime("%Y%m%d%H%M%S")),
+        "00404010": _el("DT", start.strftime("%Y%m%d%H%M%S.000000")),
+        "00404018": _el("SQ", _code("AI-TRIAGE", "AI triage")),
+        "00404021": _el("SQ"),
+        "00404025": _el("SQ", _code(station, "Station name")),
+        "00404026": _el("SQ", _code("CT", "Station class")),
+        "00404027": _el("SQ", _code(f"B{number % 5}", "Geographic location")),
+        "00404041": _el("CS", "READY"),
+        "0040A370": _el("SQ", {"0020000D": _el("UI", f"{UID_ROOT}.5.{number // 3}"),
+                               "00080050": _el("SH", f"ACC{number}"),
+                               "00401001": _el("SH", f"RP{number % 1000}")}),
+        "00741000": _el("CS", state), "00741002": _el("SQ"),
+        "00741200": _el("CS", rng.choice(["HIGH", "MEDIUM", "LOW"])),
+        "00741202": _el("LO", "worklist"), "00741204": _el("LO", "AI triage"),
+        "00741210": _el("SQ"), "00741216": _el("SQ"),
+    }
+    return ds, state
+
+
+def generate(count: int, partition_key: int, first_key: int, seed_value: int
+             ) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    rng = random.Random(seed_value)
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    for number in range(count):
+        key = first_key + number
+        ds, state = dataset(number, rng)
+        values = searchable_values(ds, state)
+        owner = ds["00081195"].get("Value", [None])[0]
+        yield "workitems", (key, partition_key, ds["00080018"]["Value"][0], owner, state,
+                            values.patient_name, values.patient_name_words, values.patient_id,
+                            values.scheduled_start_datetime, values.study_instance_uid,
+                            dumps(dict(sorted(ds.items()))), now, now)
+        for path, value in values.sequence_values:
+            yield "workitem_sequence_values", (partition_key, key, path, value)
+
+
+def seed(database_url: str, count: int) -> float:
+    """Migrate and add ``count`` workitems to Site1 (and a tenth to Site2); return seconds."""
+    database = Database(database_url)
+    database.migrate()
+    conn = database.connect()
+    raw, pg = conn.raw, database.dialect == "postgresql"
+    started = time.perf_counter()
+    try:
+        cur = raw.cursor()
+        if not pg:
+            raw.execute("BEGIN IMMEDIATE")
+        key = 0
+        for name, n in ((PARTITION, count), ("Site2", max(1, count // 10))):
+            cur.execute(conn.engine.convert(
+                "INSERT INTO partitions (partition_name, created_date) VALUES (?, ?)"),
+                (name, datetime.now(timezone.utc)))
+            cur.execute(conn.engine.convert(
+                "SELECT partition_key FROM partitions WHERE partition_name = ?"), (name,))
+            row = cur.fetchone()
+            partition_key = int(row["partition_key"] if pg else row[0])
+            batches: dict[str, list[tuple[Any, ...]]] = {"workitems": [],
+                                                         "workitem_sequence_values": []}
+            for table, values in generate(n, partition_key, key + 1, 11):
+                batches[table].append(values)
+                if len(batches["workitems"]) >= 20_000:
+                    _flush(cur, batches, pg)
+            _flush(cur, batches, pg)
+            key += n
+        if pg:
+            cur.execute("SELECT setval(pg_get_serial_sequence('workitems', 'workitem_key'),"
+                        " (SELECT MAX(workitem_key) FROM workitems))")
+            raw.commit()
+            raw.autocommit = True
+            cur.execute("ANALYZE")
+            raw.autocommit = False
+        else:
+            raw.execute("COMMIT")
+            raw.execute("ANALYZE")
+        cur.close()
+    finally:
+        database.release(conn)
+        database.close()
+    return time.perf_counter() - started
+
+
+def _flush(cur: Any, batches: dict[str, list[tuple[Any, ...]]], pg: bool) -> None:
+    for table, columns in (("workitems", WORKITEM_COLUMNS),
+                           ("workitem_sequence_values", VALUE_COLUMNS)):
+        rows = batches[table]
+        if not rows:
+            continue
+        if pg:
+            buffer = io.StringIO()
+            for row in rows:
+                buffer.write("\t".join("\\N" if v is None else str(v).replace("\\", "\\\\")
+                                       for v in row) + "\n")
+            buffer.seek(0)
+            cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        batches[table] = []
+
+
+def cases(count: int) -> list[tuple[str, Callable[[int], str]]]:
+    """(name, i -> path) for the searches and a retrieve."""
+    p = f"/partitions/{PARTITION}/workitems"
+    days = max(1, int(count * 14.4 / 60 / 24))
+
+    def day(i: int) -> str:
+        return (FIRST_DAY + timedelta(days=(i * 37) % days)).strftime("%Y%m%d")
+
+    return [
+        ("worklist: SCHEDULED on one day",
+         lambda i: f"{p}?ProcedureStepState=SCHEDULED&ScheduledProcedureStepStartDateTime="
+                   f"{day(i)}-{day(i)}235959"),
+        ("SCHEDULED, newest 100", lambda i: f"{p}?ProcedureStepState=SCHEDULED"),
+        ("SCHEDULED at a station, newest 100",
+         lambda i: f"{p}?ProcedureStepState=SCHEDULED"
+                   f"&ScheduledStationNameCodeSequence.CodeValue=ST{i % 20:02d}"),
+        ("by PatientID, limit 10", lambda i: f"{p}?PatientID=PID-{i * 7 % 500}&limit=10"),
+        ("by PatientName (exact), limit 10",
+         lambda i: f"{p}?PatientName={quote(last_name(i * 7 % 500))}^Pat{i * 7 % 500 % 7}"
+                   "&limit=10"),
+        ("by fuzzy PatientName, limit 10",
+         lambda i: f"{p}?PatientName={quote(last_name(i * 7 % 500).lower())}"
+                   "&fuzzymatching=true&limit=10"),
+        ("by AccessionNumber", lambda i: f"{p}?ReferencedRequestSequence.AccessionNumber="
+                                         f"ACC{i * 7919 % count}"),
+        ("by StudyInstanceUID", lambda i: f"{p}?StudyInstanceUID={UID_ROOT}.5.{i * 7919 % count // 3}"),
+        ("retrieve one workitem", lambda i: f"{p}/{UID_ROOT}.{i * 7919 % count}"),
+    ]
+
+
+def explain(database_url: str, url: str) -> str:
+    """EXPLAIN ANALYZE of the SELECT a search URL runs (PostgreSQL)."""
+    split = urlsplit(url)
+    database = Database(database_url)
+    conn = database.connect()
+    try:
+        key = conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",
+                            [PARTITION])[0]["partition_key"]
+        sql, values = dao.build_search(conn, key, parse_search(parse_qsl(split.query)))
+        rows = conn.fetchall("EXPLAIN (ANALYZE, COSTS OFF) " + sql, values)
+        return "\n".join(list(r.values())[0] for r in rows)
+    finally:
+        database.release(conn)
+        database.close()
+
+
+def _request(path_for: Callable[[int], str]) -> Callable[[http.client.HTTPConnection, int],
+                                                        tuple[int, int]]:
+    def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
+        conn.request("GET", path_for(index), headers={"Accept": "application/dicom+json"})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status == 204:
+            return 0, 0
+        if response.status != 200:
+            raise RuntimeError(f"{path_for(index)}: {response.status} {body[:200]!r}")
+        found = json.loads(body)
+        return (len(found) if isinstance(found, list) else 1), len(body)
+    return request
+
+
+def run(backend: str, count: int, requests: int, show_explain: bool) -> list[Result]:
+    if backend == "postgresql":
+        url = create_pg_database()
+    else:
+        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='ups-bench-')) / 'index.sqlite3'}"
+    try:
+        seconds = seed(url, count)
+        print(f"\n### {backend}, {count:,} workitems in {PARTITION} (seeded in {seconds:.0f} s)\n",
+              flush=True)
+        results = []
+        with running_server(backend, partitions=True, database_url=url) as server:
+            print(TABLE_HEADER.replace(" p95 ms |", " p95 ms | workitems/response |") + "---|")
+            for name, path_for in cases(count):
+                drive(server, name, 1, 10, _request(path_for))  # warm-up
+                result = drive(server, name, 1, requests, _request(path_for))
+                results.append(result)
+                print(result.row()[:-1] + f"| {result.items / result.requests:.1f} |", flush=True)
+        if show_explain and backend == "postgresql":
+            for name, path_for in cases(count)[:-1]:
+                print(f"\n#### {name}: `GET {path_for(0)}`\n\n```\n{explain(url, path_for(0))}"
+                      "\n```", flush=True)
+        return results
+    finally:
+        if backend == "postgresql":
+            drop_pg_database(url)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="UPS-RS worklist search latency at scale")
+    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--workitems", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--explain", action="store_true")
+    args = parser.parse_args(argv)
+    print(machine_description())
+    for count in args.workitems:
+        run(args.backend, count, args.requests, args.explain)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
