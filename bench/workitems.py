@@ -7,8 +7,8 @@ each search's EXPLAIN ANALYZE.
     python -m bench.workitems --workitems 10000 100000 --explain
     python -m bench.workitems --backend sqlite --workitems 100000
 
-Workitems are in partition Site1 (Site2 holds a tenth as many, so the partition filter
-matters): states 20 % SCHEDULED, 5 % IN PROGRESS, 65 % COMPLETED, 10 % CANCELED; start times
+Workitems are in partition Site1 (Site2 holds a tenth as many, interleaved, so the partition
+filter matters): states 20 % SCHEDULED, 5 % IN PROGRESS, 65 % COMPLETED, 10 % CANCELED; start times
 about 100 a day; 500 patients (two hundred workitems each); 20 stations.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from app.dao import workitems as dao
 from app.db import Database
-from app.dicomweb.ups_dataset import dumps
-from app.dicomweb.ups_query import parse_search, searchable_values
+from app.dicomweb.ups_query import parse_search
+from app.services.workitems import index_workitem
 
 from .common import (TABLE_HEADER, Result, create_pg_database, drive, drop_pg_database,
                      machine_description, running_server)
@@ -41,8 +41,8 @@ STATES = ["SCHEDULED"] * 20 + ["IN PROGRESS"] * 5 + ["COMPLETED"] * 65 + ["CANCE
 FIRST_DAY = datetime(2024, 1, 1)
 WORKITEM_COLUMNS = ("workitem_key", "partition_key", "workitem_uid", "transaction_uid",
                     "procedure_step_state", "patient_name", "patient_name_words", "patient_id",
-                    "scheduled_start_datetime", "study_instance_uid", "dataset", "created_date",
-                    "updated_date")
+                    "scheduled_start_datetime", "study_instance_uid", "dataset", "summary",
+                    "created_date", "updated_date")
 VALUE_COLUMNS = ("partition_key", "workitem_key", "tag_path", "tag_value")
 
 
@@ -93,25 +93,28 @@ def dataset(number: int, rng: random.Random) -> tuple[dict[str, Any], str]:
     return ds, state
 
 
-def generate(count: int, partition_key: int, first_key: int, seed_value: int
+def generate(count: int, partition_keys: tuple[int, int], seed_value: int
              ) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Rows of ``count`` workitems; every eleventh goes to the second partition (tenants'
+    workitems interleave, as they arrive)."""
     rng = random.Random(seed_value)
     now = datetime(2025, 1, 1, tzinfo=timezone.utc)
     for number in range(count):
-        key = first_key + number
+        key = number + 1
+        partition_key = partition_keys[1] if number % 11 == 10 else partition_keys[0]
         ds, state = dataset(number, rng)
-        values = searchable_values(ds, state)
         owner = ds["00081195"].get("Value", [None])[0]
-        yield "workitems", (key, partition_key, ds["00080018"]["Value"][0], owner, state,
-                            values.patient_name, values.patient_name_words, values.patient_id,
-                            values.scheduled_start_datetime, values.study_instance_uid,
-                            dumps(dict(sorted(ds.items()))), now, now)
-        for path, value in values.sequence_values:
+        index = index_workitem(ds, state)
+        columns = index.columns()
+        yield "workitems", (key, partition_key, ds["00080018"]["Value"][0], owner,
+                            *(columns[c] for c in WORKITEM_COLUMNS[4:12]), now, now)
+        for path, value in index.values.sequence_values:
             yield "workitem_sequence_values", (partition_key, key, path, value)
 
 
 def seed(database_url: str, count: int) -> float:
-    """Migrate and add ``count`` workitems to Site1 (and a tenth to Site2); return seconds."""
+    """Migrate and add about ``count`` workitems to Site1 (and a tenth as many to Site2,
+    interleaved); return the seconds it took."""
     database = Database(database_url)
     database.migrate()
     conn = database.connect()
@@ -121,29 +124,30 @@ def seed(database_url: str, count: int) -> float:
         cur = raw.cursor()
         if not pg:
             raw.execute("BEGIN IMMEDIATE")
-        key = 0
-        for name, n in ((PARTITION, count), ("Site2", max(1, count // 10))):
+        partition_keys = []
+        for name in (PARTITION, "Site2"):
             cur.execute(conn.engine.convert(
                 "INSERT INTO partitions (partition_name, created_date) VALUES (?, ?)"),
                 (name, datetime.now(timezone.utc)))
             cur.execute(conn.engine.convert(
                 "SELECT partition_key FROM partitions WHERE partition_name = ?"), (name,))
             row = cur.fetchone()
-            partition_key = int(row["partition_key"] if pg else row[0])
-            batches: dict[str, list[tuple[Any, ...]]] = {"workitems": [],
-                                                         "workitem_sequence_values": []}
-            for table, values in generate(n, partition_key, key + 1, 11):
-                batches[table].append(values)
-                if len(batches["workitems"]) >= 20_000:
-                    _flush(cur, batches, pg)
-            _flush(cur, batches, pg)
-            key += n
+            partition_keys.append(int(row["partition_key"] if pg else row[0]))
+        batches: dict[str, list[tuple[Any, ...]]] = {"workitems": [],
+                                                     "workitem_sequence_values": []}
+        total = count + count // 10  # Site1 gets ``count``, Site2 a tenth as many
+        for table, values in generate(total, (partition_keys[0], partition_keys[1]), 11):
+            batches[table].append(values)
+            if len(batches["workitems"]) >= 20_000:
+                _flush(cur, batches, pg)
+        _flush(cur, batches, pg)
         if pg:
             cur.execute("SELECT setval(pg_get_serial_sequence('workitems', 'workitem_key'),"
                         " (SELECT MAX(workitem_key) FROM workitems))")
             raw.commit()
             raw.autocommit = True
-            cur.execute("ANALYZE")
+            cur.execute("VACUUM ANALYZE workitems")  # what autovacuum does soon after a load
+            cur.execute("VACUUM ANALYZE workitem_sequence_values")
             raw.autocommit = False
         else:
             raw.execute("COMMIT")
@@ -174,6 +178,12 @@ def _flush(cur: Any, batches: dict[str, list[tuple[Any, ...]]], pg: bool) -> Non
         batches[table] = []
 
 
+def _in_site1(i: int, count: int) -> int:
+    """The number of a workitem of Site1 (every eleventh is in Site2), spread by ``i``."""
+    number = i * 7919 % (count + count // 10)
+    return number - 1 if number % 11 == 10 else number
+
+
 def cases(count: int) -> list[tuple[str, Callable[[int], str]]]:
     """(name, i -> path) for the searches and a retrieve."""
     p = f"/partitions/{PARTITION}/workitems"
@@ -198,9 +208,10 @@ def cases(count: int) -> list[tuple[str, Callable[[int], str]]]:
          lambda i: f"{p}?PatientName={quote(last_name(i * 7 % 500).lower())}"
                    "&fuzzymatching=true&limit=10"),
         ("by AccessionNumber", lambda i: f"{p}?ReferencedRequestSequence.AccessionNumber="
-                                         f"ACC{i * 7919 % count}"),
-        ("by StudyInstanceUID", lambda i: f"{p}?StudyInstanceUID={UID_ROOT}.5.{i * 7919 % count // 3}"),
-        ("retrieve one workitem", lambda i: f"{p}/{UID_ROOT}.{i * 7919 % count}"),
+                                         f"ACC{_in_site1(i, count)}"),
+        ("by StudyInstanceUID",
+         lambda i: f"{p}?StudyInstanceUID={UID_ROOT}.5.{_in_site1(i, count) // 3}"),
+        ("retrieve one workitem", lambda i: f"{p}/{UID_ROOT}.{_in_site1(i, count)}"),
     ]
 
 

@@ -32,17 +32,20 @@ class StoredWorkitem:
 
 @dataclass(frozen=True, slots=True)
 class WorkitemIndex:
-    """A workitem's searchable values and its dataset text, as the row stores them."""
+    """A workitem's searchable values, its dataset text (without the transaction UID, which
+    only the row's column holds) and the text of its default search attributes."""
 
     values: SearchableValues
     dataset: str
+    summary: str
 
     def columns(self) -> dict[str, Any]:
         v = self.values
         return {"procedure_step_state": v.procedure_step_state, "patient_name": v.patient_name,
                 "patient_name_words": v.patient_name_words, "patient_id": v.patient_id,
                 "scheduled_start_datetime": v.scheduled_start_datetime,
-                "study_instance_uid": v.study_instance_uid, "dataset": self.dataset}
+                "study_instance_uid": v.study_instance_uid, "dataset": self.dataset,
+                "summary": self.summary}
 
 
 def _to_workitem(row: Any) -> StoredWorkitem | None:
@@ -107,7 +110,7 @@ def build_search(conn: DbConn, partition_key: int, query: WorkitemQuery) -> tupl
             sql.condition(f"w.{flt.key.column}", flt.condition)
         else:
             _add_value_condition(sql, partition_key, flt.path, flt.condition)
-    text = (f"SELECT w.workitem_key, w.dataset FROM workitems w WHERE {' AND '.join(sql.where)}"
+    text = (f"SELECT w.dataset, w.summary FROM workitems w WHERE {' AND '.join(sql.where)}"
             " ORDER BY w.workitem_key DESC LIMIT ? OFFSET ?")
     return text, sql.params + [query.limit, query.offset]
 
@@ -122,8 +125,9 @@ def _add_value_condition(sql: _Sql, partition_key: int, path: str,
             f"{' AND '.join(inner.where)})", partition_key, path, *inner.params)
 
 
-def search(conn: DbConn, partition_key: int, query: WorkitemQuery) -> list[str]:
-    """The dataset texts of one page of matching workitems, newest first."""
+def search(conn: DbConn, partition_key: int,
+           query: WorkitemQuery) -> list[tuple[str, str | None]]:
+    """(dataset text, summary text or None) of one page of matching workitems, newest first."""
     text, params = build_search(conn, partition_key, query)
     _, rows = conn.fetch_tuples(text, params)
-    return [dataset for _, dataset in rows]
+    return [(dataset, summary) for dataset, summary in rows]

@@ -18,13 +18,15 @@ from ..db import DbConn
 from ..dicomweb import ups
 from ..dicomweb.identifiers import validate_uid
 from ..dicomweb.ups_dataset import DicomJson, dumps, parse_body
-from ..dicomweb.ups_query import parse_search, searchable_values
+from ..dicomweb.ups_query import DEFAULT_RETURN_KEYS, parse_search, searchable_values
 from ..errors import WorkitemStatusError
 from ..models import Partition
 from . import partitions as partition_service
 
 WORKITEM_UID_NAME = "WorkitemInstanceUid"
 TRANSACTION_UID_NAME = "TransactionUid"
+#: How the transaction UID's key appears in stored text (rows written before it was left out).
+TRANSACTION_UID_KEY = f'"{ups.TRANSACTION_UID}"'
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,16 @@ def _now() -> tuple[datetime, str]:
     return now, now.strftime("%Y%m%d%H%M%S.%f")
 
 
-def _index(ds: DicomJson, state: str) -> dao.WorkitemIndex:
-    ordered = dict(sorted(ds.items()))
-    return dao.WorkitemIndex(searchable_values(ordered, state), dumps(ordered))
+def index_workitem(ds: DicomJson, state: str) -> dao.WorkitemIndex:
+    """What the row stores: searchable values, the dataset without its transaction UID (the
+    owner is the row's column) and the default search attributes, both sorted by tag."""
+    ordered = dict(sorted(ups.without_transaction_uid(ds).items()))
+    return dao.WorkitemIndex(searchable_values(ordered, state), dumps(ordered),
+                             dumps(_returned(ordered, DEFAULT_RETURN_KEYS)))
+
+
+def _returned(ds: DicomJson, keys: tuple[str, ...]) -> DicomJson:
+    return {key: ds[key] for key in sorted(keys) if key in ds}
 
 
 def _not_found() -> WorkitemStatusError:
@@ -62,7 +71,7 @@ def create_workitem(conn: DbConn, partition: Partition, workitem_uid: str | None
     ds = parse_body(body)
     when, now = _now()
     uid = validate_uid(ups.prepare_create(ds, workitem_uid, now), WORKITEM_UID_NAME)
-    index = _index(ds, ups.SCHEDULED)
+    index = index_workitem(ds, ups.SCHEDULED)
     with conn.transaction(write=True):
         if partition.exists:
             assert partition.partition_key is not None
@@ -83,6 +92,8 @@ def retrieve_workitem(conn: DbConn, partition_key: int, workitem_uid: str) -> st
     row = dao.get_workitem(conn, partition_key, workitem_uid)
     if row is None:
         raise _not_found()
+    if TRANSACTION_UID_KEY not in row.dataset:
+        return row.dataset
     return dumps(ups.without_transaction_uid(json.loads(row.dataset)))
 
 
@@ -98,7 +109,7 @@ def update_workitem(conn: DbConn, partition_key: int, workitem_uid: str,
         assert row is not None and state is not None
         merged = ups.merge_update(json.loads(row.dataset), request, now)
         dao.update_workitem(conn, partition_key, row.workitem_key, row.transaction_uid,
-                            _index(merged, state), when)
+                            index_workitem(merged, state), when)
 
 
 def change_state(conn: DbConn, partition_key: int, workitem_uid: str, body: bytes) -> str | None:
@@ -117,7 +128,7 @@ def change_state(conn: DbConn, partition_key: int, workitem_uid: str, body: byte
             return warning
         changed = ups.apply_state(stored, change)
         dao.update_workitem(conn, partition_key, row.workitem_key, change.transaction_uid,
-                            _index(changed, change.state), when)
+                            index_workitem(changed, change.state), when)
     return None
 
 
@@ -133,7 +144,7 @@ def request_cancellation(conn: DbConn, partition_key: int, workitem_uid: str,
         assert row is not None
         canceled = ups.apply_cancel(stored, request, now)
         dao.update_workitem(conn, partition_key, row.workitem_key, row.transaction_uid,
-                            _index(canceled, ups.CANCELED), when)
+                            index_workitem(canceled, ups.CANCELED), when)
 
 
 def search_workitems(conn: DbConn, partition_key: int, args: Iterable[tuple[str, str]],
@@ -142,10 +153,14 @@ def search_workitems(conn: DbConn, partition_key: int, args: Iterable[tuple[str,
     default attributes, the filter and includefield attributes (or all), never the
     transaction UID."""
     query = parse_search(args, default_limit, max_limit)
+    defaults_only = set(query.return_keys) == set(DEFAULT_RETURN_KEYS)
     results = []
-    for text in dao.search(conn, partition_key, query):
-        ds = ups.without_transaction_uid(json.loads(text))
-        if not query.include_all:
-            ds = {key: ds[key] for key in sorted(query.return_keys) if key in ds}
-        results.append(dumps(ds))
+    for dataset, summary in dao.search(conn, partition_key, query):
+        if query.include_all and TRANSACTION_UID_KEY not in dataset:
+            results.append(dataset)  # stored without the owner's UID: returned as stored
+        elif defaults_only and summary is not None:
+            results.append(summary)
+        else:
+            ds = ups.without_transaction_uid(json.loads(dataset))
+            results.append(dumps(ds if query.include_all else _returned(ds, query.return_keys)))
     return results
