@@ -223,7 +223,8 @@ def explain(database_url: str, url: str) -> str:
     try:
         key = conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",
                             [PARTITION])[0]["partition_key"]
-        sql, values = dao.build_search(conn, key, parse_search(parse_qsl(split.query)))
+        query = parse_search(parse_qsl(split.query))
+        sql, values = dao.build_search(conn, key, query, summaries=not query.include_all)
         rows = conn.fetchall("EXPLAIN (ANALYZE, COSTS OFF) " + sql, values)
         return "\n".join(list(r.values())[0] for r in rows)
     finally:

@@ -95,8 +95,11 @@ def _add_sequence_values(conn: DbConn, partition_key: int, workitem_key: int,
                  workitem_key=workitem_key, tag_path=path, tag_value=value)
 
 
-def build_search(conn: DbConn, partition_key: int, query: WorkitemQuery) -> tuple[str, list[Any]]:
-    """The SELECT of one search page and its parameters (also for the benchmark's EXPLAIN)."""
+def build_search(conn: DbConn, partition_key: int, query: WorkitemQuery,
+                 summaries: bool = False) -> tuple[str, list[Any]]:
+    """The SELECT of one search page and its parameters (also for the benchmark's EXPLAIN):
+    each row's dataset text, or with ``summaries`` its default search attributes' text where
+    the row has it; and whether the text is the whole dataset (1) or not (0)."""
     sql = _Sql(conn.engine)
     sql.add("w.partition_key = ?", partition_key)
     for flt in query.filters:
@@ -110,7 +113,9 @@ def build_search(conn: DbConn, partition_key: int, query: WorkitemQuery) -> tupl
             sql.condition(f"w.{flt.key.column}", flt.condition)
         else:
             _add_value_condition(sql, partition_key, flt.path, flt.condition)
-    text = (f"SELECT w.dataset, w.summary FROM workitems w WHERE {' AND '.join(sql.where)}"
+    columns = ("COALESCE(w.summary, w.dataset), CASE WHEN w.summary IS NULL THEN 1 ELSE 0 END"
+               if summaries else "w.dataset, 1")
+    text = (f"SELECT {columns} FROM workitems w WHERE {' AND '.join(sql.where)}"
             " ORDER BY w.workitem_key DESC LIMIT ? OFFSET ?")
     return text, sql.params + [query.limit, query.offset]
 
@@ -125,9 +130,10 @@ def _add_value_condition(sql: _Sql, partition_key: int, path: str,
             f"{' AND '.join(inner.where)})", partition_key, path, *inner.params)
 
 
-def search(conn: DbConn, partition_key: int,
-           query: WorkitemQuery) -> list[tuple[str, str | None]]:
-    """(dataset text, summary text or None) of one page of matching workitems, newest first."""
-    text, params = build_search(conn, partition_key, query)
+def search(conn: DbConn, partition_key: int, query: WorkitemQuery,
+           summaries: bool = False) -> list[tuple[str, bool]]:
+    """One page of matching workitems, newest first: (text, whether it is the whole dataset),
+    the text as ``build_search`` describes."""
+    text, params = build_search(conn, partition_key, query, summaries)
     _, rows = conn.fetch_tuples(text, params)
-    return [(dataset, summary) for dataset, summary in rows]
+    return [(found, bool(full)) for found, full in rows]

@@ -153,14 +153,12 @@ def search_workitems(conn: DbConn, partition_key: int, args: Iterable[tuple[str,
     default attributes, the filter and includefield attributes (or all), never the
     transaction UID."""
     query = parse_search(args, default_limit, max_limit)
-    defaults_only = set(query.return_keys) == set(DEFAULT_RETURN_KEYS)
+    defaults_only = not query.include_all and set(query.return_keys) == set(DEFAULT_RETURN_KEYS)
     results = []
-    for dataset, summary in dao.search(conn, partition_key, query):
-        if query.include_all and TRANSACTION_UID_KEY not in dataset:
-            results.append(dataset)  # stored without the owner's UID: returned as stored
-        elif defaults_only and summary is not None:
-            results.append(summary)
+    for text, full in dao.search(conn, partition_key, query, summaries=defaults_only):
+        if not full or query.include_all and TRANSACTION_UID_KEY not in text:
+            results.append(text)  # returned as stored
         else:
-            ds = ups.without_transaction_uid(json.loads(dataset))
+            ds = ups.without_transaction_uid(json.loads(text))
             results.append(dumps(ds if query.include_all else _returned(ds, query.return_keys)))
     return results

@@ -2,6 +2,7 @@
 returned attributes, paging and the error texts."""
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 import pytest
@@ -165,3 +166,28 @@ def test_search_after_update_and_cancel_sees_new_values(client, base):
     client.post(f"{base}/workitems/{uid}/cancelrequest", data="[{}]",
                 headers={"Content-Type": DICOM_JSON})
     assert _search(client, base, "ProcedureStepState=CANCELED") == [uid]
+
+
+def test_rows_written_before_summaries_are_searched_and_retrieved_alike(app, client, base):
+    """A row without the summary column, whose dataset still holds the transaction UID (as
+    written before migration 0052), answers exactly as a current row."""
+    uid = generate_uid()
+    create(client, base, uid=uid)
+    change_state(client, base, uid, "IN PROGRESS", "1.5.5")
+    queries = ["PatientID=PID-1", "PatientID=PID-1&includefield=all",
+               "PatientID=PID-1&includefield=00400400"]
+    before = [client.get(f"{base}/workitems?{q}", headers={"Accept": DICOM_JSON}).get_json()
+              for q in queries]
+    retrieved = client.get(f"{base}/workitems/{uid}", headers={"Accept": DICOM_JSON}).get_json()
+    with app.extensions["dicom_db"].connection() as conn:
+        with conn.transaction():
+            [row] = conn.fetchall("SELECT workitem_key, dataset FROM workitems")
+            old = {**json.loads(row["dataset"]), "00081195": el("UI", "1.5.5")}
+            conn.execute("UPDATE workitems SET summary = NULL, dataset = ? WHERE workitem_key = ?",
+                         (json.dumps(old), row["workitem_key"]))
+    after = [client.get(f"{base}/workitems?{q}", headers={"Accept": DICOM_JSON}).get_json()
+             for q in queries]
+    assert after == before
+    assert "00081195" not in after[1][0]
+    assert client.get(f"{base}/workitems/{uid}",
+                      headers={"Accept": DICOM_JSON}).get_json() == retrieved
