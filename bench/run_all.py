@@ -8,7 +8,7 @@ import importlib
 import sys
 
 BENCHMARKS: list[str] = ["bench.stow", "bench.wado", "bench.qido", "bench.delete",
-                         "bench.reindex", "bench.import"]  # one module per benchmarked issue
+                         "bench.reindex", "bench.import", "bench.workitems"]  # one per issue
 
 
 def main(argv: list[str]) -> int:
