@@ -325,3 +325,42 @@ def machine_description() -> str:
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, Python {sys.version.split()[0]}"
+
+
+@contextmanager
+def scratch_database(backend: str, prefix: str) -> Iterator[str]:
+    """The URL of an empty database for one benchmark run, dropped (PostgreSQL) afterwards."""
+    if backend == "postgresql":
+        url = create_pg_database()
+    else:
+        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix=prefix)) / 'index.sqlite3'}"
+    try:
+        yield url
+    finally:
+        if backend == "postgresql":
+            drop_pg_database(url)
+
+
+SearchCase = tuple[str, Callable[[int], str]]
+
+
+def time_searches(server: Server, cases: list[SearchCase], requests: int,
+                  request_for: Callable[[Callable[[int], str]], Callable[..., tuple[int, int]]],
+                  unit: str) -> list[Result]:
+    """Warm up, then time each (name, i -> path) case one request at a time; print a table
+    with the mean number of ``unit`` per response."""
+    print(TABLE_HEADER.replace(" p95 ms |", f" p95 ms | {unit}/response |") + "---|")
+    results = []
+    for name, path_for in cases:
+        drive(server, name, 1, 10, request_for(path_for))  # warm-up
+        result = drive(server, name, 1, requests, request_for(path_for))
+        results.append(result)
+        print(result.row()[:-1] + f"| {result.items / result.requests:.1f} |", flush=True)
+    return results
+
+
+def print_plans(cases: list[SearchCase], explain: Callable[[str], str]) -> None:
+    """Each case's EXPLAIN ANALYZE (of its first request) as Markdown."""
+    for name, path_for in cases:
+        print(f"\n#### {name}: `GET {path_for(0)}`\n\n```\n{explain(path_for(0))}\n```",
+              flush=True)

@@ -14,8 +14,6 @@ import argparse
 import http.client
 import random
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -24,8 +22,8 @@ from app.db import Database
 from app.dicomweb.query_params import RESOURCES, parse_query
 from app.services.query import PathUids
 
-from .common import (TABLE_HEADER, Result, create_pg_database, drive, drop_pg_database,
-                     machine_description, running_server)
+from .common import (Result, machine_description, print_plans, running_server,
+                     scratch_database, time_searches)
 from .seed import SYLLABLES, seed
 
 PARTITION = "Site1"
@@ -144,31 +142,16 @@ def _request(path_for: Callable[[int], str]) -> Callable[[http.client.HTTPConnec
 
 
 def run(backend: str, instances: int, requests: int, show_explain: bool) -> list[Result]:
-    if backend == "postgresql":
-        url = create_pg_database()
-    else:
-        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='qido-bench-')) / 'index.sqlite3'}"
-    try:
+    with scratch_database(backend, "qido-bench-") as url:
         seeded = seed(url, instances)
         print(f"\n### {backend}, {instances:,} instances ({seeded['counts']['studies']:,} studies"
               f" in 4 partitions, seeded in {seeded['seconds']:.0f} s)\n", flush=True)
         samples = _samples(url)
-        results = []
         with running_server(backend, partitions=True, database_url=url) as server:
-            print(TABLE_HEADER.replace(" p95 ms |", " p95 ms | datasets/response |") + "---|")
-            for name, path_for in cases(samples):
-                drive(server, name, 1, 10, _request(path_for))  # warm-up
-                result = drive(server, name, 1, requests, _request(path_for))
-                results.append(result)
-                print(result.row()[:-1] + f"| {result.items / result.requests:.1f} |", flush=True)
+            results = time_searches(server, cases(samples), requests, _request, "datasets")
         if show_explain and backend == "postgresql":
-            for name, path_for in cases(samples):
-                print(f"\n#### {name}: `GET {path_for(0)}`\n\n```\n{explain(url, path_for(0))}"
-                      "\n```", flush=True)
+            print_plans(cases(samples), lambda path: explain(url, path))
         return results
-    finally:
-        if backend == "postgresql":
-            drop_pg_database(url)
 
 
 def main(argv: list[str]) -> int:

@@ -19,10 +19,8 @@ import io
 import json
 import random
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -31,8 +29,8 @@ from app.db import Database
 from app.dicomweb.ups_query import parse_search
 from app.services.workitems import index_workitem
 
-from .common import (TABLE_HEADER, Result, create_pg_database, drive, drop_pg_database,
-                     machine_description, running_server)
+from .common import (Result, machine_description, print_plans, running_server,
+                     scratch_database, time_searches)
 from .seed import last_name
 
 PARTITION = "Site1"
@@ -248,30 +246,15 @@ def _request(path_for: Callable[[int], str]) -> Callable[[http.client.HTTPConnec
 
 
 def run(backend: str, count: int, requests: int, show_explain: bool) -> list[Result]:
-    if backend == "postgresql":
-        url = create_pg_database()
-    else:
-        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='ups-bench-')) / 'index.sqlite3'}"
-    try:
+    with scratch_database(backend, "ups-bench-") as url:
         seconds = seed(url, count)
         print(f"\n### {backend}, {count:,} workitems in {PARTITION} (seeded in {seconds:.0f} s)\n",
               flush=True)
-        results = []
         with running_server(backend, partitions=True, database_url=url) as server:
-            print(TABLE_HEADER.replace(" p95 ms |", " p95 ms | workitems/response |") + "---|")
-            for name, path_for in cases(count):
-                drive(server, name, 1, 10, _request(path_for))  # warm-up
-                result = drive(server, name, 1, requests, _request(path_for))
-                results.append(result)
-                print(result.row()[:-1] + f"| {result.items / result.requests:.1f} |", flush=True)
+            results = time_searches(server, cases(count), requests, _request, "workitems")
         if show_explain and backend == "postgresql":
-            for name, path_for in cases(count)[:-1]:
-                print(f"\n#### {name}: `GET {path_for(0)}`\n\n```\n{explain(url, path_for(0))}"
-                      "\n```", flush=True)
+            print_plans(cases(count)[:-1], lambda path: explain(url, path))
         return results
-    finally:
-        if backend == "postgresql":
-            drop_pg_database(url)
 
 
 def main(argv: list[str]) -> int:
