@@ -6,6 +6,7 @@ bounded by a request count.
 """
 from __future__ import annotations
 
+import argparse
 import atexit
 import http.client
 import os
@@ -364,3 +365,20 @@ def print_plans(cases: list[SearchCase], explain: Callable[[str], str]) -> None:
     for name, path_for in cases:
         print(f"\n#### {name}: `GET {path_for(0)}`\n\n```\n{explain(path_for(0))}\n```",
               flush=True)
+
+
+def latency_main(argv: list[str], description: str, count_option: str, default_count: int,
+                 run: Callable[[str, int, int, bool], Any]) -> int:
+    """The command line of a latency benchmark: ``--backend``, ``count_option`` (one run per
+    count), ``--requests`` per case and ``--explain``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument(count_option, type=int, nargs="+", default=[default_count],
+                        dest="counts")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--explain", action="store_true")
+    args = parser.parse_args(argv)
+    print(machine_description())
+    for count in args.counts:
+        run(args.backend, count, args.requests, args.explain)
+    return 0

@@ -10,7 +10,6 @@ a time (latency, not throughput). Each seeded database is dropped after its run.
 """
 from __future__ import annotations
 
-import argparse
 import http.client
 import random
 import sys
@@ -22,8 +21,8 @@ from app.db import Database
 from app.dicomweb.query_params import RESOURCES, parse_query
 from app.services.query import PathUids
 
-from .common import (Result, machine_description, print_plans, running_server,
-                     scratch_database, time_searches)
+from .common import (Result, latency_main, print_plans, running_server, scratch_database,
+                     time_searches)
 from .seed import SYLLABLES, seed
 
 PARTITION = "Site1"
@@ -155,16 +154,7 @@ def run(backend: str, instances: int, requests: int, show_explain: bool) -> list
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description="QIDO-RS latency at scale")
-    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--instances", type=int, nargs="+", default=[10_000])
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--explain", action="store_true")
-    args = parser.parse_args(argv)
-    print(machine_description())
-    for count in args.instances:
-        run(args.backend, count, args.requests, args.explain)
-    return 0
+    return latency_main(argv, "QIDO-RS latency at scale", "--instances", 10_000, run)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,17 @@ def _insert_sqlite(cur: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
     cur.executemany(f"INSERT INTO {table} ({', '.join(COLUMNS[table])}) VALUES ({marks})", rows)
 
 
+def add_partition(conn: Any, cur: Any, name: str, now: datetime) -> int:
+    """Add a partition (unless it exists) through a raw cursor; return its key."""
+    cur.execute(conn.engine.convert(
+        "INSERT INTO partitions (partition_name, created_date) VALUES (?, ?)"
+        " ON CONFLICT DO NOTHING"), (name, now))
+    cur.execute(conn.engine.convert(
+        "SELECT partition_key FROM partitions WHERE partition_name = ?"), (name,))
+    row = cur.fetchone()
+    return int(row["partition_key"] if conn.dialect == "postgresql" else row[0])
+
+
 def seed(database_url: str, instances: int, partitions: int = 4, series_per_study: int = 2,
          instances_per_series: int = 5, seed_value: int = 5) -> dict[str, Any]:
     """Migrate the database and add the synthetic archive; return what was added."""
@@ -178,16 +189,8 @@ def seed(database_url: str, instances: int, partitions: int = 4, series_per_stud
         if not pg:
             raw.execute("BEGIN IMMEDIATE")
         now = datetime.now(timezone.utc)
-        partition_keys = []
-        for number in range(1, partitions + 1):
-            name = f"Site{number}"
-            cur.execute(conn.engine.convert(
-                "INSERT INTO partitions (partition_name, created_date) VALUES (?, ?)"
-                " ON CONFLICT DO NOTHING"), (name, now))
-            cur.execute(conn.engine.convert(
-                "SELECT partition_key FROM partitions WHERE partition_name = ?"), (name,))
-            row = cur.fetchone()
-            partition_keys.append(int(row["partition_key"] if pg else row[0]))
+        partition_keys = [add_partition(conn, cur, f"Site{number}", now)
+                          for number in range(1, partitions + 1)]
         start = {}
         for key, sql in (("study", "SELECT MAX(study_key) FROM studies"),
                          ("series", "SELECT MAX(series_key) FROM series"),

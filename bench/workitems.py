@@ -13,7 +13,6 @@ about 100 a day; 500 patients (two hundred workitems each); 20 stations.
 """
 from __future__ import annotations
 
-import argparse
 import http.client
 import io
 import json
@@ -29,9 +28,9 @@ from app.db import Database
 from app.dicomweb.ups_query import parse_search
 from app.services.workitems import index_workitem
 
-from .common import (Result, machine_description, print_plans, running_server,
-                     scratch_database, time_searches)
-from .seed import last_name
+from .common import (Result, latency_main, print_plans, running_server, scratch_database,
+                     time_searches)
+from .seed import add_partition, last_name
 
 PARTITION = "Site1"
 UID_ROOT = "1.2.826.0.1.3680043.10.543.77"
@@ -122,15 +121,8 @@ def seed(database_url: str, count: int) -> float:
         cur = raw.cursor()
         if not pg:
             raw.execute("BEGIN IMMEDIATE")
-        partition_keys = []
-        for name in (PARTITION, "Site2"):
-            cur.execute(conn.engine.convert(
-                "INSERT INTO partitions (partition_name, created_date) VALUES (?, ?)"),
-                (name, datetime.now(timezone.utc)))
-            cur.execute(conn.engine.convert(
-                "SELECT partition_key FROM partitions WHERE partition_name = ?"), (name,))
-            row = cur.fetchone()
-            partition_keys.append(int(row["partition_key"] if pg else row[0]))
+        now = datetime.now(timezone.utc)
+        partition_keys = [add_partition(conn, cur, name, now) for name in (PARTITION, "Site2")]
         batches: dict[str, list[tuple[Any, ...]]] = {"workitems": [],
                                                      "workitem_sequence_values": []}
         total = count + count // 10  # Site1 gets ``count``, Site2 a tenth as many
@@ -258,16 +250,8 @@ def run(backend: str, count: int, requests: int, show_explain: bool) -> list[Res
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description="UPS-RS worklist search latency at scale")
-    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--workitems", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--explain", action="store_true")
-    args = parser.parse_args(argv)
-    print(machine_description())
-    for count in args.workitems:
-        run(args.backend, count, args.requests, args.explain)
-    return 0
+    return latency_main(argv, "UPS-RS worklist search latency at scale", "--workitems",
+                        100_000, run)
 
 
 if __name__ == "__main__":
