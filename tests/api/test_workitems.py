@@ -83,10 +83,12 @@ def _without(*keys: str):
 
 CREATE_RULE_CASES = [
     (_without("00081195"), "The required tag '(0008,1195)' is missing."),
-    (workitem(**{"00081195": el("UI", "1.2.3")}), "The attribute with tag '(0008,1195)' must be empty."),
+    (workitem(**{"00081195": el("UI", "1.2.3")}),
+     "The attribute with tag '(0008,1195)' must be empty."),
     (_without("00741200"), "The required tag '(0074,1200)' is missing."),
     (workitem(**{"00741204": el("LO")}), "The value for tag '(0074,1204)' is missing."),
-    (workitem(**{"00741204": el("LO", "   ")}), "The attribute with tag '(0074,1204)' must not be empty."),
+    (workitem(**{"00741204": el("LO", "   ")}),
+     "The attribute with tag '(0074,1204)' must not be empty."),
     (_without("00404005"), "The required tag '(0040,4005)' is missing."),
     (_without("00404041"), "The required tag '(0040,4041)' is missing."),
     (_without("00404025"), "The required tag '(0040,4025)' is missing."),
@@ -183,7 +185,8 @@ def test_create_workitem_wrong_media_types_and_size(make_app, partition_mode, ba
     big = body(workitem(**{"00400400": el("LT", "x" * 20000)}))
     response = client.post(f"{base}/workitems", data=big, headers=JSON_HEADERS)
     assert response.status_code == 413
-    assert response.get_data(as_text=True) == "The request exceeded the allowed limit of 10000 bytes."
+    assert response.get_data(as_text=True) == ("The request exceeded the allowed limit of 10000 "
+                                               "bytes.")
     assert _count(client, base) == 0
 
 
