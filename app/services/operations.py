@@ -17,7 +17,7 @@ from .. import metrics
 from ..dao import operations as dao
 from ..db import DbConn
 from ..errors import DataStoreError, OperationNotFoundError
-from . import extended_query_tags
+from . import extended_query_tag_reindex
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def count_operations(conn: DbConn) -> list[dao.OperationCount]:
 def _run(conn: DbConn, operation: dao.Operation, owner: str, settings: WorkerSettings,
          should_stop: Callable[[], bool]) -> None:
     if operation.operation_type == dao.REINDEX:
-        extended_query_tags.reindex(conn, operation, owner, settings.reindex_batch_size,
+        extended_query_tag_reindex.reindex(conn, operation, owner, settings.reindex_batch_size,
                                     should_stop)
     else:
         raise ValueError(f"Unknown operation type {operation.operation_type!r}")
@@ -76,10 +76,10 @@ def run_next_operation(conn: DbConn, owner: str, settings: WorkerSettings,
     outcome = "completed"
     try:
         _run(conn, operation, owner, settings, should_stop)
-    except extended_query_tags.LeaseLostError:
+    except extended_query_tag_reindex.LeaseLostError:
         outcome = "taken_over"
         logger.warning("Operation %s was taken over by another worker", operation.operation_id)
-    except extended_query_tags.OperationInterrupted:
+    except extended_query_tag_reindex.OperationInterrupted:
         outcome = "interrupted"
         _release(conn, operation, owner, operation.payload)
     except DataStoreError:
@@ -114,4 +114,4 @@ def _record_failure(conn: DbConn, operation: dao.Operation, owner: str) -> None:
         if dao.complete_operation(conn, operation.operation_id, owner, dao.FAILED,
                                   current.percent_complete, None, now):
             if operation.operation_type == dao.REINDEX:
-                extended_query_tags.release_tags(conn, operation)
+                extended_query_tag_reindex.release_tags(conn, operation)
