@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "PROCESSES": 1,
     "DB_POOL_SIZE": None,  # THREADS + 4 (PostgreSQL only)
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
+    "SQLITE_SYNCHRONOUS": "FULL",  # FULL: a commit survives a power loss; NORMAL: faster
     "FSYNC": True,
     "MAX_PART_SIZE": 2147483648,
     "MAX_REQUEST_SIZE": 4294967296,  # bytes of a request body (larger: 413 before it is read)
@@ -141,6 +142,9 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
                          ("WORKITEM_MAX_BODY_SIZE", 1),
                          ("SECURITY_CLOCK_SKEW_SECONDS", 0), ("TRUSTED_PROXIES", 0)):
         settings[key] = _parse_int(settings[key], key, minimum)
+    settings["SQLITE_SYNCHRONOUS"] = str(settings["SQLITE_SYNCHRONOUS"]).strip().upper()
+    if settings["SQLITE_SYNCHRONOUS"] not in ("FULL", "NORMAL"):
+        raise ConfigError("Setting SQLITE_SYNCHRONOUS must be FULL or NORMAL.")
     settings["WORKER_POLL_SECONDS"] = float(settings["WORKER_POLL_SECONDS"])
     settings["OPERATION_LEASE_SECONDS"] = float(settings["OPERATION_LEASE_SECONDS"])
     settings["SECURITY_KEY_REFRESH_COOLDOWN_SECONDS"] = float(

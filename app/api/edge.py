@@ -29,7 +29,7 @@ _VERSIONS = {prefix.lstrip("/"): version for prefix, _, version in BASE_PREFIXES
 def init_app(app: Flask) -> Database:
     """Create the app's database; release the request's connection at teardown."""
     database = Database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"],
-                        app.config["SQLITE_BUSY_TIMEOUT_MS"])
+                        app.config["SQLITE_BUSY_TIMEOUT_MS"], app.config["SQLITE_SYNCHRONOUS"])
     app.extensions["dicom_db"] = database
     app.teardown_appcontext(_close_db)
     app.before_request(_check_request_size)

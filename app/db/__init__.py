@@ -110,9 +110,10 @@ class DbConn:
 class Database:
     """The engine and queries of one configured database."""
 
-    def __init__(self, url: str, pool_size: int = 12, busy_timeout_ms: int = 30000) -> None:
+    def __init__(self, url: str, pool_size: int = 12, busy_timeout_ms: int = 30000,
+                 sqlite_synchronous: str = "FULL") -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size, busy_timeout_ms)
+        self.engine = create_engine(url, pool_size, busy_timeout_ms, sqlite_synchronous)
         self.queries = load_queries(self.engine.dialect, self.engine.driver)
         self.shared_cache: dict[str, Any] = {}
 

@@ -63,3 +63,14 @@ def test_postgres_begin_travels_with_the_first_statement(pg_test_url):
             assert [r["x"] for r in conn.fetchall("SELECT x FROM probe ORDER BY x")] == [1, 3]
     finally:
         database.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("setting,expected", [(None, 2), ("NORMAL", 1), ("full", 2)])
+def test_sqlite_commits_are_durable_unless_relaxed(make_app, setting, expected):
+    """``PRAGMA synchronous`` FULL (2) by default: WAL mode fsyncs the log at every commit, so
+    an acknowledged store survives a power loss; DICOM_SQLITE_SYNCHRONOUS=NORMAL (1) relaxes it
+    (issue #15)."""
+    app = make_app(**({} if setting is None else {"SQLITE_SYNCHRONOUS": setting}))
+    with app.extensions["dicom_db"].connection() as conn:
+        assert conn.fetchall("PRAGMA synchronous")[0][0] == expected

@@ -38,3 +38,10 @@ def test_dicom_prefixed_flag_wins_over_reference_flag():
 def test_invalid_settings_fail_fast(env):
     with pytest.raises(ConfigError):
         resolve(env)
+
+
+def test_sqlite_synchronous_is_full_unless_relaxed():
+    assert resolve({})["SQLITE_SYNCHRONOUS"] == "FULL"
+    assert resolve({"DICOM_SQLITE_SYNCHRONOUS": "normal"})["SQLITE_SYNCHRONOUS"] == "NORMAL"
+    with pytest.raises(ConfigError):
+        resolve({"DICOM_SQLITE_SYNCHRONOUS": "OFF"})

@@ -10,10 +10,12 @@ __all__ = ["Engine", "PostgresEngine", "SqliteEngine", "as_datetime", "create_en
            "transaction"]
 
 
-def create_engine(url: str, pool_size: int = 12, busy_timeout_ms: int = 30000) -> Engine:
+def create_engine(url: str, pool_size: int = 12, busy_timeout_ms: int = 30000,
+                  sqlite_synchronous: str = "FULL") -> Engine:
     """Pick the engine from the database URL (``sqlite:///path`` or ``postgresql://...``)."""
     if url.startswith("sqlite:///"):
-        return SqliteEngine(url[len("sqlite:///"):] or ":memory:", busy_timeout_ms)
+        return SqliteEngine(url[len("sqlite:///"):] or ":memory:", busy_timeout_ms,
+                            sqlite_synchronous)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresEngine(url, pool_size)
     raise ValueError(f"Unsupported database URL: {url}")

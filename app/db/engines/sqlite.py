@@ -22,6 +22,12 @@ def _adapt_datetime(value: datetime) -> str:
 sqlite3.register_adapter(datetime, _adapt_datetime)
 
 
+#: ``PRAGMA synchronous`` values a deployment may choose. FULL (the default) fsyncs the WAL at
+#: every commit, so a committed (acknowledged) store survives a power loss; NORMAL fsyncs only
+#: at checkpoints: faster, but the last commits before a power loss may roll back.
+SYNCHRONOUS_MODES = ("FULL", "NORMAL")
+
+
 class SqliteEngine(Engine):
     """Embedded default: one file, WAL mode, a connection per request (reused when idle)."""
 
@@ -35,9 +41,12 @@ class SqliteEngine(Engine):
     #: and removes the WAL file, which cost every request an fsync-heavy checkpoint.
     max_idle = 8
 
-    def __init__(self, path: str, busy_timeout_ms: int = 30000):
+    def __init__(self, path: str, busy_timeout_ms: int = 30000, synchronous: str = "FULL"):
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}")
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
+        self.synchronous = synchronous
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         if path != ":memory:":
@@ -75,7 +84,7 @@ class SqliteEngine(Engine):
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             raise DataStoreError() from exc
