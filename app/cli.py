@@ -1,11 +1,12 @@
-"""Every ``flask --app wsgi ...`` command: ``db upgrade``, ``blobs sweep``, ``blobs verify``,
-``import``.
+"""Every ``flask --app wsgi ...`` command: ``db upgrade``, ``blobs sweep``,
+``blobs restore-quarantine``, ``blobs verify``, ``import``.
 
 Registered by the app factory; each command runs in the app context (``AppGroup``) and calls
 services.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import IO
 
 import click
@@ -19,7 +20,7 @@ from .bulk_import.sources import find_items
 from .bulk_import.targets import LocalTarget, RemoteTarget, Target
 from .errors import InvalidPartitionNameError
 from .models import DEFAULT_PARTITION_NAME
-from .services.maintenance import sweep_blobs
+from .services.blob_sweep import SweepSettings, sweep_blobs
 from .services.partitions import validate_partition_name
 
 
@@ -48,12 +49,31 @@ def blobs_group() -> None:
 
 
 @blobs_group.command("sweep")
-@click.option("--min-age", default=3600.0, show_default=True,
-              help="Only remove files older than this many seconds.")
-def sweep_command(min_age: float) -> None:
-    """Remove files that no instance references, and stale temporary files."""
-    removed = sweep_blobs(get_database(), get_blobstore(), min_age)
-    click.echo(f"Removed {removed} files.")
+@click.option("--min-age", type=float, default=None,
+              help="Only touch files older than this many seconds "
+                   "(default: DICOM_SWEEP_MIN_AGE_SECONDS).")
+@click.option("--dry-run", is_flag=True, help="Only report what a sweep would do.")
+@click.option("--force", is_flag=True,
+              help="Quarantine even when more than DICOM_SWEEP_MAX_SHARE of the files look "
+                   "unreferenced.")
+def sweep_command(min_age: float | None, dry_run: bool, force: bool) -> None:
+    """Move files no instance references into the quarantine, purge the quarantine's expired
+    files, remove stale temporary files; exit with status 1 if the sweep stopped."""
+    settings = SweepSettings.of(current_app.config)
+    if min_age is not None:
+        settings = replace(settings, min_age_seconds=min_age)
+    report = sweep_blobs(get_database(), get_blobstore(), settings, dry_run, force)
+    click.echo(report.summary())
+    if report.stopped:
+        raise SystemExit(1)
+
+
+@blobs_group.command("restore-quarantine")
+def restore_quarantine_command() -> None:
+    """Move every quarantined file back into the blob store."""
+    store = get_blobstore()
+    restored = sum(store.restore_quarantined(key) for key, _ in list(store.quarantined()))
+    click.echo(f"Restored {restored} files.")
 
 
 @blobs_group.command("verify")

@@ -43,7 +43,12 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_POLL_SECONDS": 2.0,
     "OPERATION_LEASE_SECONDS": 60.0,
     "ENABLE_BACKGROUND_WORKER": True,
-    "SWEEP_BLOBS_AT_STARTUP": True,
+    "SWEEP_BLOBS_AT_STARTUP": False,  # one blob sweep at once at startup (opt-in)
+    "SWEEP_INTERVAL_SECONDS": 86400.0,  # the background blob sweep (0: none)
+    "SWEEP_MIN_AGE_SECONDS": 3600.0,  # files younger than this are never swept
+    "SWEEP_MAX_SHARE": 0.05,  # a sweep finding more files unreferenced stops and reports
+    "QUARANTINE_RETENTION_SECONDS": 2592000.0,  # swept files are purged after 30 days
+    "ADOPT_STORE_IDENTITY": False,  # a database without a store identity takes the store's
     "LOG_LEVEL": "INFO",
     # Security (issue #16; app/security/settings.py reads these, docs/security.md explains)
     "SECURITY_ENABLED": False,
@@ -109,6 +114,16 @@ def _parse_int(value: Any, key: str, minimum: int = 0) -> int:
     return number
 
 
+def _parse_float(value: Any, key: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Setting {key} must be a number, not {value!r}.") from None
+    if number < 0:
+        raise ConfigError(f"Setting {key} must not be negative.")
+    return number
+
+
 def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Compute the effective settings from the environment and explicit overrides."""
     settings = dict(DEFAULTS)
@@ -124,7 +139,8 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
 
     for key in ("ENABLE_DATA_PARTITIONS", "FSYNC", "ENABLE_BACKGROUND_WORKER",
                 "SWEEP_BLOBS_AT_STARTUP", "SECURITY_ENABLED", "SECURITY_REQUIRE_HTTPS_METADATA",
-                "SECURITY_AUTHORIZATION_ENABLED", "CORS_ALLOW_CREDENTIALS", "METRICS_ENABLED"):
+                "SECURITY_AUTHORIZATION_ENABLED", "CORS_ALLOW_CREDENTIALS", "METRICS_ENABLED",
+                "ADOPT_STORE_IDENTITY"):
         settings[key] = parse_bool(settings[key], key)
     if settings["AUDIT_LOG"] not in (None, ""):
         settings["AUDIT_LOG"] = parse_bool(settings["AUDIT_LOG"], "AUDIT_LOG")
@@ -145,6 +161,11 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
     settings["SQLITE_SYNCHRONOUS"] = str(settings["SQLITE_SYNCHRONOUS"]).strip().upper()
     if settings["SQLITE_SYNCHRONOUS"] not in ("FULL", "NORMAL"):
         raise ConfigError("Setting SQLITE_SYNCHRONOUS must be FULL or NORMAL.")
+    for key in ("SWEEP_INTERVAL_SECONDS", "SWEEP_MIN_AGE_SECONDS", "SWEEP_MAX_SHARE",
+                "QUARANTINE_RETENTION_SECONDS"):
+        settings[key] = _parse_float(settings[key], key)
+    if settings["SWEEP_MAX_SHARE"] > 1:
+        raise ConfigError("Setting SWEEP_MAX_SHARE is a share of the files: at most 1.")
     settings["WORKER_POLL_SECONDS"] = float(settings["WORKER_POLL_SECONDS"])
     settings["OPERATION_LEASE_SECONDS"] = float(settings["OPERATION_LEASE_SECONDS"])
     settings["SECURITY_KEY_REFRESH_COOLDOWN_SECONDS"] = float(

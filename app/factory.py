@@ -14,7 +14,8 @@ from .api import openapi
 from .blobs import FileSystemBlobStore
 from .dicomweb.decode_limits import DecodeLimits
 from .partitioning import register_api
-from .services import maintenance, partitions as partition_service
+from .services import blob_sweep, partitions as partition_service
+from .services.store_identity import StoreIdentityError, check_store_identity
 
 #: Partition-aware APIs: registered under every base prefix, plain and /partitions/<name>.
 PARTITION_AWARE_APIS = (stow.bp, wado.bp, qido.bp, delete.bp, change_feed.bp, workitems.bp)
@@ -64,16 +65,31 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     if not app.config.get("SKIP_STARTUP", False):
         startup(app, database)
-        if app.config["SWEEP_BLOBS_AT_STARTUP"]:
-            app.extensions["dicom_blob_sweep"] = maintenance.start_background_sweep(
-                database, app.extensions["dicom_blobs"])
+        start_blob_sweep(app, at_start=app.config["SWEEP_BLOBS_AT_STARTUP"])
         worker.init_app(app)  # background operations (re-index), issue #7
     return app
 
 
+def start_blob_sweep(app: Flask, at_start: bool) -> None:
+    """Start the background blob sweep (every SWEEP_INTERVAL_SECONDS; ``at_start``: once at
+    once as well)."""
+    if app.config["SWEEP_INTERVAL_SECONDS"] <= 0 and not at_start:
+        return
+    app.extensions["dicom_blob_sweep"] = blob_sweep.PeriodicSweep(
+        app.extensions["dicom_db"], app.extensions["dicom_blobs"],
+        blob_sweep.SweepSettings.of(app.config),
+        app.config["SWEEP_INTERVAL_SECONDS"], at_start).start()
+
+
 def startup(app: Flask, database: db.Database) -> None:
-    """Migrate the schema, then refuse to start when partitions exist but the feature is off."""
+    """Migrate the schema; refuse to start when the database and the blob store carry
+    different store identities, or when partitions exist but the feature is off."""
     database.migrate()
+    try:
+        check_store_identity(database, app.extensions["dicom_blobs"],
+                             app.config["BLOB_STORE_PATH"], app.config["ADOPT_STORE_IDENTITY"])
+    except StoreIdentityError as exc:
+        raise StartupError(str(exc)) from exc
     if not app.config["ENABLE_DATA_PARTITIONS"]:
         with database.connection() as conn:
             try:

@@ -21,7 +21,7 @@ from . import metrics
 from . import worker as background_worker
 from .accept_balance import ConnectionCounts, balance
 from .config import ConfigError, resolve
-from .factory import StartupError, create_app
+from .factory import StartupError, create_app, start_blob_sweep
 
 #: This run's prometheus_client multiprocess directory (several processes), removed at exit.
 _metrics_dir: str | None = None
@@ -120,8 +120,11 @@ def _child(app: Flask, sock: socket.socket, counts: ConnectionCounts, index: int
         signal.signal(signum, _exit_normally)
     _stop_with_parent(parent)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    # Threads do not survive fork: each process runs its own background worker.
+    # Threads do not survive fork: each process runs its own background worker; the first
+    # runs the periodic blob sweep.
     background_worker.init_app(app)
+    if index == 0:
+        start_blob_sweep(app, at_start=False)
     _serve(app, counts, index, sockets=[sock])
     sys.exit(0)
 
@@ -133,9 +136,10 @@ def _serve_forked(app: Flask, processes: int) -> int:
     if worker is not None:
         worker.stop()
     sweep = app.extensions.pop("dicom_blob_sweep", None)
-    if sweep is not None and sweep.is_alive():  # the startup sweep of the blob store
-        print("Waiting for the startup blob sweep to finish", file=sys.stderr, flush=True)
-        sweep.join()
+    if sweep is not None:  # the background blob sweep: one process runs it after the fork
+        if sweep.is_alive():
+            print("Waiting for a running blob sweep to finish", file=sys.stderr, flush=True)
+        sweep.stop()
     app.extensions["dicom_db"].close()
     others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     if others:

@@ -117,6 +117,7 @@ def make_app(database_url: str, tmp_path: Path) -> Callable[..., Any]:
             "FSYNC": False,
             "ENABLE_BACKGROUND_WORKER": False,
             "SWEEP_BLOBS_AT_STARTUP": False,
+            "SWEEP_INTERVAL_SECONDS": 0,
             "LOG_LEVEL": "WARNING",
         }
         settings.update(overrides)
@@ -127,9 +128,10 @@ def make_app(database_url: str, tmp_path: Path) -> Callable[..., Any]:
     yield factory
     for app in apps:
         app.extensions["dicom_db"].close()
-        worker = app.extensions.get("dicom_worker")
-        if worker is not None:
-            worker.stop()
+        for name in ("dicom_worker", "dicom_blob_sweep"):
+            thread = app.extensions.get(name)
+            if thread is not None:
+                thread.stop()
 
 
 @pytest.fixture

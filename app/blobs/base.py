@@ -3,13 +3,13 @@ a place that keeps DICOM files, so a second backend (object storage) can stand i
 system (``filesystem.py``).
 
 Blobs are content-addressed: a blob's key is the SHA-256 of its bytes (hex). The index decides
-when a blob is unreferenced; the store only spools, puts, opens and deletes.
+when a blob is unreferenced; the store only spools, puts, opens, deletes and quarantines.
 """
 from __future__ import annotations
 
 import hashlib
 import re
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO, Iterator
 
 from .spool import SpoolFile
 
@@ -64,13 +64,41 @@ class BlobStore:
                 digest.update(chunk)
         return digest.hexdigest()
 
-    def sweep(self, is_referenced: Callable[[Iterable[str]], set[str]],
-              min_age_seconds: float = 3600) -> int:
-        """Remove stale temporary files and blobs no index row references; return the count.
+    def age(self, key: str) -> float:
+        """Seconds since the blob was written or last refreshed (a put of bytes already
+        present refreshes it); FileNotFoundError if there is none."""
+        raise NotImplementedError
 
-        ``is_referenced`` gets a batch of keys and returns those still referenced. Only what
-        is older than ``min_age_seconds`` is touched, so a store in flight is never swept.
-        """
+    def remove_stale_temporary(self, min_age_seconds: float) -> int:
+        """Remove temporary (spool) files older than ``min_age_seconds``; return the count."""
+        raise NotImplementedError
+
+    # The blob sweep (services/maintenance.py) never deletes a blob: it moves it out of the
+    # store into a quarantine (a folder here, a key prefix in object storage), which it purges
+    # only after a retention period.
+
+    def quarantine(self, key: str) -> bool:
+        """Move the blob into the quarantine; False if it is gone."""
+        raise NotImplementedError
+
+    def quarantined(self) -> Iterator[tuple[str, float]]:
+        """The quarantined keys, each with the seconds since it was quarantined."""
+        raise NotImplementedError
+
+    def purge_quarantined(self, key: str) -> None:
+        """Remove a quarantined blob for good (nothing happens if it is gone)."""
+        raise NotImplementedError
+
+    def restore_quarantined(self, key: str) -> bool:
+        """Move a quarantined blob back into the store; False if it is not quarantined."""
+        raise NotImplementedError
+
+    def identity(self) -> str | None:
+        """The store identity written into the store on first start (None before)."""
+        raise NotImplementedError
+
+    def set_identity(self, identity: str) -> str:
+        """Write the store identity unless the store has one; return the one it has."""
         raise NotImplementedError
 
     def check(self, min_free_bytes: int = 0) -> None:

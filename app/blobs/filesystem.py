@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO, Iterator
 
 from .base import KEY, BlobStore
 from .spool import SpoolFile
@@ -24,6 +24,10 @@ from .spool import SpoolFile
 #: (39,000 files each at 10 million). A store created with two levels keeps them.
 LAYOUT_FILE = ".layout"
 LAYOUT_TWO_LEVELS, LAYOUT_FLAT = 1, 2
+#: ``<root>/.store-id``: the store identity (the database holds the same, issue #15).
+IDENTITY_FILE = ".store-id"
+#: ``<root>/.quarantine/<key>``: files the sweep moved out of the store, until purged.
+QUARANTINE_DIR = ".quarantine"
 
 
 class FileSystemBlobStore(BlobStore):
@@ -32,6 +36,7 @@ class FileSystemBlobStore(BlobStore):
     def __init__(self, root: str | os.PathLike[str], fsync: bool = True) -> None:
         self.root = Path(root)
         self.tmp = self.root / ".tmp"
+        self.quarantine_dir = self.root / QUARANTINE_DIR
         self._root, self._tmp = str(self.root), str(self.tmp)  # strings for the hot paths
         self.fsync = fsync
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -44,20 +49,25 @@ class FileSystemBlobStore(BlobStore):
         marker = self.root / LAYOUT_FILE
         if not marker.exists():
             legacy = next(self.root.glob("??/??"), None) is not None
-            with self.spool() as spool:
-                spool.write(f"{LAYOUT_TWO_LEVELS if legacy else LAYOUT_FLAT}\n".encode())
-                spool.finish()
-                spool.sync()
-                try:  # atomically, and only one of several servers starting at once wins
-                    os.link(spool.name, marker)
-                except FileExistsError:
-                    pass
-                else:
-                    self._fsync_dir(self.root)
+            self._write_once(marker, f"{LAYOUT_TWO_LEVELS if legacy else LAYOUT_FLAT}\n")
         text = marker.read_text().strip()
         if text not in (str(LAYOUT_TWO_LEVELS), str(LAYOUT_FLAT)):
             raise ValueError(f"{marker}: unknown blob store layout {text!r}")
         return int(text)
+
+    def _write_once(self, target: Path, text: str) -> None:
+        """Write a small file durably unless it exists: atomically, and only one of several
+        servers starting at once wins."""
+        with self.spool() as spool:
+            spool.write(text.encode())
+            spool.finish()
+            spool.sync()
+            try:
+                os.link(spool.name, target)
+            except FileExistsError:
+                pass
+            else:
+                self._fsync_dir(target.parent)
 
     def path(self, key: str) -> Path:
         return Path(self._file(key))
@@ -84,7 +94,7 @@ class FileSystemBlobStore(BlobStore):
     def put(self, spool: SpoolFile) -> bool:
         target = self._file(spool.key)
         directory = os.path.dirname(target)
-        if os.path.exists(target):
+        if self._refresh(target):
             # Already there, but perhaps only just linked by a concurrent put that has not
             # fsynced the directory yet: make the entry durable before the caller commits.
             self._fsync_dir(directory)
@@ -104,12 +114,24 @@ class FileSystemBlobStore(BlobStore):
             try:
                 os.link(spool.name, target)
             except FileExistsError:  # a concurrent put of the same bytes linked it first
+                self._refresh(target)
                 self._fsync_dir(directory)
                 return False
         except FileExistsError:
+            self._refresh(target)
             self._fsync_dir(directory)
             return False
         self._fsync_dir(directory)
+        return True
+
+    @staticmethod
+    def _refresh(target: str) -> bool:
+        """Make an existing file young again (False if there is none): a store that reuses an
+        old unreferenced file is then outside the sweep's age margin (issue #15)."""
+        try:
+            os.utime(target)
+        except FileNotFoundError:
+            return False
         return True
 
     def open(self, key: str) -> BinaryIO:
@@ -132,9 +154,10 @@ class FileSystemBlobStore(BlobStore):
             if KEY.fullmatch(path.name):
                 yield path.name
 
-    def sweep(self, is_referenced: Callable[[Iterable[str]], set[str]],
-              min_age_seconds: float = 3600) -> int:
-        """Temporary files and blobs are files here: their age is their modification time."""
+    def age(self, key: str) -> float:
+        return time.time() - os.stat(self._file(key)).st_mtime
+
+    def remove_stale_temporary(self, min_age_seconds: float) -> int:
         removed = 0
         cutoff = time.time() - min_age_seconds
         for path in self.tmp.iterdir():
@@ -144,30 +167,64 @@ class FileSystemBlobStore(BlobStore):
                     removed += 1
             except FileNotFoundError:
                 pass
-        batch: list[str] = []
-
-        def flush() -> int:
-            referenced = is_referenced(batch)
-            count = 0
-            for key in batch:
-                if key not in referenced:
-                    path = self.path(key)
-                    try:
-                        if path.stat().st_mtime < cutoff:
-                            path.unlink()
-                            count += 1
-                    except FileNotFoundError:
-                        pass
-            batch.clear()
-            return count
-
-        for key in self.keys():
-            batch.append(key)
-            if len(batch) >= 500:
-                removed += flush()
-        if batch:
-            removed += flush()
         return removed
+
+    def _quarantined(self, key: str) -> Path:
+        if not KEY.fullmatch(key):
+            raise ValueError("blob keys are SHA-256 hex digests")
+        return self.quarantine_dir / key
+
+    def quarantine(self, key: str) -> bool:
+        self.quarantine_dir.mkdir(exist_ok=True)
+        target = self._quarantined(key)
+        try:
+            os.rename(self._file(key), target)
+        except FileNotFoundError:
+            return False
+        os.utime(target)  # its age in the quarantine starts now
+        self._fsync_dir(self.quarantine_dir)
+        self._fsync_dir(os.path.dirname(self._file(key)))
+        return True
+
+    def quarantined(self) -> Iterator[tuple[str, float]]:
+        if not self.quarantine_dir.is_dir():
+            return
+        now = time.time()
+        for path in self.quarantine_dir.iterdir():
+            if KEY.fullmatch(path.name):
+                try:
+                    yield path.name, now - path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+
+    def purge_quarantined(self, key: str) -> None:
+        try:
+            self._quarantined(key).unlink()
+        except FileNotFoundError:
+            pass
+
+    def restore_quarantined(self, key: str) -> bool:
+        source, target = self._quarantined(key), self._file(key)
+        if not source.exists():
+            return False
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.link(source, target)
+        except FileExistsError:  # stored again meanwhile: the same bytes
+            pass
+        self._fsync_dir(os.path.dirname(target))
+        source.unlink()
+        return True
+
+    def identity(self) -> str | None:
+        try:
+            return (self.root / IDENTITY_FILE).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def set_identity(self, identity: str) -> str:
+        self._write_once(self.root / IDENTITY_FILE, f"{identity}\n")
+        return self.identity() or identity
 
     def check(self, min_free_bytes: int = 0) -> None:
         stats = os.statvfs(self._tmp)

@@ -70,8 +70,9 @@ def delete_marked(conn: DbConn, partition_key: int, study_key: int, count: int,
     change-feed entries (a Delete entry each, earlier entries "Deleted"), extended query tag
     errors and values, metadata, file references, then empty series and the empty study.
 
-    Returns the keys of files no row references any more; the caller unlinks them before
-    committing. Call inside a write transaction that holds the study lock.
+    Returns the keys of files no row references any more (their rows stay, released, until
+    the caller removes each file after the commit). Call inside a write transaction that holds
+    the study lock.
     """
     conn.run("add_delete_change_feed_entries", timestamp=now, study_key=study_key)
     conn.run("mark_change_feed_deleted", study_key=study_key)
@@ -82,7 +83,7 @@ def delete_marked(conn: DbConn, partition_key: int, study_key: int, count: int,
     conn.run("delete_instance_metadata", study_key=study_key)
     conn.run("lock_blobs_for_delete", study_key=study_key)
     conn.run("release_blob_references", study_key=study_key)
-    released = [row["blob_key"] for row in conn.run("delete_unreferenced_blobs",
+    released = [row["blob_key"] for row in conn.run("list_unreferenced_blobs",
                                                      study_key=study_key)]
     conn.run("delete_marked_instances", study_key=study_key)
     conn.run("delete_empty_series", study_key=study_key)

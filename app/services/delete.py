@@ -9,9 +9,12 @@ One write transaction per request, set-based whatever the size of the study:
    change-feed Delete entries, earlier entries set to "Deleted", extended query tag values and
    errors, metadata, file references, empty series and study;
 4. recompute the remaining study/series "latest wins" columns from the remaining instances;
-5. unlink the files whose reference count reached zero, then commit. STOW writes the file
-   before it takes the file's row lock and re-puts it when it vanished, so unlinking under the
-   lock can never leave a stored instance without its file.
+5. commit; the rows of files whose reference count reached zero stay, released (count 0).
+6. remove those files after the commit (``blob_sweep.remove_released_files``): each under its
+   row's lock, re-checked, row and file removed together. A crash before the commit removes
+   nothing; one after it leaves released rows that the blob sweep finishes. STOW writes the
+   file before it takes the file's row lock and re-puts it when it vanished, so a store of the
+   same bytes racing with the removal never leaves an instance without its file.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from ..errors import InstanceNotFoundError, SeriesNotFoundError, StudyNotFoundEr
 from ..models import Partition
 # The store's own mapping from a dataset to index columns, so a recomputed row is exactly what
 # storing the remaining instances again would give.
+from .blob_sweep import remove_released_files
 from .instance_index import index_columns
 
 logger = logging.getLogger(__name__)
@@ -102,14 +106,7 @@ def _delete(conn: DbConn, blobs: BlobStore, partition: Partition, study_instance
                 remaining_series = dao.get_series_key(conn, partition_key, study_key,
                                                       series_instance_uid or "")
             recompute_columns(conn, study_key, remaining_series)
-        freed = 0
-        for key in deleted.released_blob_keys:
-            try:
-                size = blobs.size(key) if blobs.exists(key) else 0
-                blobs.delete(key)
-                freed += size
-            except OSError:  # an orphan file is swept later; the index is what matters
-                logger.exception("Could not remove file %s", key)
+    _, freed = remove_released_files(conn, blobs, deleted.released_blob_keys)
     metrics.instances("deleted", partition.partition_name, deleted.instances, freed)
     logger.info("Deleted %s instance(s) of study %s in partition %s", deleted.instances,
                 study_instance_uid, partition.partition_name)

@@ -1,7 +1,9 @@
-"""Blob sweep: unreferenced leftovers go, referenced and young files stay (decisions §3)."""
+"""Blob sweep: unreferenced leftovers go to the quarantine, referenced and young files stay; a
+sweep that would move too much stops (decisions §3, issue #15)."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 
@@ -10,7 +12,7 @@ import pytest
 
 from app import create_app
 from app.services import maintenance
-from app.services.maintenance import sweep_blobs
+from app.services.blob_sweep import SweepSettings, sweep_blobs
 from tests.api.helpers import store
 from tests.dicom_factory import make_dataset, to_bytes
 
@@ -21,7 +23,12 @@ def _age(path) -> None:
     os.utime(path, (OLD, OLD))
 
 
-def test_sweep_removes_old_orphans_and_keeps_stored_files(make_app):
+def _sweep(app, **settings):
+    return sweep_blobs(app.extensions["dicom_db"], app.extensions["dicom_blobs"],
+                       SweepSettings(**settings))
+
+
+def test_sweep_quarantines_old_orphans_and_keeps_stored_files(make_app):
     app = make_app()
     client = app.test_client()
     blobs = app.extensions["dicom_blobs"]
@@ -37,10 +44,11 @@ def test_sweep_removes_old_orphans_and_keeps_stored_files(make_app):
     stale_tmp.write_bytes(b"x")
     _age(stale_tmp)
 
-    removed = sweep_blobs(app.extensions["dicom_db"], blobs, min_age_seconds=3600)
+    report = _sweep(app)
 
-    assert removed == 2
+    assert (report.files, report.quarantined, report.temporary) == (3, 1, 1)
     assert not blobs.exists(old_orphan) and not stale_tmp.exists()
+    assert [key for key, _ in blobs.quarantined()] == [old_orphan]  # moved, not deleted
     assert blobs.exists(young_orphan) and blobs.exists(stored[0])
     url = (f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
            f"/instances/{ds.SOPInstanceUID}")
@@ -48,15 +56,100 @@ def test_sweep_removes_old_orphans_and_keeps_stored_files(make_app):
     assert response.status_code == 200 and response.data == to_bytes(ds)
 
 
-def test_sweep_command_reports_count(make_app):
+def test_the_quarantine_is_purged_only_after_its_retention(make_app):
     app = make_app()
     blobs = app.extensions["dicom_blobs"]
     orphan = blobs.put_bytes(b"orphan")
     _age(blobs.path(orphan))
-    result = app.test_cli_runner().invoke(args=["blobs", "sweep", "--min-age", "60"])
+    assert _sweep(app).quarantined == 1
+    assert _sweep(app, quarantine_retention_seconds=3600).purged == 0
+    assert [key for key, _ in blobs.quarantined()] == [orphan]
+    _age(blobs.quarantine_dir / orphan)
+    assert _sweep(app, quarantine_retention_seconds=3600).purged == 1
+    assert list(blobs.quarantined()) == [] and not blobs.exists(orphan)
+
+
+def test_a_sweep_finding_too_many_unreferenced_files_stops(make_app):
+    """The database looks like another archive's, or a restored backup: more than
+    SWEEP_MAX_SHARE of the files have no row. Nothing moves; --force moves them."""
+    app = make_app()
+    client = app.test_client()
+    blobs = app.extensions["dicom_blobs"]
+    assert store(client, "", *[make_dataset(pixels=False) for _ in range(4)]).status_code == 200
+    orphans = [blobs.put_bytes(f"orphan {n}".encode()) for n in range(12)]
+    for key in blobs.keys():
+        _age(blobs.path(key))
+
+    report = _sweep(app, max_share=0.5)
+
+    assert report.stopped and report.unreferenced == 12 and report.quarantined == 0
+    assert "12 of 16 files" in report.stopped
+    assert all(blobs.exists(key) for key in orphans)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["blobs", "sweep"])
+    assert result.exit_code == 1 and "Stopped: 12 of 16 files" in result.output
+    assert all(blobs.exists(key) for key in orphans)
+    result = runner.invoke(args=["blobs", "sweep", "--force"])
     assert result.exit_code == 0, result.output
-    assert "Removed 1 files." in result.output
+    assert "12 of 12 unreferenced files quarantined" in result.output
+    assert len(list(blobs.keys())) == 4
+
+
+def test_sweep_command_dry_run_moves_nothing(make_app):
+    app = make_app()
+    blobs = app.extensions["dicom_blobs"]
+    orphan = blobs.put_bytes(b"orphan")
+    _age(blobs.path(orphan))
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["blobs", "sweep", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "1 unreferenced and old enough would be quarantined" in result.output
+    assert blobs.exists(orphan)
+    result = runner.invoke(args=["blobs", "sweep", "--min-age", "60"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 unreferenced files quarantined" in result.output
     assert not blobs.exists(orphan)
+    result = runner.invoke(args=["blobs", "restore-quarantine"])
+    assert "Restored 1 files." in result.output and blobs.exists(orphan)
+
+
+def test_storing_the_bytes_of_an_old_orphan_refreshes_it(make_app):
+    """A store that reuses an old unreferenced file makes it young again, so a sweep that
+    found it unreferenced just before the store committed leaves it (issue #15, item 3)."""
+    app = make_app()
+    client = app.test_client()
+    blobs = app.extensions["dicom_blobs"]
+    ds = make_dataset()
+    orphan = blobs.put_bytes(to_bytes(ds))  # a crashed store of the same instance
+    _age(blobs.path(orphan))
+    assert store(client, "", ds).status_code == 200
+    assert blobs.age(orphan) < 60
+    assert _sweep(app).quarantined == 0 and blobs.exists(orphan)
+
+
+def test_a_sweep_waits_for_a_store_committing_the_same_file(make_app):
+    """A store of an old orphan's bytes is between its file check and its commit: the sweep
+    found the file unreferenced and old, but takes the file's row lock before it moves it,
+    so it sees the store's row and leaves the file (issue #15, item 3)."""
+    app = make_app()
+    blobs = app.extensions["dicom_blobs"]
+    orphan = blobs.put_bytes(b"the bytes a store is committing")
+    _age(blobs.path(orphan))
+    database = app.extensions["dicom_db"]
+    committing = database.connect()  # the store's transaction, holding its new row
+    found = {}
+    sweep = threading.Thread(target=lambda: found.update(report=_sweep(app)))
+    try:
+        with committing.transaction(write=True):
+            committing.execute("INSERT INTO blobs (blob_key, size, ref_count, created_date) "
+                               "VALUES (?, 31, 1, '2024-01-01T00:00:00+00:00')", (orphan,))
+            sweep.start()
+            time.sleep(1.0)  # the sweep found the file unreferenced and waits for the lock
+    finally:
+        database.release(committing)
+    sweep.join(30)
+    assert found["report"].unreferenced == 1 and found["report"].quarantined == 0
+    assert blobs.exists(orphan)
 
 
 def test_verify_command_lists_files_whose_bytes_changed(make_app):

@@ -38,8 +38,10 @@ def test_store_with_two_level_files_keeps_its_layout(tmp_path: Path) -> None:
     new = store.put_bytes(b"new")
     assert (root / new[:2] / new[2:4] / new).read_bytes() == b"new"
     assert sorted(store.keys()) == sorted([old, new])
-    assert store.sweep(lambda keys: {old}, min_age_seconds=-1) == 1  # the unreferenced one
-    assert list(store.keys()) == [old]
+    assert store.quarantine(new)  # the quarantine is flat whatever the layout
+    assert list(store.keys()) == [old] and [k for k, _ in store.quarantined()] == [new]
+    assert store.restore_quarantined(new)
+    assert (root / new[:2] / new[2:4] / new).read_bytes() == b"new"
 
 
 def test_marker_decides_even_for_an_empty_store(tmp_path: Path) -> None:

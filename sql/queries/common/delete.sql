@@ -87,13 +87,12 @@ UPDATE blobs SET ref_count = blobs.ref_count - released.n
          GROUP BY blob_key) AS released
  WHERE blobs.blob_key = released.blob_key;
 
--- name: delete_unreferenced_blobs(study_key)
--- Remove the rows of the marked instances' files nothing references any more; returns their
--- keys, whose files the service then unlinks before committing.
-DELETE FROM blobs
+-- name: list_unreferenced_blobs(study_key)
+-- The marked instances' files nothing references any more. Their rows stay (ref_count 0) until
+-- the service removes each file after the commit (remove_released_blob in blobs.sql).
+SELECT blob_key FROM blobs
  WHERE ref_count <= 0
-   AND blob_key IN (SELECT blob_key FROM instances WHERE study_key = :study_key AND status = 2)
-RETURNING blob_key;
+   AND blob_key IN (SELECT blob_key FROM instances WHERE study_key = :study_key AND status = 2);
 
 -- name: delete_marked_instances(study_key)!
 -- Remove the marked instance rows.

@@ -1,5 +1,12 @@
--- Maintenance (services/maintenance.py): the blob sweep's reference check, and a new
--- database's first statistics.
+-- Maintenance (services/blob_sweep.py, services/maintenance.py): released files, the sweep's
+-- reference check, a new database's first statistics (common/maintenance.sql: the rest).
+
+-- name: remove_released_blobs(blob_keys)
+-- Remove the rows of these released files (nothing references them), locking them until
+-- commit (a STOW of the same bytes waits, then inserts the row anew and re-puts its file); the
+-- keys removed (not those a STOW references again).
+DELETE FROM blobs WHERE blob_key = ANY(:blob_keys) AND ref_count <= 0
+RETURNING blob_key;
 
 -- name: list_referenced_blob_keys(blob_keys)
 -- Which of these file keys (an array: Engine.list_parameter) a blobs row references.
