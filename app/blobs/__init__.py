@@ -6,7 +6,8 @@ bytes are written to; ``filesystem.py``: the file-system backend.
 from __future__ import annotations
 
 from .base import CHUNK, BlobStore, iter_file
-from .filesystem import LAYOUT_FILE, FileSystemBlobStore
+from .filesystem import IDENTITY_FILE, LAYOUT_FILE, FileSystemBlobStore
 from .spool import SpoolFile
 
-__all__ = ["CHUNK", "LAYOUT_FILE", "BlobStore", "FileSystemBlobStore", "SpoolFile", "iter_file"]
+__all__ = ["CHUNK", "IDENTITY_FILE", "LAYOUT_FILE", "BlobStore", "FileSystemBlobStore",
+           "SpoolFile", "iter_file"]

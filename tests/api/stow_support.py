@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from app.api.edge import get_database
-from app.blobs import LAYOUT_FILE
+from app.blobs import IDENTITY_FILE, LAYOUT_FILE
 from tests.api.helpers import values
 
 REFERENCED = "00081199"
@@ -52,7 +52,7 @@ def blob_files(app: Any) -> list[Path]:
     """Stored (content-addressed) files, excluding the temporary directory."""
     root = blob_root(app)
     return [p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.relative_to(root).parts
-            and p.name != LAYOUT_FILE]
+            and p.name not in (LAYOUT_FILE, IDENTITY_FILE)]
 
 
 def temp_files(app: Any) -> list[Path]:

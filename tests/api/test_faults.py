@@ -1,0 +1,281 @@
+"""Faults, with the real server as a separate process (issue #15, item 5): kill -9 during a
+stream of STOWs or DELETEs, then a restart: every acknowledged store is retrievable byte for
+byte, every acknowledged delete is gone, no listed instance lacks its file. PostgreSQL sessions
+terminated under load: in-flight requests fail with 503, nothing acknowledged is lost, the
+server recovers without a restart."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import psycopg2
+import pytest
+
+from tests.api.helpers import http_request
+from tests.dicom_factory import make_dataset, multipart, to_bytes, uid
+
+ROOT = Path(__file__).resolve().parents[2]
+ANY_SYNTAX = {"Accept": "application/dicom; transfer-syntax=*"}
+#: How long the clients run before the fault, at most.
+LOAD_SECONDS = 4.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``python wsgi.py`` on a data directory and database that outlive it."""
+
+    def __init__(self, data_dir: Path, database_url: str) -> None:
+        self.data_dir, self.database_url = data_dir, database_url
+        self.port = _free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Server":
+        env = {**os.environ, "DICOM_DATA_DIR": str(self.data_dir), "DICOM_PORT": str(self.port),
+               "DICOM_DATABASE_URL": self.database_url, "DICOM_THREADS": "4",
+               "DICOM_LOG_LEVEL": "ERROR", "DICOM_ENABLE_BACKGROUND_WORKER": "false"}
+        self.process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 30
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(self.process.stderr.read().decode()[-2000:])
+            try:
+                if http_request(self.port, "GET", "/health/check")[0] == 200:
+                    return self
+            except OSError:
+                if time.time() > deadline:
+                    self.kill()
+                    pytest.fail("server did not start")
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str):
+    started = Server(tmp_path / "data", database_url)
+    yield started
+    started.stop()
+
+
+def _run_clients(count: int, work: Callable[[int, http.client.HTTPConnection], bool],
+                 stop: threading.Event) -> list[threading.Thread]:
+    """``count`` threads calling ``work(n, connection)`` until it returns False or ``stop``."""
+    def loop(worker: int) -> None:
+        conn = None
+        n = 0
+        while not stop.is_set():
+            try:
+                conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                if not work(worker * 1_000_000 + n, conn):
+                    return
+            except (OSError, http.client.HTTPException):  # the server went away
+                if conn is not None:
+                    conn.close()
+                conn = None
+                if stop.is_set():
+                    return
+                time.sleep(0.05)
+            n += 1
+
+    port = _run_clients.port  # type: ignore[attr-defined]
+    threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _call(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None,
+          headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def _listed(port: int, study: str) -> list[tuple[str, str]]:
+    """(series, SOP instance) UIDs QIDO lists in a study."""
+    status, body = http_request(port, "GET", f"/v2/studies/{study}/instances?limit=200",
+                                headers={"Accept": "application/dicom+json"})
+    if status == 204:
+        return []
+    assert status == 200, body
+    return [(item["0020000E"]["Value"][0], item["00080018"]["Value"][0])
+            for item in json.loads(body)]
+
+
+def _retrieve(port: int, study: str, series: str, sop: str) -> tuple[int, bytes]:
+    return http_request(port, "GET", f"/v2/studies/{study}/series/{series}/instances/{sop}",
+                        headers=ANY_SYNTAX)
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.02)
+
+
+def test_kill_9_during_stores_loses_nothing_acknowledged(server):
+    """Four clients store one instance per request; the server is killed mid-stream."""
+    study = uid()
+    acknowledged: dict[str, tuple[str, bytes]] = {}
+    stop = threading.Event()
+
+    def store_one(n: int, conn: http.client.HTTPConnection) -> bool:
+        ds = make_dataset(study_uid=study, rows=64, columns=64 + n % 7)
+        data = to_bytes(ds)
+        status, _ = _call(conn, "POST", "/v2/studies", data,
+                          {"Content-Type": "application/dicom"})
+        if status == 200:
+            acknowledged[ds.SOPInstanceUID] = (ds.SeriesInstanceUID, data)
+        return True
+
+    server.start()
+    _run_clients.port = server.port  # type: ignore[attr-defined]
+    threads = _run_clients(4, store_one, stop)
+    _wait_for(lambda: len(acknowledged) >= 40, LOAD_SECONDS)
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert acknowledged, "nothing was stored before the kill"
+
+    server.start()
+    listed = dict((sop, series) for series, sop in _listed(server.port, study))
+    assert set(acknowledged) <= set(listed)
+    for sop, series in listed.items():  # no listed instance lacks its file
+        status, data = _retrieve(server.port, study, series, sop)
+        assert status == 200, (sop, status)
+        if sop in acknowledged:
+            assert data == acknowledged[sop][1], sop
+
+
+def test_kill_9_during_deletes_keeps_every_listed_file(server):
+    """Four clients delete instances one by one; the server is killed mid-stream."""
+    study = uid()
+    stored = {}
+    datasets = [make_dataset(study_uid=study, rows=32, columns=32 + n % 5) for n in range(120)]
+    server.start()
+    for first in range(0, len(datasets), 40):
+        body, content_type = multipart([to_bytes(ds) for ds in datasets[first:first + 40]])
+        status, _ = http_request(server.port, "POST", "/v2/studies", body,
+                                 {"Content-Type": content_type})
+        assert status == 200
+    for ds in datasets:
+        stored[ds.SOPInstanceUID] = (ds.SeriesInstanceUID, to_bytes(ds))
+    queue = list(stored)
+    lock = threading.Lock()
+    deleted: set[str] = set()
+    stop = threading.Event()
+
+    def delete_one(_: int, conn: http.client.HTTPConnection) -> bool:
+        with lock:
+            if not queue:
+                return False
+            sop = queue.pop()
+        series = stored[sop][0]
+        status, _ = _call(conn, "DELETE", f"/v2/studies/{study}/series/{series}/instances/{sop}")
+        if status == 204:
+            deleted.add(sop)
+        return True
+
+    _run_clients.port = server.port  # type: ignore[attr-defined]
+    threads = _run_clients(4, delete_one, stop)
+    _wait_for(lambda: len(deleted) >= 30, LOAD_SECONDS)
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert deleted and len(deleted) < len(stored), "the kill did not land mid-stream"
+
+    server.start()
+    listed = {sop for _, sop in _listed(server.port, study)}
+    assert not listed & deleted  # every acknowledged delete is gone
+    for sop in deleted:
+        assert _retrieve(server.port, study, stored[sop][0], sop)[0] == 404
+    for sop in listed:  # every listed instance still has its exact file
+        status, data = _retrieve(server.port, study, stored[sop][0], sop)
+        assert status == 200 and data == stored[sop][1], (sop, status)
+
+
+def _terminate_sessions(database_url: str) -> int:
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            return cur.rowcount
+    finally:
+        conn.close()
+
+
+def test_postgresql_sessions_terminated_under_load(server, backend, database_url):
+    """Sessions ended mid-request (pg_terminate_backend, as a failover does): those requests
+    answer 503, never 500 or a dropped connection; what was acknowledged stays; the server
+    goes on without a restart."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL sessions")
+    study = uid()
+    acknowledged: dict[str, tuple[str, bytes]] = {}
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def store_some(n: int, conn: http.client.HTTPConnection) -> bool:
+        datasets = [make_dataset(study_uid=study, rows=32, columns=32 + k) for k in range(3)]
+        body, content_type = multipart([to_bytes(ds) for ds in datasets])
+        status, _ = _call(conn, "POST", "/v2/studies", body, {"Content-Type": content_type})
+        statuses.append(status)
+        if status == 200:
+            for ds in datasets:
+                acknowledged[ds.SOPInstanceUID] = (ds.SeriesInstanceUID, to_bytes(ds))
+        return True
+
+    server.start()
+    _run_clients.port = server.port  # type: ignore[attr-defined]
+    threads = _run_clients(4, store_some, stop)
+    ended = 0
+    deadline = time.time() + LOAD_SECONDS
+    while time.time() < deadline:
+        time.sleep(0.15)
+        ended += _terminate_sessions(database_url)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert ended > 0
+    assert set(statuses) <= {200, 503}, sorted(set(statuses))
+    assert 200 in statuses
+
+    # No restart: the next requests are served, and nothing acknowledged is lost.
+    after = make_dataset(study_uid=study)
+    status, _ = http_request(server.port, "POST", "/v2/studies", to_bytes(after),
+                             {"Content-Type": "application/dicom"})
+    assert status == 200
+    listed = {sop for _, sop in _listed(server.port, study)}
+    assert set(acknowledged) <= listed and after.SOPInstanceUID in listed
+    for sop, (series, data) in acknowledged.items():
+        assert _retrieve(server.port, study, series, sop) == (200, data), sop
