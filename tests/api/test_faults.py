@@ -15,12 +15,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-import psycopg2
 import pytest
 
 from tests.api.helpers import http_request
+from tests.api.test_database_sessions import _end_other_sessions
 from tests.dicom_factory import make_dataset, multipart, to_bytes, uid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +83,8 @@ def server(tmp_path: Path, database_url: str):
     started.stop()
 
 
-def _run_clients(count: int, work: Callable[[int, http.client.HTTPConnection], bool],
+def _run_clients(port: int, count: int,
+                 work: Callable[[int, http.client.HTTPConnection], bool],
                  stop: threading.Event) -> list[threading.Thread]:
     """``count`` threads calling ``work(n, connection)`` until it returns False or ``stop``."""
     def loop(worker: int) -> None:
@@ -103,7 +104,6 @@ def _run_clients(count: int, work: Callable[[int, http.client.HTTPConnection], b
                 time.sleep(0.05)
             n += 1
 
-    port = _run_clients.port  # type: ignore[attr-defined]
     threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in range(count)]
     for thread in threads:
         thread.start()
@@ -139,11 +139,22 @@ def _wait_for(condition: Callable[[], bool], seconds: float) -> None:
         time.sleep(0.02)
 
 
+def _kill_under_load(server: Server, work: Callable[[int, http.client.HTTPConnection], bool],
+                     enough: Callable[[], bool]) -> None:
+    """Four clients run ``work`` until ``enough()`` (or LOAD_SECONDS); then kill -9."""
+    stop = threading.Event()
+    threads = _run_clients(server.port, 4, work, stop)
+    _wait_for(enough, LOAD_SECONDS)
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+
+
 def test_kill_9_during_stores_loses_nothing_acknowledged(server):
     """Four clients store one instance per request; the server is killed mid-stream."""
     study = uid()
     acknowledged: dict[str, tuple[str, bytes]] = {}
-    stop = threading.Event()
 
     def store_one(n: int, conn: http.client.HTTPConnection) -> bool:
         ds = make_dataset(study_uid=study, rows=64, columns=64 + n % 7)
@@ -155,13 +166,7 @@ def test_kill_9_during_stores_loses_nothing_acknowledged(server):
         return True
 
     server.start()
-    _run_clients.port = server.port  # type: ignore[attr-defined]
-    threads = _run_clients(4, store_one, stop)
-    _wait_for(lambda: len(acknowledged) >= 40, LOAD_SECONDS)
-    server.kill()
-    stop.set()
-    for thread in threads:
-        thread.join(30)
+    _kill_under_load(server, store_one, lambda: len(acknowledged) >= 40)
     assert acknowledged, "nothing was stored before the kill"
 
     server.start()
@@ -190,7 +195,6 @@ def test_kill_9_during_deletes_keeps_every_listed_file(server):
     queue = list(stored)
     lock = threading.Lock()
     deleted: set[str] = set()
-    stop = threading.Event()
 
     def delete_one(_: int, conn: http.client.HTTPConnection) -> bool:
         with lock:
@@ -203,13 +207,7 @@ def test_kill_9_during_deletes_keeps_every_listed_file(server):
             deleted.add(sop)
         return True
 
-    _run_clients.port = server.port  # type: ignore[attr-defined]
-    threads = _run_clients(4, delete_one, stop)
-    _wait_for(lambda: len(deleted) >= 30, LOAD_SECONDS)
-    server.kill()
-    stop.set()
-    for thread in threads:
-        thread.join(30)
+    _kill_under_load(server, delete_one, lambda: len(deleted) >= 30)
     assert deleted and len(deleted) < len(stored), "the kill did not land mid-stream"
 
     server.start()
@@ -220,18 +218,6 @@ def test_kill_9_during_deletes_keeps_every_listed_file(server):
     for sop in listed:  # every listed instance still has its exact file
         status, data = _retrieve(server.port, study, stored[sop][0], sop)
         assert status == 200 and data == stored[sop][1], (sop, status)
-
-
-def _terminate_sessions(database_url: str) -> int:
-    conn = psycopg2.connect(database_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-            return cur.rowcount
-    finally:
-        conn.close()
 
 
 def test_postgresql_sessions_terminated_under_load(server, backend, database_url):
@@ -256,13 +242,12 @@ def test_postgresql_sessions_terminated_under_load(server, backend, database_url
         return True
 
     server.start()
-    _run_clients.port = server.port  # type: ignore[attr-defined]
-    threads = _run_clients(4, store_some, stop)
+    threads = _run_clients(server.port, 4, store_some, stop)
     ended = 0
     deadline = time.time() + LOAD_SECONDS
     while time.time() < deadline:
         time.sleep(0.15)
-        ended += _terminate_sessions(database_url)
+        ended += _end_other_sessions(database_url)
     stop.set()
     for thread in threads:
         thread.join(30)
