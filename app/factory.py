@@ -71,8 +71,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def start_blob_sweep(app: Flask, at_start: bool) -> None:
-    """Start the background blob sweep (every SWEEP_INTERVAL_SECONDS; ``at_start``: once at
-    once as well)."""
+    """Start the background blob sweep (every SWEEP_INTERVAL_SECONDS; ``at_start``: also once
+    right away)."""
     if app.config["SWEEP_INTERVAL_SECONDS"] <= 0 and not at_start:
         return
     app.extensions["dicom_blob_sweep"] = blob_sweep.PeriodicSweep(

@@ -116,7 +116,7 @@ def sweep_blobs(database: Database, blobs: BlobStore, settings: SweepSettings = 
                 f"{len(candidates)} of {report.files} files have no index row, more than the "
                 f"{settings.max_share:.0%} a sweep may move (DICOM_SWEEP_MAX_SHARE). Is this "
                 f"the blob store's own database, and not a restored backup? Nothing was moved; "
-                f"`flask blobs sweep --dry-run` lists them, `--force` moves them")
+                f"`flask blobs sweep --dry-run` counts them, `--force` moves them")
             logger.error("Blob sweep stopped: %s", report.stopped)
             return report
         for key in candidates:
