@@ -33,6 +33,7 @@ def init_app(app: Flask) -> Database:
     app.extensions["dicom_db"] = database
     app.teardown_appcontext(_close_db)
     app.before_request(_check_request_size)
+    app.after_request(_no_content_type_on_204)
     return database
 
 
@@ -42,6 +43,20 @@ def _check_request_size() -> None:
     limit = current_app.config["MAX_REQUEST_SIZE"]
     if (request.content_length or 0) > limit:
         raise PayloadTooLargeError(limit)
+
+
+def no_content(headers: dict[str, str] | None = None) -> Response:
+    """204 with no body and no Content-Type."""
+    response = Response(status=204, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
+def _no_content_type_on_204(response: Response) -> Response:
+    """A 204 has no body, so no Content-Type, whichever view or hook answered it."""
+    if response.status_code == 204:
+        response.headers.pop("Content-Type", None)
+    return response
 
 
 def get_database(app: Flask | None = None) -> Database:

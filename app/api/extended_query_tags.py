@@ -12,7 +12,7 @@ from ..errors import BadRequestError, EmptyUnsupportedMediaTypeError, ExistingOp
 from ..schemas.extended_query_tags import (AddExtendedQueryTagResponseSchema,
                                            ExtendedQueryTagErrorSchema, ExtendedQueryTagSchema)
 from ..services import extended_query_tags as service
-from .edge import get_db, query_integer, version_base_url
+from .edge import get_db, no_content, query_integer, version_base_url
 
 bp = Blueprint("extended_query_tags", __name__)
 
@@ -74,7 +74,7 @@ def get_extended_query_tag(tag_path: str) -> Response:
 def delete_extended_query_tag(tag_path: str) -> Response:
     """Delete an extended query tag and its indexed values."""
     service.delete_extended_query_tag(get_db(), tag_path)
-    return Response(status=204)
+    return no_content()
 
 
 @bp.patch("/extendedquerytags/<tag_path>")

@@ -10,7 +10,7 @@ from ..errors import NotAcceptableError
 from ..partitioning import current_partition, scope
 from ..services import query as query_service
 from ..services.query import PathUids
-from .edge import api_version, get_db
+from .edge import api_version, get_db, no_content
 
 bp = scope(Blueprint("qido", __name__))
 
@@ -66,6 +66,6 @@ def _search(resource: str, path: PathUids = PathUids()) -> Response:
     if result.erroneous_keys:
         headers[ERRONEOUS_ATTRIBUTES_HEADER] = ",".join(result.erroneous_keys)
     if not result.datasets:
-        return Response(status=204, headers=headers)
+        return no_content(headers)
     return Response(result.body(), status=200, mimetype=media_types.DICOM_JSON,
                     headers=headers)

@@ -18,7 +18,7 @@ from ..models import Partition
 from ..partitioning import current_partition, resource_base_url, scope
 from ..services import store as store_service
 from ..services.store import StoreOutcome
-from .edge import api_version, get_blobstore, get_db
+from .edge import api_version, get_blobstore, get_db, no_content
 
 bp = scope(Blueprint("stow", __name__), create=True)
 
@@ -111,7 +111,7 @@ def _store(study_instance_uid: str | None) -> Response:
         logger.error("Could not spool the request body: %s", exc)
         raise DataStoreError() from exc
     if not spools:
-        return Response(status=204)
+        return no_content()
     try:
         result = store_service.store_instances(get_db(), get_blobstore(), current_partition(),
                                                spools, api_version(), study_instance_uid)

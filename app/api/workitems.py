@@ -19,7 +19,7 @@ from ..errors import (AcceptFilterError, DataPartitionsNotFoundError,
 from ..partitioning import current_partition, resource_base_url, scope
 from ..services import workitems as service
 from ..services.workitems import TRANSACTION_UID_NAME, WORKITEM_UID_NAME
-from .edge import get_db
+from .edge import get_db, no_content
 
 bp = scope(Blueprint("workitems", __name__), create=True)
 
@@ -52,7 +52,7 @@ def search_workitems() -> Response:
     datasets = service.search_workitems(get_db(), _partition_key(), request.args.items(multi=True),
                                         config["QIDO_DEFAULT_LIMIT"], config["QIDO_MAX_LIMIT"])
     if not datasets:
-        return _empty(204)
+        return no_content()
     return Response("[" + ",".join(datasets) + "]", mimetype=media_types.DICOM_JSON)
 
 
