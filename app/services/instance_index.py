@@ -27,6 +27,8 @@ from . import extended_query_tags
 #: Required tags (reference §3.4), keyword -> tag, in the order they are checked.
 REQUIRED = (("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E),
             ("SOPInstanceUID", 0x00080018), ("SOPClassUID", 0x00080016))
+#: The identifiers an instance is stored under: several values fail it (reference §3.4).
+_SINGLE_VALUED = (0x0020000D, 0x0020000E, 0x00080018)
 #: Column sizes of the index (values that do not fit are not indexed).
 _COLUMN_SIZES = {"patient_id": 64, "patient_name": 200, "referring_physician_name": 200,
                  "study_date": 8, "study_time": 16, "study_description": 64,
@@ -88,6 +90,10 @@ def validate(conn: DbConn, ds: Dataset, elements: Mapping[int, DataElement], api
     for name, tag in REQUIRED:
         elem = elements.get(tag)
         value = first_value(elem.value) if elem is not None else None
+        if (tag in _SINGLE_VALUED and elem is not None and isinstance(elem.value, MultiValue)
+                and len(elem.value) > 1):
+            raise Rejected(status.VALIDATION_FAILURE, [comment(tag, str(ElementValidationError(
+                name, "UI", "Value contains more than one value.")))], multiple_values=True)
         if value is None or str(value).strip("\x00 ") == "":
             raise Rejected(status.VALIDATION_FAILURE,
                            [comment(tag, f"The required tag '{format_tag(tag)}' is missing.")])

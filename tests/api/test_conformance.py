@@ -2,9 +2,12 @@
 both databases and both partition modes."""
 from __future__ import annotations
 
+import pytest
+
 from tests.api.helpers import DICOM_JSON, store
+from tests.api.stow_support import comments, failed, failure_reasons
 from tests.api.workitem_support import create
-from tests.dicom_factory import make_dataset, multipart
+from tests.dicom_factory import make_dataset, multipart, uid
 
 
 def _assert_no_content(response) -> None:
@@ -26,3 +29,18 @@ def test_every_204_has_no_content_type(client, base):
     assert create(client, base).status_code == 201
     _assert_no_content(client.get(f"{base}/workitems?PatientID=nobody", headers=accept))
     _assert_no_content(client.delete(f"{base}/studies/{ds.StudyInstanceUID}"))
+
+
+@pytest.mark.parametrize("keyword,tag", [("StudyInstanceUID", "0020,000d"),
+                                         ("SeriesInstanceUID", "0020,000e"),
+                                         ("SOPInstanceUID", "0008,0018")])
+def test_multi_valued_identifier_fails_43264(client, base, keyword, tag):
+    ds = make_dataset()
+    setattr(ds, keyword, [uid(), uid()])
+    response = store(client, base, ds)
+    assert response.status_code == 409, response.get_data(as_text=True)
+    assert failure_reasons(response.json) == [43264]
+    assert comments(failed(response.json)[0]) == [
+        f"DICOM100: ({tag}) - Dicom element '{keyword}' failed validation for VR 'UI': Value "
+        "contains more than one value."]
+    assert client.get("/changefeed").json == []  # nothing stored
