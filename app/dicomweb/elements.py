@@ -6,6 +6,7 @@ columns then use (decisions "Store", fourth pass: cheaper element conversion).
 """
 from __future__ import annotations
 
+import zlib
 from typing import Any, Mapping
 
 from pydicom import config as pydicom_config
@@ -20,7 +21,7 @@ from pydicom.values import convert_value
 #: nested deeper than the interpreter's stack).
 DECODE_ERRORS = (InvalidDicomError, BytesLengthException, EOFError, ValueError, KeyError,
                  TypeError, OSError, AttributeError, IndexError, NotImplementedError,
-                 OverflowError, RecursionError)
+                 OverflowError, RecursionError, zlib.error)
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
@@ -36,6 +37,13 @@ def first_value(value: Any) -> Any:
 def uid_value(elements: Mapping[int, DataElement] | Dataset, tag: int) -> str:
     """The (first) UID of the element ``tag``, without padding."""
     return str(first_value(elements[tag].value)).rstrip(" \x00")
+
+
+def raw_value(ds: Dataset, tag: int) -> bytes | None:
+    """The value bytes of a not yet converted element (None when absent or converted); call it
+    before ``convert_elements``. pydicom trims NUL padding when it converts a text value."""
+    raw = ds.get_item(tag) if tag in ds._dict else None
+    return raw.value if isinstance(raw, RawDataElement) else None
 
 
 def convert_elements(ds: Dataset, undecodable: dict[int, str] | None = None

@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 from .json_model import DEFER_SIZE
 
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 PIXEL_DATA_TAG = 0x7FE00010
 _PIXEL_DATA_BYTES = {b"\xe0\x7f\x10\x00": "little", b"\x7f\xe0\x00\x10": "big"}
 ENCAPSULATED_PREFIXES = ("1.2.840.10008.1.2.4.", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.8")
@@ -26,7 +27,12 @@ _SEQUENCE_DELIMITER = {True: b"\xfe\xff\xdd\xe0\x00\x00\x00\x00",
 
 
 class InvalidPart10Error(Exception):
-    """An empty or truncated file, or one without a transfer syntax in its file meta."""
+    """An empty or truncated file, or one without a transfer syntax in its file meta;
+    ``str()`` says which."""
+
+
+EMPTY, TRUNCATED = "The part is empty.", "The file is truncated."
+NO_TRANSFER_SYNTAX = "The file meta information has no transfer syntax."
 
 
 def read(head: bytes | bytearray | None, size: int,
@@ -40,7 +46,7 @@ def read(head: bytes | bytearray | None, size: int,
     (``elements.DECODE_ERRORS``) passes through.
     """
     if size == 0:
-        raise InvalidPart10Error()
+        raise InvalidPart10Error(EMPTY)
     found = None
     if head:
         head = bytes(head)
@@ -49,7 +55,7 @@ def read(head: bytes | bytearray | None, size: int,
         with open_file() as fp:
             found = _parse(fp, size)
     if "TransferSyntaxUID" not in found[0].file_meta:
-        raise InvalidPart10Error()
+        raise InvalidPart10Error(NO_TRANSFER_SYNTAX)
     return found  # type: ignore[return-value]
 
 
@@ -63,6 +69,8 @@ def _parse(fp: BinaryIO, size: int, partial: bool = False) -> tuple[Dataset, boo
         if partial:  # cut off by the end of the head: the file decides
             return None
         raise
+    if ds.file_meta.get("TransferSyntaxUID") == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+        return ds, _inflated_has_pixels(fp)
     position = fp.tell()
     header = fp.read(12)
     has_pixels = header[:4] in _PIXEL_DATA_BYTES
@@ -71,8 +79,16 @@ def _parse(fp: BinaryIO, size: int, partial: bool = False) -> tuple[Dataset, boo
         if extent is None or extent[1] == _UNDEFINED_LENGTH:
             return None
     if _is_truncated(ds, fp, size, header if has_pixels else None, position):
-        raise InvalidPart10Error()
+        raise InvalidPart10Error(TRUNCATED)
     return ds, has_pixels
+
+
+def _inflated_has_pixels(fp: BinaryIO) -> bool:
+    """Whether a deflated file (read whole: zlib fails on a truncated stream, so it needs no
+    truncation check) has pixel data. Its offsets are those of the inflated bytes, so the file
+    is read again, past the pixel data; deflated files are rare."""
+    fp.seek(0)
+    return PIXEL_DATA_TAG in dcmread(fp, defer_size=DEFER_SIZE)
 
 
 def _pixel_extent(ds: Dataset, pixel_header: bytes, position: int) -> tuple[int, int] | None:

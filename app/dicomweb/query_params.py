@@ -237,8 +237,9 @@ class SeenFilters:
 
 def check_filter_value(key: str, value: str, is_list: bool) -> str:
     """The trimmed filter value, or the reference's 400 for an empty one (``is_list``: a UID
-    list with no item) or one the databases cannot compare."""
-    value = value.strip()
+    list with no item) or one the databases cannot compare. Trailing NUL padding is trimmed as
+    the stored values' is, so a value is found with or without it (reference §3.4)."""
+    value = value.strip().rstrip("\x00").rstrip()
     if not value or is_list and not matching.split_list(value):
         raise InvalidQueryStringError(
             f"Invalid query: AttributeId '{key}' has empty string value that is not supported.")

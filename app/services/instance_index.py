@@ -6,12 +6,14 @@ wins" columns from what remains with ``index_columns``.
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
@@ -27,6 +29,10 @@ from . import extended_query_tags
 #: Required tags (reference §3.4), keyword -> tag, in the order they are checked.
 REQUIRED = (("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E),
             ("SOPInstanceUID", 0x00080018), ("SOPClassUID", 0x00080016))
+PATIENT_ID = 0x00100020
+#: The warning of a v2 PatientID without a value (our text; the reference's is not known).
+EMPTY_PATIENT_ID = ("Dicom element 'PatientID' failed validation for VR 'LO': Value is empty. "
+                    "The instance is stored without a PatientID.")
 #: The identifiers an instance is stored under: several values fail it (reference §3.4).
 _SINGLE_VALUED = (0x0020000D, 0x0020000E, 0x00080018)
 #: Column sizes of the index (values that do not fit are not indexed).
@@ -75,15 +81,35 @@ def comment(tag: int, message: str) -> str:
     return f"{status.ERROR_COMMENT_PREFIX}: {format_tag(tag)} - {message}"
 
 
+def invalid_instance(reason: str) -> str:
+    """The error comment of an instance that cannot be read: the reference's "The DICOM
+    instance is invalid." and why."""
+    return f"{status.ERROR_COMMENT_PREFIX}: The DICOM instance is invalid. {reason}"
+
+
+def unreadable(exc: BaseException) -> str:
+    """Why pydicom could not read a part, in one sentence."""
+    if isinstance(exc, InvalidDicomError):
+        return ("The part is not a DICOM PS3.10 file (no 128-byte preamble followed by "
+                "'DICM').")
+    if isinstance(exc, zlib.error):
+        return "Its deflated data cannot be inflated."
+    if isinstance(exc, RecursionError):
+        return "Its sequences are nested too deeply."
+    return "It cannot be read as DICOM."
+
+
 def validate(conn: DbConn, ds: Dataset, elements: Mapping[int, DataElement], api_version: int,
-             study_instance_uid: str | None, undecodable: Mapping[int, str]) -> Validated:
+             study_instance_uid: str | None, undecodable: Mapping[int, str],
+             raw_patient_id: bytes | None = None) -> Validated:
     """Check required and indexed tags, and the extended query tags' values; raise Rejected
     for a failure.
 
     ``elements`` are the dataset's converted top-level elements (``convert_elements``), and
     ``undecodable`` those it could not convert: such an element fails the instance on v1 and
     is a warning on v2 (left out of the metadata and the index), like any other invalid value.
-    ``study_instance_uid``: the study the request stores into, if any.
+    ``study_instance_uid``: the study the request stores into, if any; ``raw_patient_id``:
+    PatientID's value as read (``elements.raw_value``), for v1's check of NUL characters.
     """
     comments: list[str] = []
     multiple_values = False
@@ -104,10 +130,15 @@ def validate(conn: DbConn, ds: Dataset, elements: Mapping[int, DataElement], api
                                                 "length of 64 characters. Value should contain "
                                                 "characters in '0'-'9' and '.'. Each component "
                                                 "must start with non-zero number.")))])
-    patient_id = elements.get(0x00100020)
-    if patient_id is None or (api_version == 1 and not str(patient_id.value or "").strip()):
+    patient_id = elements.get(PATIENT_ID)
+    empty_patient_id = not str(first_value(patient_id.value) or "").strip(" \x00") \
+        if patient_id is not None else True
+    if patient_id is None or (api_version == 1 and empty_patient_id):
         raise Rejected(status.VALIDATION_FAILURE,
-                       [comment(0x00100020, "The required tag '(0010,0020)' is missing.")])
+                       [comment(PATIENT_ID, "The required tag '(0010,0020)' is missing.")])
+    _check_patient_id(patient_id, raw_patient_id, api_version)
+    if empty_patient_id:  # v2: present without a value, a warning (reference §3.4)
+        comments.append(comment(PATIENT_ID, EMPTY_PATIENT_ID))
     if study_instance_uid is not None:
         stored = uid_value(elements, 0x0020000D)
         if stored.lower() != study_instance_uid.rstrip(" ").lower():
@@ -153,6 +184,18 @@ def validate(conn: DbConn, ds: Dataset, elements: Mapping[int, DataElement], api
         if comments:
             warning_reason = status.DATASET_HAS_VALIDATION_WARNINGS
     return Validated(dropped, comments, warning_reason, multiple_values)
+
+
+def _check_patient_id(elem: DataElement, raw: bytes | None, api_version: int) -> None:
+    """PatientID is validated strictly on every version (reference §3.4): v1 without trimming
+    its NUL padding (``raw``: its value as read, before pydicom's trimming), v2 with it."""
+    if api_version == 1 and raw is not None and b"\x00" in raw:
+        raise Rejected(status.VALIDATION_FAILURE, [comment(PATIENT_ID, str(
+            ElementValidationError("PatientID", "LO", "Value contains invalid character.")))])
+    try:
+        minimum_validate(elem)
+    except ElementValidationError as exc:
+        raise Rejected(status.VALIDATION_FAILURE, [comment(PATIENT_ID, str(exc))]) from None
 
 
 def _add_lenient_problems(elements: Mapping[int, DataElement], comments: list[str],

@@ -23,13 +23,13 @@ from ..dao import instances as dao
 from ..dao import store as store_dao
 from ..db import DbConn
 from ..dicomweb import part10, status
-from ..dicomweb.elements import DECODE_ERRORS, convert_elements, uid_value
+from ..dicomweb.elements import DECODE_ERRORS, convert_elements, raw_value, uid_value
 from ..dicomweb.json_model import DEFER_SIZE, add_bulkdata_element, dumps, to_dicom_json
 from ..errors import DataStoreError, InstanceAlreadyExistsError
 from ..models import Partition
 from . import extended_query_tags, instance_index, maintenance
 from . import partitions as partition_service
-from .instance_index import Rejected
+from .instance_index import Rejected, invalid_instance, unreadable
 
 logger = logging.getLogger(__name__)
 
@@ -144,19 +144,20 @@ def _prepare(req: _Request, spool: SpoolFile, outcome: StoreOutcome) -> _Prepare
     """Read and validate a part; build its index rows and metadata. Raise Rejected."""
     try:
         ds, has_pixels = part10.read(spool.head, spool.size, spool.open)
-    except part10.InvalidPart10Error:
-        raise Rejected(status.VALIDATION_FAILURE) from None
+    except part10.InvalidPart10Error as exc:
+        raise Rejected(status.VALIDATION_FAILURE, [invalid_instance(str(exc))]) from None
     except DECODE_ERRORS as exc:
         logger.debug("Rejected an unreadable DICOM part: %s", exc)
-        raise Rejected(status.VALIDATION_FAILURE) from None
+        raise Rejected(status.VALIDATION_FAILURE, [invalid_instance(unreadable(exc))]) from None
     undecodable: dict[int, str] = {}
+    raw_patient_id = raw_value(ds, instance_index.PATIENT_ID)
     elements = convert_elements(ds, undecodable)
     sop_class = elements.get(0x00080016)
     sop_instance = elements.get(0x00080018)
     outcome.sop_class_uid = uid_value(elements, 0x00080016) if sop_class else None
     outcome.sop_instance_uid = uid_value(elements, 0x00080018) if sop_instance else None
     valid = instance_index.validate(req.conn, ds, elements, req.api_version,
-                                    req.study_instance_uid, undecodable)
+                                    req.study_instance_uid, undecodable, raw_patient_id)
     outcome.multiple_values = valid.multiple_values
     outcome.warning_reason = valid.warning_reason
     outcome.error_comments = valid.comments
@@ -171,7 +172,8 @@ def _prepare(req: _Request, spool: SpoolFile, outcome: StoreOutcome) -> _Prepare
         metadata = to_dicom_json(ds, exclude=valid.dropped)
     except Exception as exc:  # an element pydicom cannot express in JSON
         logger.debug("Rejected a part whose metadata cannot be encoded: %s", exc)
-        raise Rejected(status.VALIDATION_FAILURE) from None
+        raise Rejected(status.VALIDATION_FAILURE, [invalid_instance(
+            "An element cannot be written as DICOM JSON.")]) from None
     if has_pixels:
         add_bulkdata_element(metadata, part10.PIXEL_DATA_TAG, part10.pixel_vr(ds))
     return ds, spool, outcome, dao.NewInstance(

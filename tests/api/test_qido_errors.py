@@ -84,7 +84,7 @@ CASES = [
      "not valid for Offset."),
     ("/instances?InstanceNumber=%EF%BC%91", "Invalid query: specified value '\uff11' extended "
      "query tag with path 'InstanceNumber' is not a valid long value."),
-    ("/studies?PatientID=a%00", "Invalid query: AttributeId 'PatientID' has a value with an "
+    ("/studies?PatientID=a%00b", "Invalid query: AttributeId 'PatientID' has a value with an "
      "invalid character."),
 ]
 

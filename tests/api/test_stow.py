@@ -137,7 +137,7 @@ def test_store_study_and_series_columns_latest_wins(make_app):
     second = make_dataset(study_uid=study, series_uid=series, PatientName="New^Name",
                           StudyDescription=None, Modality="MR", PatientID="")
     assert store(client, "", first).status_code == 200
-    assert store(client, "", second).status_code == 200
+    assert store(client, "", second).status_code == 202  # v2: empty PatientID warns
     [row] = rows(app, "SELECT patient_name, study_description, patient_id FROM studies")
     assert row == {"patient_name": "New^Name", "study_description": "first",
                    "patient_id": "P1"}  # null keeps, empty PatientID keeps

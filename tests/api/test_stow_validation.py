@@ -36,17 +36,22 @@ def _truncated(fraction: float, size: int = 16, **attrs):
     return make
 
 
+INVALID = "DICOM100: The DICOM instance is invalid. "
+NOT_PART10 = [INVALID + "The part is not a DICOM PS3.10 file (no 128-byte preamble followed by "
+              "'DICM')."]
+TRUNCATED = [INVALID + "The file is truncated."]
 BAD_PARTS = {
-    "zero-byte part": (lambda: b"", []),
-    "not DICOM at all": (lambda: b"%PDF-1.4 definitely not DICOM" * 40, []),
-    "no preamble": (_without_preamble, []),
-    "truncated in pixel data": (_truncated(0.9), []),
-    "truncated in header": (_truncated(0.4), []),
-    "truncated in file meta": (_truncated(0.15), []),
+    "zero-byte part": (lambda: b"", [INVALID + "The part is empty."]),
+    "not DICOM at all": (lambda: b"%PDF-1.4 definitely not DICOM" * 40, NOT_PART10),
+    "no preamble": (_without_preamble, NOT_PART10),
+    "truncated in pixel data": (_truncated(0.9), TRUNCATED),
+    "truncated in header": (_truncated(0.4), TRUNCATED),
+    "truncated in file meta": (_truncated(0.15), [
+        INVALID + "The file meta information has no transfer syntax."]),
     # Beyond the head of a part that is parsed in memory (store.HEAD_SIZE):
-    "truncated in pixel data of a large image": (_truncated(0.9, size=256), []),
+    "truncated in pixel data of a large image": (_truncated(0.9, size=256), TRUNCATED),
     "truncated in a header longer than the head": (
-        _truncated(0.2, size=256, ImageComments="x" * 60000), []),
+        _truncated(0.2, size=256, ImageComments="x" * 60000), TRUNCATED),
     "missing StudyInstanceUID": (lambda: to_bytes(make_dataset(StudyInstanceUID=None)),
                                  ["DICOM100: (0020,000d) - The required tag '(0020,000d)' is "
                                   "missing."]),
@@ -175,7 +180,7 @@ def test_store_implicit_vr_file_warns_45063(make_app, prefix, status):
 
 
 @pytest.mark.parametrize("prefix,patient_id,status", [
-    ("/v1", None, 409), ("/v1", "", 409), ("/v2", None, 409), ("/v2", "", 200)])
+    ("/v1", None, 409), ("/v1", "", 409), ("/v2", None, 409), ("/v2", "", 202)])
 def test_store_patient_id_rules_by_version(make_app, prefix, patient_id, status):
     ds = make_dataset(PatientID=patient_id)
     if patient_id == "":
