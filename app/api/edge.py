@@ -118,10 +118,3 @@ def query_integer(name: str, default: int, minimum: int, maximum: int) -> int:
     if raw is None:
         return default
     return bounded_integer(name[0].upper() + name[1:], raw, minimum, maximum)
-
-
-def no_content() -> Response:
-    """204 with no body and no Content-Type."""
-    response = Response(status=204)
-    del response.headers["Content-Type"]
-    return response
