@@ -94,7 +94,7 @@ class NotAcceptableError(DicomServerError):
 
 
 class AcceptFilterError(NotAcceptableError):
-    """The Accept filter short-circuits (STOW, QIDO): 406 with an empty body (reference §0.1)."""
+    """The Accept filter short-circuits (STOW, QIDO): 406 with an empty body (reference.md §0.1)."""
 
     message = ""
 
@@ -128,7 +128,7 @@ class BlobNotFoundError(DicomServerError):
     message = INTERNAL_ERROR_MESSAGE
 
 
-# --- Extended query tags and operations (reference §8, §9) ---------------------------------
+# --- Extended query tags and operations (reference.md §8, §9) ---------------------------------
 
 class ExtendedQueryTagEntryValidationError(BadRequestError):
     """An entry of an add request (or a PATCH body) is invalid."""
@@ -184,12 +184,12 @@ class EmptyUnsupportedMediaTypeError(DicomServerError):
     message = ""
 
 
-# --- UPS-RS workitems (reference-2 §1) ------------------------------------------------------
+# --- UPS-RS workitems (reference-2.md §1) ------------------------------------------------------
 
 class WorkitemStatusError(DicomServerError):
     """A workitem transaction's status result (not an exception in the reference): its body is
     a JSON string or plain text and may carry a ``Warning`` header, depending on the transaction
-    (reference-2 §1.2); the workitems blueprint writes it."""
+    (reference-2.md §1.2); the workitems blueprint writes it."""
 
     def __init__(self, status: int, message: str, warning: bool = False):
         super().__init__(message)

@@ -40,13 +40,13 @@ class VersionedInstance:
     number_of_frames: int | None = None
 
 
-#: ``tag_level`` of an extended query tag row -> the level name (reference §8.3).
+#: ``tag_level`` of an extended query tag row -> the level name (reference.md §8.3).
 EXTENDED_QUERY_TAG_LEVELS = {0: "instance", 1: "series", 2: "study"}
 
 
 @dataclass(frozen=True, slots=True)
 class ExtendedQueryTag:
-    """A row of ``extended_query_tags`` (reference §8.3); the management API fills every field,
+    """A row of ``extended_query_tags`` (reference.md §8.3); the management API fills every field,
     the QIDO read side only the first eight."""
 
     tag_key: int

@@ -1,5 +1,5 @@
 """Routing glue: registration under the base prefixes, and the data-partition hook
-(reference §1, §2).
+(reference.md §1, §2).
 
 Each partition-aware blueprint is registered once per base prefix, plain and with
 ``/partitions/<partition_name>``. ``scope(bp)`` pops the partition name into ``g`` and enforces

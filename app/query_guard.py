@@ -1,4 +1,4 @@
-"""The reference's query-string guard (reference §0.1): a query string containing ``<`` or
+"""The reference's query-string guard (reference.md §0.1): a query string containing ``<`` or
 ``%3c`` (any case) is rejected on every route, before routing, with 400."""
 from __future__ import annotations
 

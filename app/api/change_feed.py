@@ -1,4 +1,4 @@
-"""Change feed: ``GET [/vN]/changefeed[/latest]`` (global, reference §7) and
+"""Change feed: ``GET [/vN]/changefeed[/latest]`` (global, reference.md §7) and
 ``GET [/vN]/partitions/{p}/changefeed[/latest]`` (one partition's entries only)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """DELETE ``[/vN][/partitions/{p}]/studies/{study}[/series/{series}[/instances/{instance}]]``
-(reference §6): 204 when deleted, 404 when absent, 400 for a bad UID."""
+(reference.md §6): 204 when deleted, 404 when absent, 400 for a bad UID."""
 from __future__ import annotations
 
 from flask import Blueprint, Response

@@ -1,4 +1,4 @@
-"""Extended query tags: ``/extendedquerytags`` (global, not partition-prefixed; reference §8)."""
+"""Extended query tags: ``/extendedquerytags`` (global, not partition-prefixed; reference.md §8)."""
 from __future__ import annotations
 
 import json

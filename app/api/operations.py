@@ -1,4 +1,4 @@
-"""Operations: ``GET /operations/{operationId}`` (global, not partition-prefixed; reference §9)."""
+"""Operations: ``GET /operations/{operationId}`` (global, not per partition; reference.md §9)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify

@@ -1,5 +1,5 @@
 """QIDO-RS: ``GET [/vN][/partitions/{p}]/studies|series|instances`` and the study/series-scoped
-searches (PS3.18 §10.6, reference §5, decisions §6)."""
+searches (PS3.18 §10.6, reference.md §5, decisions §6)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request

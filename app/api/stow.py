@@ -1,4 +1,4 @@
-"""STOW-RS: ``POST [/vN][/partitions/{p}]/studies[/{study}]`` (PS3.18 §10.5, reference §3)."""
+"""STOW-RS: ``POST [/vN][/partitions/{p}]/studies[/{study}]`` (PS3.18 §10.5, reference.md §3)."""
 from __future__ import annotations
 
 import logging
@@ -133,7 +133,7 @@ def _count(partition_name: str, spools: list[SpoolFile], outcomes: list[StoreOut
 
 def _response(outcomes: Iterable[StoreOutcome], partition: Partition,
               study_instance_uid: str | None) -> Response:
-    """The reference's response dataset and status (reference §3.2, §3.3), as DICOM JSON.
+    """The reference's response dataset and status (reference.md §3.2, §3.3), as DICOM JSON.
 
     Built as plain JSON (what pydicom's ``to_json_dict`` gives for the same dataset, elements in
     tag order): a request of thousands of parts must not build thousands of pydicom datasets.

@@ -1,6 +1,6 @@
 """WADO-RS: ``GET [/vN][/partitions/{p}]/studies/{study}[/series/{series}[/instances/{instance}]]``
 with ``/metadata``, ``/frames/{n,..}``, ``/rendered`` and ``/bulkdata/{tag path}``
-(PS3.18 §10.4, reference §4, decisions §5)."""
+(PS3.18 §10.4, reference.md §4, decisions §5)."""
 from __future__ import annotations
 
 from contextlib import closing
@@ -34,7 +34,7 @@ DUPLICATE_FRAMES = "The specified frames value is not valid. Each frame may be r
 
 
 def _ids(study: str, series: str | None = None, instance: str | None = None) -> ResourceIds:
-    """Validate the path UIDs (reference §4.1) in the partition of the request."""
+    """Validate the path UIDs (reference.md §4.1) in the partition of the request."""
     return ResourceIds(
         current_partition().partition_key, validate_uid(study, STUDY),  # type: ignore[arg-type]
         None if series is None else validate_uid(series, SERIES),

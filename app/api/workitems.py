@@ -1,4 +1,4 @@
-"""UPS-RS: ``[/vN][/partitions/{p}]/workitems`` (PS3.18 §11, reference-2 §1).
+"""UPS-RS: ``[/vN][/partitions/{p}]/workitems`` (PS3.18 §11, reference-2.md §1).
 
 Create (POST ``workitems[?{uid}]``), search (GET ``workitems``), retrieve (GET
 ``workitems/{uid}``), update (POST ``workitems/{uid}[?{transactionUid}]``), change state (PUT
@@ -100,7 +100,7 @@ def request_cancellation(workitem: str) -> Response:
 
 @bp.errorhandler(WorkitemStatusError)
 def status_result(error: WorkitemStatusError) -> Response:
-    """A transaction's status result, written as the reference writes it (reference-2 §1.2)."""
+    """A transaction's status result, written as the reference writes it (reference-2.md §1.2)."""
     endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
     return _message(error.status, error.text,
                     warning=error.warning or endpoint in _WARNING_ENDPOINTS)

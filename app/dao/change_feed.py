@@ -34,7 +34,7 @@ class ChangeFeedEntry:
 
     @property
     def state(self) -> str:
-        """Reference §7: no current version -> Deleted; a newer version -> Replaced."""
+        """reference.md §7: no current version -> Deleted; a newer version -> Replaced."""
         if self.current_watermark is None:
             return "Deleted"
         if self.current_watermark != self.original_watermark:

@@ -1,4 +1,4 @@
-"""Long-running operation rows (reference §9): the job table the worker polls."""
+"""Long-running operation rows (reference.md §9): the job table the worker polls."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""QIDO-RS search SQL: the documented dynamic builders of app/dao (style §3.7).
+"""QIDO-RS search SQL: the documented dynamic builders of app/dao (style.md §3.7).
 
 A search's WHERE clause depends on its filters, and its page queries on the page's keys, so
 this module builds SQL text at run time, from whitelisted columns and ``?`` parameters only;

@@ -1,4 +1,4 @@
-"""WADO-RS Accept negotiation (PS3.18 §8.7, reference §4.2 and §4.5, decisions §5).
+"""WADO-RS Accept negotiation (PS3.18 §8.7, reference.md §4.2 and §4.5, decisions §5).
 
 Each resource has a table of acceptable media types: whether they may be single part and/or
 multipart, which transfer syntaxes may be asked for, and the transfer syntax used when the
@@ -39,7 +39,7 @@ class AcceptValue:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """An acceptable media type of a resource (one row of reference §4.2's table)."""
+    """An acceptable media type of a resource (one row of reference.md §4.2's table)."""
 
     media_type: str
     single_part: bool
@@ -162,7 +162,7 @@ def negotiate(header: str | None, rules: Iterable[Rule]) -> Negotiated:
 
 
 def negotiate_rendered(header: str | None) -> str:
-    """The image type of a rendered response (reference §4.5): ``image/jpeg`` or ``image/png``.
+    """The image type of a rendered response (reference.md §4.5): ``image/jpeg`` or ``image/png``.
 
     No header, ``*/*`` or ``image/*`` mean JPEG (decisions §5 treat no header as ``*/*``).
     """

@@ -1,7 +1,7 @@
 """Extended query tag values: which table holds a VR, and how values are normalised.
 
 Shared by the write side (indexing at store time and re-indexing) and the read side (QIDO), so
-a value is written and searched in exactly the same form (reference §8.3, §5.3):
+a value is written and searched in exactly the same form (reference.md §8.3, §5.3):
 
 ==========  ==================================  ================================================
 table       VRs                                 stored ``tag_value``

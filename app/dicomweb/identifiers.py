@@ -1,4 +1,4 @@
-"""UID and partition-name rules (reference §2.4, §3.4; decisions §2, §4)."""
+"""UID and partition-name rules (reference.md §2.4, §3.4; decisions §2, §4)."""
 from __future__ import annotations
 
 import re

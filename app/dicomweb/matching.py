@@ -1,7 +1,7 @@
 """QIDO matching types (PS3.4 C.2.2.2) and the parsing of one filter value into a condition.
 
 Conditions are plain data; ``app/dao/query.py`` turns them into SQL. Messages are the
-reference's (reference §5.4) where it has one.
+reference's (reference.md §5.4) where it has one.
 """
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def parse_datetime(name: str, value: str, format_text: str = "yyyyMMddHHmmss.FFF
     """DT (extended query tags): ``yyyy[MM[dd[HH[mm[ss[.F]]]]]]`` or a range; no offsets.
 
     ``format_text`` and ``range_word`` complete the messages (workitem searches word them
-    differently, reference-2 §1.9)."""
+    differently, reference-2.md §1.9)."""
     def bound(text: str, upper: bool) -> str:
         if has_offset(text):
             raise InvalidQueryStringError(

@@ -1,4 +1,4 @@
-"""Pixel data: locate it in a stored file, cut frames, transcode (reference §4.2, decisions §5).
+"""Pixel data: locate it in a stored file, cut frames, transcode (reference.md §4.2, decisions §5).
 
 Decoding uses pydicom's pixel handlers (pylibjpeg with its libjpeg, openjpeg and rle plugins;
 python-gdcm as a fallback). Frames of uncompressed and encapsulated data are read straight from
@@ -28,7 +28,7 @@ EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 JPEG_2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
-#: Files larger than this are not parsed, transcoded or rendered (reference §4.2, §13).
+#: Files larger than this are not parsed, transcoded or rendered (reference.md §4.2, §13).
 SIZE_LIMIT = 104857600
 #: Source transfer syntaxes we can transcode from (each decodes with the installed handlers).
 TRANSCODABLE_SOURCES = frozenset({
@@ -58,7 +58,7 @@ SIZE_ABOVE_LIMIT = (
 
 
 class TranscodingError(NotAcceptableError):
-    """The codec cannot produce the requested transfer syntax (406, reference §4.2)."""
+    """The codec cannot produce the requested transfer syntax (406, reference.md §4.2)."""
 
     message = TRANSCODING_NOT_SUPPORTED
 

@@ -1,4 +1,4 @@
-"""The QIDO-RS query string -> QueryParams (reference §5.1-5.4, decisions §6).
+"""The QIDO-RS query string -> QueryParams (reference.md §5.1-5.4, decisions §6).
 
 Pure parsing: the extended query tag definitions come in through a callable, so the database is
 read only when a filter names a tag that is not a core one.
@@ -31,9 +31,9 @@ class Resource:
 
     name: str
     result_level: str
-    #: levels whose attributes may be filters (reference §5.2)
+    #: levels whose attributes may be filters (reference.md §5.2)
     filter_levels: tuple[str, ...]
-    #: levels whose default attributes are returned (reference §5.5)
+    #: levels whose default attributes are returned (reference.md §5.5)
     composition: tuple[str, ...]
     #: path UIDs, in order (keywords)
     path_keywords: tuple[str, ...] = ()
@@ -238,7 +238,7 @@ class SeenFilters:
 def check_filter_value(key: str, value: str, is_list: bool) -> str:
     """The trimmed filter value, or the reference's 400 for an empty one (``is_list``: a UID
     list with no item) or one the databases cannot compare. Trailing NUL padding is trimmed as
-    the stored values' is, so a value is found with or without it (reference §3.4)."""
+    the stored values' is, so a value is found with or without it (reference.md §3.4)."""
     value = value.strip().rstrip("\x00").rstrip()
     if not value or is_list and not matching.split_list(value):
         raise InvalidQueryStringError(

@@ -1,4 +1,4 @@
-"""Rendered frames (PS3.18 §9.5, reference §4.5): pixel data to an 8-bit JPEG or PNG.
+"""Rendered frames (PS3.18 §9.5, reference.md §4.5): pixel data to an 8-bit JPEG or PNG.
 
 Grayscale: modality LUT, then the first VOI window (PS3.3 C.11.2.1.2) or VOI LUT, else the
 frame's own min/max; MONOCHROME1 is inverted. Color: YCbCr is converted to RGB by the decoder,

@@ -1,4 +1,4 @@
-"""STOW-RS failure and warning reason codes (PS3.18 §10.5.3, reference §3.5)."""
+"""STOW-RS failure and warning reason codes (PS3.18 §10.5.3, reference.md §3.5)."""
 
 #: PS3.7 Annex C: general processing failure (unexpected error while storing).
 PROCESSING_FAILURE = 0x0110  # 272

@@ -1,4 +1,4 @@
-"""Tags, keywords, paths and the core indexed attributes (reference §5.2, decisions §6)."""
+"""Tags, keywords, paths and the core indexed attributes (reference.md §5.2, decisions §6)."""
 from __future__ import annotations
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword

@@ -1,4 +1,4 @@
-"""Unified Procedure Step rules (PS3.4 Annex CC) as the reference implements them (reference-2
+"""Unified Procedure Step rules (PS3.4 Annex CC) as the reference implements them (reference-2.md
 §1.3-1.7): dataset requirements per transaction, the state machine, and the texts it answers.
 
 Pure functions over DICOM JSON datasets (``ups_dataset``); failures raise
@@ -28,7 +28,7 @@ WORKLIST_LABEL_TAG = tag_key("WorklistLabel")
 PROGRESS_SEQUENCE = tag_key("ProcedureStepProgressInformationSequence")
 PERFORMED_SEQUENCE = tag_key("UnifiedProcedureStepPerformedProcedureSequence")
 
-# --- Messages (reference-2 §1.3-1.7) ---------------------------------------------------------
+# --- Messages (reference-2.md §1.3-1.7) ---------------------------------------------------------
 NOT_FOUND = "The workitem instance is not found."
 ALREADY_EXISTS = "The workitem instance already exists. Try creating using a different UID."
 UID_MISMATCH = "SOPInstanceUID in the payload does not match the workitem query parameter."
@@ -75,7 +75,7 @@ REFERENCED_INSTANCES_ITEM = (
 HUMAN_PERFORMER_ITEM = (Rule("HumanPerformerCodeSequence", VALUE, CODE_ITEM),
                         *_rules(VALUE, "HumanPerformerName", "HumanPerformerOrganization"))
 
-#: Create (reference-2 §1.4), in the order the reference checks them.
+#: Create (reference-2.md §1.4), in the order the reference checks them.
 CREATE_RULES: tuple[Rule, ...] = (
     Rule("TransactionUID", PRESENT), Rule("TransactionUID", EMPTY),
     *_rules(VALUE, "SOPClassUID", "SOPInstanceUID", "ScheduledProcedureStepPriority",
@@ -112,7 +112,7 @@ CREATE_RULES: tuple[Rule, ...] = (
         "OutputInformationSequence")),
 )
 
-#: Update (reference-2 §1.7).
+#: Update (reference-2.md §1.7).
 UPDATE_RULES: tuple[Rule, ...] = (
     *_rules(NOT_ALLOWED, "SOPClassUID", "SOPInstanceUID", "ProcedureStepState", "PatientName",
             "PatientID", "IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence",
@@ -134,7 +134,7 @@ UPDATE_RULES: tuple[Rule, ...] = (
         Rule("OutputInformationSequence", PRESENT, REFERENCED_INSTANCES_ITEM))),
 )
 
-#: What a step must hold to become COMPLETED or CANCELED (reference-2 §1.5; PS3.4 CC.2.5.1.1).
+#: What a step must hold to become COMPLETED or CANCELED (reference-2.md §1.5; PS3.4 CC.2.5.1.1).
 _FINAL_RULES = _rules(VALUE, "SOPClassUID", "SOPInstanceUID", "ScheduledProcedureStepPriority",
                       "ScheduledProcedureStepModificationDateTime",
                       "ScheduledProcedureStepStartDateTime", "InputReadinessState",
@@ -194,7 +194,7 @@ def check(ds: DicomJson, rules: tuple[Rule, ...]) -> None:
 # --- Create and update ------------------------------------------------------------------------
 
 def prepare_create(ds: DicomJson, workitem_uid: str | None, now: str) -> str:
-    """Set what the server sets (reference-2 §1.3), check the create rules; return the UID."""
+    """Set what the server sets (reference-2.md §1.3), check the create rules; return the UID."""
     given = values(ds, SOP_INSTANCE_UID)
     if workitem_uid is not None:
         if given and text(given[0]) != workitem_uid:
@@ -210,7 +210,7 @@ def prepare_create(ds: DicomJson, workitem_uid: str | None, now: str) -> str:
 
 def check_update_allowed(state: str | None, owner: str | None,
                          transaction_uid: str | None) -> None:
-    """May this update go ahead (reference-2 §1.7)? Checked before the dataset rules."""
+    """May this update go ahead (reference-2.md §1.7)? Checked before the dataset rules."""
     if state is None:
         raise bad_request(NOT_CLAIMED)
     if state == SCHEDULED:
@@ -234,7 +234,7 @@ def merge_update(stored: DicomJson, request: DicomJson, now: str) -> DicomJson:
     return {**stored, **request}
 
 
-# --- Change state (reference-2 §1.5) ----------------------------------------------------------
+# --- Change state (reference-2.md §1.5) ----------------------------------------------------------
 
 @dataclass(frozen=True)
 class StateChange:
@@ -288,7 +288,7 @@ def apply_state(ds: DicomJson, change: StateChange) -> DicomJson:
     return result
 
 
-# --- Request cancellation (reference-2 §1.6) --------------------------------------------------
+# --- Request cancellation (reference-2.md §1.6) --------------------------------------------------
 
 def check_cancel_allowed(state: str | None) -> None:
     if state is None:

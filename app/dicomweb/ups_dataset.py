@@ -3,7 +3,7 @@
 A workitem is kept as the DICOM JSON object it arrived as (keys normalised to upper-case hex):
 merging an update, checking requirements and returning attributes are dictionary operations, and
 the stored text is what retrieve returns. ``parse_body`` checks the structure the reference's
-JSON reader needs (reference-2 §1.2); values are not checked against their VR, as there.
+JSON reader needs (reference-2.md §1.2); values are not checked against their VR, as there.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def tag_key(keyword: str) -> str:
 
 
 def body_error(detail: str) -> BadRequestError:
-    """The reference's model-binding 400 for a body it cannot read (reference-2 §1.2)."""
+    """The reference's model-binding 400 for a body it cannot read (reference-2.md §1.2)."""
     return BadRequestError(f"The query parameter 'dicomDatasets' is invalid. {detail}")
 
 

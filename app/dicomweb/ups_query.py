@@ -1,4 +1,4 @@
-"""The workitem search query string -> WorkitemQuery (reference-2 §1.9; decisions §6 extras).
+"""The workitem search query string -> WorkitemQuery (reference-2.md §1.9; decisions §6 extras).
 
 Searchable attributes are a fixed table, as in the reference. Values are matched the way they
 are indexed (``ups_dataset``): person names folded (case and accents ignored), other strings
@@ -46,7 +46,7 @@ SEARCH_KEYS: dict[str, SearchKey] = {
 #: Sequence paths whose values are indexed in workitem_sequence_values.
 SEQUENCE_PATHS = tuple(path for path, key in SEARCH_KEYS.items() if key.column is None)
 
-#: Returned unless includefield=all (reference-2 §1.9).
+#: Returned unless includefield=all (reference-2.md §1.9).
 DEFAULT_RETURN_KEYS: tuple[str, ...] = tuple(tag_key(k) for k in (
     "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "ScheduledProcedureStepPriority",
     "ProcedureStepLabel", "WorklistLabel", "ScheduledProcessingParametersSequence",
@@ -161,7 +161,7 @@ MAX_INDEXED_LENGTH = 64
 
 
 def searchable_values(ds: DicomJson, state: str) -> SearchableValues:
-    """The searchable values of a dataset (reference-2 §1.9); values too long to index are left
+    """The searchable values of a dataset (reference-2.md §1.9); values too long to index are left
     out (they cannot match a valid query value anyway)."""
     name = first_text(ds, PATIENT_NAME)
     patient_id = first_text(ds, PATIENT_ID)

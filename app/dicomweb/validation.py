@@ -1,4 +1,4 @@
-"""Validation of stored datasets (reference §3.4).
+"""Validation of stored datasets (reference.md §3.4).
 
 ``minimum_validate`` is the reference's ElementMinimumValidator for indexed attributes; its
 messages are the reference's. ``lenient_problems`` checks every other element with pydicom's

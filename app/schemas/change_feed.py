@@ -1,5 +1,5 @@
 """Change-feed entries on the wire: camelCase properties, PascalCase action/state values
-(reference §0.2, §7); null properties (``metadata`` when absent) are omitted."""
+(reference.md §0.2, §7); null properties (``metadata`` when absent) are omitted."""
 from __future__ import annotations
 
 from marshmallow import fields

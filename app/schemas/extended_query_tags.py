@@ -1,4 +1,4 @@
-"""Extended query tag JSON (reference §8.3): camelCase, null fields omitted."""
+"""Extended query tag JSON (reference.md §8.3): camelCase, null fields omitted."""
 from __future__ import annotations
 
 from typing import Any

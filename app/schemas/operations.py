@@ -1,4 +1,4 @@
-"""Operation status JSON (reference §9): camelCase, null fields omitted."""
+"""Operation status JSON (reference.md §9): camelCase, null fields omitted."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +11,7 @@ from .base import OmitNullsSchema
 
 class OperationSchema(OmitNullsSchema):
     """An operation; ``base`` makes its resources absolute, ``api_version`` 1 reports a
-    succeeded operation as ``completed`` (reference §9)."""
+    succeeded operation as ``completed`` (reference.md §9)."""
 
     operation_id = fields.String(data_key="operationId")
     type = fields.String(attribute="operation_type")

@@ -1,4 +1,4 @@
-"""Data actions (reference §12, reference-2 §4.2): what a role may do, as a set of flags."""
+"""Data actions (reference.md §12, reference-2.md §4.2): what a role may do, as a set of flags."""
 from __future__ import annotations
 
 import enum

@@ -1,4 +1,4 @@
-"""CORS headers for the configured policy (reference-2 §5), without Flask.
+"""CORS headers for the configured policy (reference-2.md §5), without Flask.
 
 Preflights are answered before authentication. Unlike the reference, responses expose the
 headers browser clients need (``Location``, ``Content-Location``, ``ETag``, ``Warning``,

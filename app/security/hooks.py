@@ -1,7 +1,7 @@
 """The HTTP edge of security: the Flask hooks, and the checks the partition router and the
 partition list call. Everything else in this package is free of Flask.
 
-Order of a request (reference-2 §4.4): CORS preflight (answered, never authenticated) ->
+Order of a request (reference-2.md §4.4): CORS preflight (answered, never authenticated) ->
 query-string guard -> authentication (401) -> the route's data action in some scope, or in
 scope ``/`` for global routes (403) -> partition resolution, which checks the action in the
 resolved partition (403) -> view. Unmatched URLs (404/405) are not authenticated.

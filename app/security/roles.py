@@ -1,6 +1,6 @@
 """The roles file (the reference's ``roles.json``) and what a caller's roles grant.
 
-Format (reference-2 §4.2)::
+Format (reference-2.md §4.2)::
 
     {"roles": [{"name": "globalReader", "dataActions": ["read"], "notDataActions": [],
                 "scopes": ["/"]}]}

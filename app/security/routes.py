@@ -1,4 +1,4 @@
-"""Which data action each route needs, and where (reference-2 §4.3): one table for every route.
+"""Which data action each route needs, and where (reference-2.md §4.3): one table for every route.
 
 Endpoints are named without their version and partition registration prefixes
 (``v1_partitioned_stow.store_instances`` -> ``stow.store_instances``). A route missing from
@@ -35,7 +35,7 @@ class RouteRule:
     scope: str
 
 
-#: endpoint -> what it needs. Keep in step with reference-2 §4.3 and docs/security.md.
+#: endpoint -> what it needs. Keep in step with reference-2.md §4.3 and docs/security.md.
 ROUTES: dict[str, RouteRule] = {
     "health.health_check": RouteRule(DataAction.NONE, ANONYMOUS),
     "static": RouteRule(DataAction.NONE, ANONYMOUS),

@@ -6,7 +6,7 @@ its ``issuer`` and ``jwks_uri``; both are read on first use. The key set is cach
 hold (at most once per cool-down), so a key rotation needs no restart.
 
 Failures carry the OAuth ``error`` and the ``error_description`` ASP.NET's JwtBearer handler
-writes into ``WWW-Authenticate`` (reference-2 §4.4).
+writes into ``WWW-Authenticate`` (reference-2.md §4.4).
 """
 from __future__ import annotations
 

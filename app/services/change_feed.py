@@ -1,4 +1,4 @@
-"""The change feed (reference §7): query options per API version, and reads.
+"""The change feed (reference.md §7): query options per API version, and reads.
 
 v1 (``/v1``, ``/v1.0-prerelease``): ``offset`` is a sequence number (entries with
 ``offset < sequence <= offset + limit``), ``limit`` 1-100 default 10. v2 (``/v2`` and

@@ -1,4 +1,4 @@
-"""DELETE of a study, series or instance (PS3.18 has none; reference §6, decisions: issue #6).
+"""DELETE of a study, series or instance (PS3.18 has none; reference.md §6, decisions: issue #6).
 
 One write transaction per request, set-based whatever the size of the study:
 

@@ -1,4 +1,4 @@
-"""Extracting, validating and normalising extended query tag values (reference §8.3).
+"""Extracting, validating and normalising extended query tag values (reference.md §8.3).
 
 Used by the store hook (values read from the pydicom dataset) and by the re-index (values read
 from the stored DICOM JSON). Only the first value of an element is indexed; null and empty

@@ -1,4 +1,4 @@
-"""Extended query tags (reference §8): add (with a re-index operation), list, get, delete,
+"""Extended query tags (reference.md §8): add (with a re-index operation), list, get, delete,
 update, errors; indexing at store time; the re-index of stored instances.
 
 The re-index reads the stored DICOM JSON (``instance_metadata``), never the files, in batches
@@ -42,7 +42,7 @@ STATUS_NAMES = {dao.STATUS_ADDING: "adding", dao.STATUS_READY: "ready",
                 dao.STATUS_DELETING: "deleting"}
 QUERY_STATUSES = {"disabled": dao.QUERY_DISABLED, "enabled": dao.QUERY_ENABLED}
 QUERY_STATUS_NAMES = {number: name for name, number in QUERY_STATUSES.items()}
-#: Attributes QIDO searches natively (reference §5.2, decisions §6): not extended query tags.
+#: Attributes QIDO searches natively (reference.md §5.2, decisions §6): not extended query tags.
 CORE_KEYWORDS = frozenset(CORE_LEVELS)
 _VR_CODES = frozenset(name for name in ALL_VRS.__members__ if "_" not in name)
 _LO_INVALID = re.compile(r"[\\\x00-\x1a\x1c-\x1f]")
@@ -76,7 +76,7 @@ def _text_field(item: dict[str, Any], index: int, name: str) -> str | None:
 
 
 def parse_add_request(body: Any) -> list[AddEntry]:
-    """Validate the JSON body of ``POST /extendedquerytags`` (reference §8.2)."""
+    """Validate the JSON body of ``POST /extendedquerytags`` (reference.md §8.2)."""
     if not isinstance(body, list):
         raise ExtendedQueryTagEntryValidationError(_NOT_CONVERTIBLE.format(
             field="$", type="an array of extended query tag entries"))
@@ -326,7 +326,7 @@ def _check_dataset(tags: list[values.IndexedTag], ds: Dataset
 
 
 def validate_instance(conn: DbConn, ds: Dataset) -> tuple[list[tuple[int, str]], bool]:
-    """(tag, message) for every extended query tag whose value in ``ds`` is invalid (reference
+    """(tag, message) for every extended query tag whose value in ``ds`` is invalid (reference.md
     §8.3: v1 STOW fails such an instance, v2 warns), and whether any indexed tag has several
     values (v1's Warning header)."""
     problems, multiple_values = [], False

@@ -1,4 +1,4 @@
-"""Health check (reference §10): the database and the blob store."""
+"""Health check (reference.md §10): the database and the blob store."""
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,4 @@
-"""What the index keeps of an instance: validation of the indexed attributes (reference §3.4,
+"""What the index keeps of an instance: validation of the indexed attributes (reference.md §3.4,
 §8.3) and the index columns of its study, series and instance rows.
 
 Used by the store (``services/store.py``) and by delete, which recomputes a study's "latest
@@ -26,14 +26,14 @@ from ..dicomweb.tags import keyword as keyword_of
 from ..dicomweb.validation import ElementValidationError, lenient_problems, minimum_validate
 from . import extended_query_tags
 
-#: Required tags (reference §3.4), keyword -> tag, in the order they are checked.
+#: Required tags (reference.md §3.4), keyword -> tag, in the order they are checked.
 REQUIRED = (("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E),
             ("SOPInstanceUID", 0x00080018), ("SOPClassUID", 0x00080016))
 PATIENT_ID = 0x00100020
 #: The warning of a v2 PatientID without a value (our text; the reference's is not known).
 EMPTY_PATIENT_ID = ("Dicom element 'PatientID' failed validation for VR 'LO': Value is empty. "
                     "The instance is stored without a PatientID.")
-#: The identifiers an instance is stored under: several values fail it (reference §3.4).
+#: The identifiers an instance is stored under: several values fail it (reference.md §3.4).
 _SINGLE_VALUED = (0x0020000D, 0x0020000E, 0x00080018)
 #: Column sizes of the index (values that do not fit are not indexed).
 _COLUMN_SIZES = {"patient_id": 64, "patient_name": 200, "referring_physician_name": 200,
@@ -137,7 +137,7 @@ def validate(conn: DbConn, ds: Dataset, elements: Mapping[int, DataElement], api
         raise Rejected(status.VALIDATION_FAILURE,
                        [comment(PATIENT_ID, "The required tag '(0010,0020)' is missing.")])
     _check_patient_id(patient_id, raw_patient_id, api_version)
-    if empty_patient_id:  # v2: present without a value, a warning (reference §3.4)
+    if empty_patient_id:  # v2: present without a value, a warning (reference.md §3.4)
         comments.append(comment(PATIENT_ID, EMPTY_PATIENT_ID))
     if study_instance_uid is not None:
         stored = uid_value(elements, 0x0020000D)
@@ -169,9 +169,9 @@ def validate(conn: DbConn, ds: Dataset, elements: Mapping[int, DataElement], api
                                multiple_values) from None
             comments.append(comment(elem.tag, str(exc)))
             dropped.add(int(elem.tag))
-    # Extended query tags (reference §8.3).
+    # Extended query tags (reference.md §8.3).
     problems, tags_multiple = extended_query_tags.validate_instance(conn, ds)
-    if tags_multiple and api_version == 1:  # the v1 Warning header (reference §3.2)
+    if tags_multiple and api_version == 1:  # the v1 Warning header (reference.md §3.2)
         multiple_values = True
     for tag, message in problems:
         if api_version == 1:
@@ -187,7 +187,7 @@ def validate(conn: DbConn, ds: Dataset, elements: Mapping[int, DataElement], api
 
 
 def _check_patient_id(elem: DataElement, raw: bytes | None, api_version: int) -> None:
-    """PatientID is validated strictly on every version (reference §3.4): v1 without trimming
+    """PatientID is validated strictly on every version (reference.md §3.4): v1 without trimming
     its NUL padding (``raw``: its value as read, before pydicom's trimming), v2 with it."""
     if api_version == 1 and raw is not None and b"\x00" in raw:
         raise Rejected(status.VALIDATION_FAILURE, [comment(PATIENT_ID, str(

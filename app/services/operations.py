@@ -1,4 +1,4 @@
-"""Long-running operations (reference §9): status lookup, and running the next queued one.
+"""Long-running operations (reference.md §9): status lookup, and running the next queued one.
 
 Operations live in the ``operations`` table. A worker claims one (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, the write lock on SQLite), sets itself as owner and renews a heartbeat after every

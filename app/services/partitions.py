@@ -1,4 +1,4 @@
-"""Data partitions: lookup, implicit creation, listing, and the startup check (reference §2)."""
+"""Data partitions: lookup, implicit creation, listing, and the startup check (reference.md §2)."""
 from __future__ import annotations
 
 from ..dao import partitions as dao
@@ -57,6 +57,6 @@ def list_partitions(conn: DbConn) -> list[Partition]:
 
 
 def check_feature_can_be_disabled(conn: DbConn) -> None:
-    """Raise when the feature is off but partitions besides the default exist (reference §2.1)."""
+    """Raise when the feature is off but non-default partitions exist (reference.md §2.1)."""
     if dao.count_partitions(conn) > 1:
         raise DataPartitionsFeatureCannotBeDisabledError()

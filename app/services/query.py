@@ -1,10 +1,10 @@
-"""QIDO-RS: search for studies, series and instances (PS3.18 §10.6, reference §5).
+"""QIDO-RS: search for studies, series and instances (PS3.18 §10.6, reference.md §5).
 
 Flow: parse the query (extended query tag definitions are read only when a filter needs them)
 -> one indexed SELECT for the page -> for that page only, counts/newest watermarks, modalities
 and stored metadata JSON when a returned attribute needs them -> DICOM JSON datasets.
 
-Returned attributes (reference §5.5): the version's defaults for the resource's levels (or the
+Returned attributes (reference.md §5.5): the version's defaults for the resource's levels (or the
 "all" set), the filter attributes, the path UIDs and ``includefield`` tags. Index columns
 (latest-wins study/series rows, the instance row) answer the attributes they hold; any other
 attribute comes from the stored metadata of the newest matching instance.
@@ -33,7 +33,7 @@ def _tags(*keywords: str) -> tuple[int, ...]:
     return tuple(int(tag_for_keyword(k)) for k in keywords)  # type: ignore[arg-type]
 
 
-#: Default attributes per API version and level (reference §5.5).
+#: Default attributes per API version and level (reference.md §5.5).
 DEFAULT_TAGS: dict[int, dict[str, tuple[int, ...]]] = {
     1: {
         STUDY: _tags("SpecificCharacterSet", "StudyDate", "StudyTime", "AccessionNumber",
@@ -55,7 +55,7 @@ DEFAULT_TAGS: dict[int, dict[str, tuple[int, ...]]] = {
         INSTANCE: _tags("SOPInstanceUID"),
     },
 }
-#: ``includefield=all``: the v1 defaults plus these, in both versions (reference §5.5).
+#: ``includefield=all``: the v1 defaults plus these, in both versions (reference.md §5.5).
 ALL_EXTRA_TAGS: dict[str, tuple[int, ...]] = {
     STUDY: _tags("StudyDescription", "AnatomicRegionsInStudyCodeSequence",
                  "ProcedureCodeSequence", "NameOfPhysiciansReadingStudy",

@@ -1,5 +1,5 @@
 """WADO-RS: retrieve studies, series, instances, frames, metadata, rendered images and bulk data
-(PS3.18 §10.4, reference §4, decisions §5).
+(PS3.18 §10.4, reference.md §4, decisions §5).
 
 Every function reads the index first and checks that the files exist, so errors are raised
 before a response starts; the views then stream files without touching the database.
@@ -247,7 +247,7 @@ def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: str,
                       if_none_match: str | None) -> MetadataResult:
     """The stored DICOM JSON of a study, series or instance as one JSON array text.
 
-    ETag (reference §4.4): ``{watermark}`` for an instance, ``{max watermark}-{count}``
+    ETag (reference.md §4.4): ``{watermark}`` for an instance, ``{max watermark}-{count}``
     otherwise; a matching ``If-None-Match`` gives ``body=None`` (304). Texts are concatenated,
     never parsed; ``bulkdata:`` references become absolute bulk-data URLs.
     """

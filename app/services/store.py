@@ -1,4 +1,4 @@
-"""STOW-RS: store instances (PS3.18 §10.5, reference §3).
+"""STOW-RS: store instances (PS3.18 §10.5, reference.md §3).
 
 Per instance (the reference's StoreOrchestrator, made single-phase by content addressing):
 parse the spooled part (``dicomweb/part10.py``) -> convert its elements once

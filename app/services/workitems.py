@@ -1,4 +1,4 @@
-"""UPS-RS workitems (PS3.18 §11, PS3.4 Annex CC, reference-2 §1): create, retrieve, update,
+"""UPS-RS workitems (PS3.18 §11, PS3.4 Annex CC, reference-2.md §1): create, retrieve, update,
 change state, request cancellation, search.
 
 Each change reads the workitem's row locked (PostgreSQL ``FOR UPDATE``; SQLite's write
@@ -99,7 +99,7 @@ def retrieve_workitem(conn: DbConn, partition_key: int, workitem_uid: str) -> st
 
 def update_workitem(conn: DbConn, partition_key: int, workitem_uid: str,
                     transaction_uid: str | None, body: bytes) -> None:
-    """Merge the request's attributes into the workitem (reference-2 §1.7)."""
+    """Merge the request's attributes into the workitem (reference-2.md §1.7)."""
     request = parse_body(body)
     when, now = _now()
     with conn.transaction(write=True):
@@ -113,7 +113,7 @@ def update_workitem(conn: DbConn, partition_key: int, workitem_uid: str,
 
 
 def change_state(conn: DbConn, partition_key: int, workitem_uid: str, body: bytes) -> str | None:
-    """Claim, complete or cancel (reference-2 §1.5). Returns the warning of a request for the
+    """Claim, complete or cancel (reference-2.md §1.5). Returns the warning of a request for the
     final state the workitem is already in (nothing changes), else None."""
     change = ups.parse_state_request(parse_body(body))
     validate_uid(change.transaction_uid, TRANSACTION_UID_NAME)
@@ -134,7 +134,7 @@ def change_state(conn: DbConn, partition_key: int, workitem_uid: str, body: byte
 
 def request_cancellation(conn: DbConn, partition_key: int, workitem_uid: str,
                          body: bytes) -> None:
-    """Cancel a SCHEDULED workitem at a client's request (reference-2 §1.6)."""
+    """Cancel a SCHEDULED workitem at a client's request (reference-2.md §1.6)."""
     request = parse_body(body)
     when, now = _now()
     with conn.transaction(write=True):

@@ -36,7 +36,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def challenge(idp: LocalIdentityProvider, suffix: str = "") -> str:
-    """The WWW-Authenticate value of a 401 (reference-2 §4.4)."""
+    """The WWW-Authenticate value of a 401 (reference-2.md §4.4)."""
     return (f'Bearer authorization_uri="{idp.issuer}", resource_id="{AUDIENCE}", '
             f'realm="{AUDIENCE}"{suffix}')
 

@@ -201,8 +201,8 @@ def _check(response: Any, method: str, url: str) -> str | None:
         return f"redirect {response.status_code} to {response.headers.get('Location')}"
     if b"Traceback" in body or b'File "/' in body:
         return f"traceback in body: {body[:200]!r}"
-    # STOW failures carry the DICOM JSON failure dataset (reference §3), not text; workitem
-    # status results are JSON strings (reference-2 §1.2).
+    # STOW failures carry the DICOM JSON failure dataset (reference.md §3), not text; workitem
+    # status results are JSON strings (reference-2.md §1.2).
     json_errors = method == "POST" or "/workitems" in url
     allowed = {"text/plain"} | ({"application/dicom+json"} if json_errors else set())
     if response.status_code >= 400 and body and response.mimetype not in allowed:

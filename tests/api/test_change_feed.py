@@ -1,4 +1,4 @@
-"""Change feed (issue #6, reference §7): v1 and v2 paging, states, metadata, partitions."""
+"""Change feed (issue #6, reference.md §7): v1 and v2 paging, states, metadata, partitions."""
 from __future__ import annotations
 
 from datetime import datetime

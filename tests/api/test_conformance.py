@@ -1,4 +1,4 @@
-"""Conformance gaps of issue #21 (reference §3.4, §3.6, §5.3), each through the HTTP API on
+"""Conformance gaps of issue #21 (reference.md §3.4, §3.6, §5.3), each through the HTTP API on
 both databases and both partition modes."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DELETE of studies, series and instances (issue #6, reference §6)."""
+"""DELETE of studies, series and instances (issue #6, reference.md §6)."""
 from __future__ import annotations
 
 from typing import Any

@@ -33,7 +33,7 @@ def test_unexpected_error_returns_generic_500_without_internals(app, client, mon
 
 
 def test_any_route_query_string_with_angle_bracket_returns_400(make_app):
-    # Reference §0.1: rejected on every route, before routing (even an unknown one).
+    # reference.md §0.1: rejected on every route, before routing (even an unknown one).
     client = make_app().test_client()
     for path in ("/changefeed?x=%3Cscript%3E", "/v1/extendedquerytags?a=<", "/nothing?q=%3c",
                  "/studies/1.2/metadata?a=<b", "/health/check?x=%3C"):

@@ -1,4 +1,4 @@
-"""Extended query tags: add validation and management routes (issue #7, reference §8)."""
+"""Extended query tags: add validation and management routes (issue #7, reference.md §8)."""
 from __future__ import annotations
 
 import json

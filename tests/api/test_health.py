@@ -1,4 +1,4 @@
-"""``GET /health/check`` (issue #2, reference §10)."""
+"""``GET /health/check`` (issue #2, reference.md §10)."""
 from __future__ import annotations
 
 import os

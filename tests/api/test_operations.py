@@ -1,4 +1,4 @@
-"""Operations: ``GET /operations/{id}`` (issue #7, reference §9)."""
+"""Operations: ``GET /operations/{id}`` (issue #7, reference.md §9)."""
 from __future__ import annotations
 
 import uuid

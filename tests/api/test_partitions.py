@@ -1,4 +1,4 @@
-"""Data partitions through HTTP (issue #2, reference §2, decisions §2)."""
+"""Data partitions through HTTP (issue #2, reference.md §2, decisions §2)."""
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,4 @@
-"""QIDO-RS search through HTTP (issue #5, reference §5, decisions §6)."""
+"""QIDO-RS search through HTTP (issue #5, reference.md §5, decisions §6)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""QIDO-RS bad input: the reference's 400 texts (reference §5.4), never a 500 (issue #5)."""
+"""QIDO-RS bad input: the reference's 400 texts (reference.md §5.4), never a 500 (issue #5)."""
 from __future__ import annotations
 
 from urllib.parse import quote

@@ -1,4 +1,4 @@
-"""Startup: schema creation and the partition feature check (issue #2, reference §2.1)."""
+"""Startup: schema creation and the partition feature check (issue #2, reference.md §2.1)."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""STOW-RS through HTTP: request forms, responses, storage semantics (issue #3, reference §3)."""
+"""STOW-RS through HTTP: request forms, responses, storage semantics (issue #3, reference.md §3)."""
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,4 @@
-"""STOW-RS validation and bad input (issue #3, reference §3.4, §3.5).
+"""STOW-RS validation and bad input (issue #3, reference.md §3.4, §3.5).
 
 Every bad-input test first stores a good instance, then checks that the bad request neither
 breaks the server nor touches what was stored before.

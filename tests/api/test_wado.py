@@ -1,4 +1,4 @@
-"""WADO-RS retrieve of studies, series, instances and frames (reference §4.1-4.3, decisions §5)."""
+"""WADO-RS retrieve of studies, series, instances and frames (reference.md §4.1-4.3)."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +49,7 @@ def test_retrieve_study_series_instance_returns_stored_bytes(client, base):
     assert response.headers["Content-Type"] == f"application/dicom; transfer-syntax={EXPLICIT}"
     assert response.get_data() == stored[first.SOPInstanceUID]
 
-    response = client.get(instance_url(base, first))  # */* -> multipart (reference §4.2)
+    response = client.get(instance_url(base, first))  # */* -> multipart (reference.md §4.2)
     assert [body for _, body in parts(response)] == [stored[first.SOPInstanceUID]]
     for prefix in ("/v1", "/v1.0-prerelease", "/v2"):
         response = client.get(instance_url(base, second, prefix=prefix),

@@ -1,4 +1,4 @@
-"""WADO-RS metadata, ETags and bulk data (reference §4.4, decisions §5)."""
+"""WADO-RS metadata, ETags and bulk data (reference.md §4.4, decisions §5)."""
 from __future__ import annotations
 
 from pydicom.dataset import Dataset

@@ -1,4 +1,4 @@
-"""WADO-RS rendered instances and frames (reference §4.5, decisions §5)."""
+"""WADO-RS rendered instances and frames (reference.md §4.5, decisions §5)."""
 from __future__ import annotations
 
 import io

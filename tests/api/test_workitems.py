@@ -1,4 +1,4 @@
-"""UPS-RS create, retrieve and update through HTTP (issue #18, reference-2 §1.2-1.4, §1.7, §1.8):
+"""UPS-RS create, retrieve and update through HTTP (issue #18, reference-2.md §1.2-1.4, §1.7, §1.8):
 both databases, both partition modes."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Workitems and data partitions (issue #18, reference-2 §1.10, decisions §2): isolation, implicit
-creation by create only, the partition errors."""
+"""Workitems and data partitions (issue #18, reference-2.md §1.10, decisions §2): isolation,
+implicit creation by create only, the partition errors."""
 from __future__ import annotations
 
 from pydicom.uid import generate_uid

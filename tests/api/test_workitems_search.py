@@ -1,4 +1,4 @@
-"""UPS-RS search (issue #18, reference-2 §1.9, decisions §6): the searchable keys, matching,
+"""UPS-RS search (issue #18, reference-2.md §1.9, decisions §6): the searchable keys, matching,
 returned attributes, paging and the error texts."""
 from __future__ import annotations
 

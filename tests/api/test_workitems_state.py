@@ -1,4 +1,4 @@
-"""UPS-RS change state and request cancellation (issue #18, reference-2 §1.5-1.6): the state
+"""UPS-RS change state and request cancellation (issue #18, reference-2.md §1.5-1.6): the state
 machine, its texts, the final-state checks, and concurrent claims."""
 from __future__ import annotations
 

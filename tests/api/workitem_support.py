@@ -22,7 +22,7 @@ def code(value: str, meaning: str = "Meaning") -> dict[str, Any]:
 def workitem(uid: str | None = None, patient_name: str = "Doe^Jane", patient_id: str = "PID-1",
              start: str = "20240102103000", accession: str = "ACC-1", station: str = "CT1",
              study_uid: str | None = None, **extra: Any) -> dict[str, Any]:
-    """A dataset that passes every create rule (reference-2 §1.4)."""
+    """A dataset that passes every create rule (reference-2.md §1.4)."""
     ds: dict[str, Any] = {
         "00081195": el("UI"),
         "00741200": el("CS", "MEDIUM"),

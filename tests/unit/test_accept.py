@@ -1,4 +1,4 @@
-"""Accept negotiation for WADO-RS (reference §4.2, §4.5; decisions §5)."""
+"""Accept negotiation for WADO-RS (reference.md §4.2, §4.5; decisions §5)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
--- The change feed (reference §7; Sprocs/GetChangeFeedV39.sql, GetChangeFeedByTimeV39.sql,
+-- The change feed (reference.md §7; Sprocs/GetChangeFeedV39.sql, GetChangeFeedByTimeV39.sql,
 -- GetChangeFeedLatestV39.sql, GetChangeFeedLatestByTimeV39.sql). Each read selects entries with
 -- their partition name from the change_feed_entries view (schema 0060) and, when
 -- include_metadata is 1, joins the DICOM JSON of the entry's current version.

@@ -1,4 +1,4 @@
--- DELETE of a study, series or instance, set-based (reference §6; Sprocs/DeleteInstanceV6.sql).
+-- DELETE of a study, series or instance, set-based (reference.md §6; Sprocs/DeleteInstanceV6.sql).
 -- The service first marks the instances to delete with status 2 ("deleting", never committed),
 -- so every later statement addresses them by the (study_key, status) index, whatever the level.
 

@@ -1,4 +1,4 @@
--- Extended query tags: definitions, values and errors (reference §8).
+-- Extended query tags: definitions, values and errors (reference.md §8).
 -- Mirrors the reference's Sprocs/AddExtendedQueryTags*.sql, GetExtendedQueryTag*.sql,
 -- DeleteExtendedQueryTag*.sql, UpdateExtendedQueryTagQueryStatus.sql and the re-index reads.
 -- Values are written with dynamic multi-row upserts (app/dao/extended_query_tags.py), the

@@ -1,4 +1,4 @@
--- Health check (reference §10).
+-- Health check (reference.md §10).
 
 -- name: health_ping()^
 -- Reads a table, so a database file that is gone, corrupt or unreadable fails the check

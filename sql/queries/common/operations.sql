@@ -1,4 +1,4 @@
--- Long-running operations (reference §9): a job table polled by app/worker.py.
+-- Long-running operations (reference.md §9): a job table polled by app/worker.py.
 -- Claiming differs per dialect (sql/queries/{postgresql,sqlite}/operations.sql).
 -- status: notStarted, running, succeeded, failed, canceled.
 

@@ -1,4 +1,4 @@
--- UPS-RS workitems (reference-2 §1). Mirrors the reference's Sprocs/AddWorkitem.sql,
+-- UPS-RS workitems (reference-2.md §1). Mirrors the reference's Sprocs/AddWorkitem.sql,
 -- GetWorkitemMetadata.sql, UpdateWorkitemProcedureStepState.sql and UpdateWorkitemTransaction.sql;
 -- the dataset lives in the row (no blob), so a state change is one UPDATE. The search is built in
 -- app/dao/workitems.py (dynamic filters).

@@ -1,5 +1,5 @@
 -- UPS-RS workitems, PostgreSQL flavour: the row of a workitem about to change is locked, so
--- concurrent state changes of one workitem run one after the other (reference-2 §1.5).
+-- concurrent state changes of one workitem run one after the other (reference-2.md §1.5).
 
 -- name: lock_workitem(partition_key, workitem_uid)^
 -- The workitem with this UID in the partition, locked until the transaction ends; or None.

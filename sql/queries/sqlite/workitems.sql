@@ -1,5 +1,5 @@
 -- UPS-RS workitems, SQLite flavour: BEGIN IMMEDIATE already holds the database's write lock, so
--- concurrent state changes of one workitem run one after the other (reference-2 §1.5).
+-- concurrent state changes of one workitem run one after the other (reference-2.md §1.5).
 
 -- name: lock_workitem(partition_key, workitem_uid)^
 -- The workitem with this UID in the partition (the write transaction serialises writers); or None.
