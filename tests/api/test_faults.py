@@ -118,14 +118,20 @@ def _call(conn: http.client.HTTPConnection, method: str, path: str, body: bytes 
 
 
 def _listed(port: int, study: str) -> list[tuple[str, str]]:
-    """(series, SOP instance) UIDs QIDO lists in a study."""
-    status, body = http_request(port, "GET", f"/v2/studies/{study}/instances?limit=200",
-                                headers={"Accept": "application/dicom+json"})
-    if status == 204:
-        return []
-    assert status == 200, body
-    return [(item["0020000E"]["Value"][0], item["00080018"]["Value"][0])
-            for item in json.loads(body)]
+    """(series, SOP instance) UIDs QIDO lists in a study, every page of them."""
+    listed: list[tuple[str, str]] = []
+    while True:
+        status, body = http_request(
+            port, "GET", f"/v2/studies/{study}/instances?limit=200&offset={len(listed)}",
+            headers={"Accept": "application/dicom+json"})
+        if status == 204:
+            return listed
+        assert status == 200, body
+        page = [(item["0020000E"]["Value"][0], item["00080018"]["Value"][0])
+                for item in json.loads(body)]
+        listed.extend(page)
+        if len(page) < 200:
+            return listed
 
 
 def _retrieve(port: int, study: str, series: str, sop: str) -> tuple[int, bytes]:
