@@ -1,8 +1,9 @@
 """Re-indexing existing instances for extended query tags being added (the `reindex` operation).
 
-The worker claims the operation (app/services/operations.py) and calls `reindex`, which reads
-the instances in watermark order, one batch per transaction, and writes their tag values and
-errors; `release_tags` gives the tags back when the operation fails.
+The worker claims the operation (app/services/operations.py) and calls `reindex` (its runner,
+operation_runs.py), which reads the instances in watermark order, one batch per transaction,
+and writes their tag values and errors; `release_tags` gives the tags back when the operation
+fails.
 """
 from __future__ import annotations
 
@@ -16,16 +17,9 @@ from ..dao import operations as operations_dao
 from ..dao.instances import InstanceKeys
 from ..db import DbConn
 from . import extended_query_tag_values as values
+from .operation_runs import checkpoint, finish, stop_requested
 
 logger = logging.getLogger(__name__)
-
-
-class LeaseLostError(RuntimeError):
-    """Another worker took the operation over (this worker's lease expired)."""
-
-
-class OperationInterrupted(RuntimeError):
-    """The worker is stopping; the operation resumes later from its last batch."""
 
 
 def _index_batch(tags: list[values.IndexedTag], rows: list[Any]
@@ -58,7 +52,7 @@ def _index_batch(tags: list[values.IndexedTag], rows: list[Any]
     return found_rows, errors
 
 
-def reindex(conn: DbConn, operation: operations_dao.Operation, owner: str, batch_size: int,
+def reindex(conn: DbConn, operation: operations_dao.Operation, owner: str, settings: Any,
             should_stop: Callable[[], bool] = lambda: False) -> None:
     """Run (or resume) a re-index operation to completion.
 
@@ -77,9 +71,8 @@ def reindex(conn: DbConn, operation: operations_dao.Operation, owner: str, batch
     after = int(payload.get("afterWatermark") or 0)
     processed = int(payload.get("processed") or 0)
     while prepared:
-        if should_stop():
-            raise OperationInterrupted(operation_id)
-        rows = dao.list_instances_to_reindex(conn, after, batch_size)
+        stop_requested(operation, should_stop)
+        rows = dao.list_instances_to_reindex(conn, after, settings.reindex_batch_size)
         if not rows:
             break
         found, errors = _index_batch(prepared, rows)
@@ -93,20 +86,14 @@ def reindex(conn: DbConn, operation: operations_dao.Operation, owner: str, batch
             dao.add_errors(conn, errors, now)
             after, processed = int(rows[-1]["watermark"]), processed + len(rows)
             payload.update(afterWatermark=after, processed=processed)
-            if not operations_dao.update_progress(conn, operation_id, owner,
-                                                  min(99, processed * 100 // total), payload,
-                                                  now):
-                raise LeaseLostError(operation_id)
+            checkpoint(conn, operation, owner, processed * 100 // total, payload)
     with conn.transaction(write=True):
         for tag in tags:
             count = dao.complete_tag(conn, tag.tag_key, operation_id)
             if count:
                 logger.info("Extended query tag %s: %s instance(s) failed to index; querying "
                             "disabled", tag.tag_path, count)
-        if not operations_dao.complete_operation(conn, operation_id, owner,
-                                                 operations_dao.SUCCEEDED, 100, None,
-                                                 datetime.now(timezone.utc)):
-            raise LeaseLostError(operation_id)
+        finish(conn, operation, owner)
     logger.info("Re-index %s finished: %s instance(s)", operation_id, processed)
 
 

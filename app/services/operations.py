@@ -18,6 +18,7 @@ from ..dao import operations as dao
 from ..db import DbConn
 from ..errors import DataStoreError, OperationNotFoundError
 from . import extended_query_tag_reindex
+from .operation_runs import LeaseLostError, OperationInterrupted, Runner
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +55,19 @@ def count_operations(conn: DbConn) -> list[dao.OperationCount]:
     return dao.count_operations(conn)
 
 
+#: How each operation type runs (operation_runs.py describes a runner). One entry per type.
+RUNNERS: dict[str, Runner] = {
+    dao.REINDEX: Runner(extended_query_tag_reindex.reindex,
+                        extended_query_tag_reindex.release_tags),
+}
+
+
 def _run(conn: DbConn, operation: dao.Operation, owner: str, settings: WorkerSettings,
          should_stop: Callable[[], bool]) -> None:
-    if operation.operation_type == dao.REINDEX:
-        extended_query_tag_reindex.reindex(conn, operation, owner, settings.reindex_batch_size,
-                                    should_stop)
-    else:
+    runner = RUNNERS.get(operation.operation_type)
+    if runner is None:
         raise ValueError(f"Unknown operation type {operation.operation_type!r}")
+    runner.run(conn, operation, owner, settings, should_stop)
 
 
 def run_next_operation(conn: DbConn, owner: str, settings: WorkerSettings,
@@ -76,10 +83,10 @@ def run_next_operation(conn: DbConn, owner: str, settings: WorkerSettings,
     outcome = "completed"
     try:
         _run(conn, operation, owner, settings, should_stop)
-    except extended_query_tag_reindex.LeaseLostError:
+    except LeaseLostError:
         outcome = "taken_over"
         logger.warning("Operation %s was taken over by another worker", operation.operation_id)
-    except extended_query_tag_reindex.OperationInterrupted:
+    except OperationInterrupted:
         outcome = "interrupted"
         _release(conn, operation, owner, operation.payload)
     except DataStoreError:
@@ -113,5 +120,6 @@ def _record_failure(conn: DbConn, operation: dao.Operation, owner: str) -> None:
             return
         if dao.complete_operation(conn, operation.operation_id, owner, dao.FAILED,
                                   current.percent_complete, None, now):
-            if operation.operation_type == dao.REINDEX:
-                extended_query_tag_reindex.release_tags(conn, operation)
+            runner = RUNNERS.get(operation.operation_type)
+            if runner is not None and runner.on_failure is not None:
+                runner.on_failure(conn, operation)

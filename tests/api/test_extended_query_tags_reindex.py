@@ -241,12 +241,14 @@ def test_reindex_value_of_unexpected_form_is_an_error(make_app, vr_value):
 
 
 def test_reindex_failing_three_times_fails_operation_and_frees_tag(make_app, monkeypatch):
-    from app.services import extended_query_tag_reindex
+    from app.services import extended_query_tag_reindex, operations
+    from app.services.operation_runs import Runner
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(extended_query_tag_reindex, "reindex", broken)
+    monkeypatch.setitem(operations.RUNNERS, "reindex",
+                        Runner(broken, extended_query_tag_reindex.release_tags))
     app = make_app()
     client = app.test_client()
     operation_id = _add_tags(client, {"path": "PatientAge", "level": "Study"})
