@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+from typing import Any
 
 from flask import Flask
 
@@ -57,31 +58,36 @@ def _exit_normally(*_: object) -> None:
     sys.exit(0)
 
 
+def waitress_settings(config: Any) -> dict[str, Any]:
+    """The waitress settings for ``config`` (the app's, or anything with the same keys: the
+    floor benchmark, bench/floor.py, serves with exactly these)."""
+    return dict(
+        threads=config["THREADS"], ident="dicomweb",
+        # Limits (docs/operations.md, "Limits"): a larger body is answered 413 before it is
+        # received; a connection silent for CHANNEL_TIMEOUT seconds (a slow client) is
+        # closed, checked every few seconds; poll() instead of select() so more than 1024
+        # connections can be open.
+        max_request_body_size=config["MAX_REQUEST_SIZE"],
+        connection_limit=config["CONNECTION_LIMIT"],
+        channel_timeout=config["CHANNEL_TIMEOUT"],
+        cleanup_interval=max(1, min(10, config["CHANNEL_TIMEOUT"] // 2)),
+        asyncore_use_poll=True,
+        # Fewer, larger socket reads. waitress receives a whole body before the app runs:
+        # up to DICOM_REQUEST_BUFFER_SIZE (32 MiB: a multipart request of 50 CT images) in
+        # memory, a larger one in a temporary file (memory stays flat whatever the size),
+        # which costs writing and reading every byte once more.
+        recv_bytes=256 * 1024, inbuf_overflow=config["REQUEST_BUFFER_SIZE"],
+        # Streamed multipart responses stay in memory up to 16 MiB per connection.
+        outbuf_overflow=16 << 20)
+
+
 def _serve(app: Flask, counts: ConnectionCounts | None = None, index: int = 0,
            **where: object) -> None:
     """Serve with waitress; with ``counts``, as process ``index`` of several that keep their
     numbers of connections even (accept_balance.py)."""
     from waitress import create_server
 
-    config = app.config
-    server = create_server(
-            app, threads=config["THREADS"], ident="dicomweb",
-            # Limits (docs/operations.md, "Limits"): a larger body is answered 413 before it is
-            # received; a connection silent for CHANNEL_TIMEOUT seconds (a slow client) is
-            # closed, checked every few seconds; poll() instead of select() so more than 1024
-            # connections can be open.
-            max_request_body_size=config["MAX_REQUEST_SIZE"],
-            connection_limit=config["CONNECTION_LIMIT"],
-            channel_timeout=config["CHANNEL_TIMEOUT"],
-            cleanup_interval=max(1, min(10, config["CHANNEL_TIMEOUT"] // 2)),
-            asyncore_use_poll=True,
-            # Fewer, larger socket reads. waitress receives a whole body before the app runs:
-            # up to DICOM_REQUEST_BUFFER_SIZE (32 MiB: a multipart request of 50 CT images) in
-            # memory, a larger one in a temporary file (memory stays flat whatever the size),
-            # which costs writing and reading every byte once more.
-            recv_bytes=256 * 1024, inbuf_overflow=config["REQUEST_BUFFER_SIZE"],
-            # Streamed multipart responses stay in memory up to 16 MiB per connection.
-            outbuf_overflow=16 << 20, **where)
+    server = create_server(app, **waitress_settings(app.config), **where)
     if counts is not None:
         balance(server, counts, index)
     server.run()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS: list[str] = ["bench.stow", "bench.wado", "bench.qido", "bench.delete",
+BENCHMARKS: list[str] = ["bench.floor", "bench.stow", "bench.wado", "bench.qido", "bench.delete",
                          "bench.reindex", "bench.import", "bench.workitems"]  # one per issue
 
 
