@@ -177,7 +177,7 @@ def load_average() -> str:
 
 
 def run(backend: str, rounds: int, scale: float, partitions: bool,
-        extra_env: dict[str, str]) -> None:
+        extra_env: dict[str, str], only: str = "") -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="dicom-floor-"))
     instances = Instances()
     FLOOR_BODY[:] = [b"".join(instances.make(0, 10**9))]
@@ -202,7 +202,7 @@ def run(backend: str, rounds: int, scale: float, partitions: bool,
         with running_server(backend, partitions=partitions, extra_env=env,
                             database_url=database_url) as ours:
             _measure(ours, data_dir, instances, prefix, rounds, scale, study, series, meta_study,
-                     series_files)
+                     series_files, only)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
         if backend == "postgresql":
@@ -211,7 +211,7 @@ def run(backend: str, rounds: int, scale: float, partitions: bool,
 
 def _measure(ours: Server, data_dir: Path, instances: Instances, prefix: str, rounds: int,
              scale: float, study: str, series: str, meta_study: str,
-             series_files: list[bytes]) -> None:
+             series_files: list[bytes], only: str) -> None:
     paths = []
     for index, data in enumerate(series_files):
         path = data_dir / f"series-{index}.dcm"
@@ -240,7 +240,7 @@ def _measure(ours: Server, data_dir: Path, instances: Instances, prefix: str, ro
         print(f"Our fresh server, only retrieves so far: WADO instance c=1 "
               f"{fresh[0].requests / fresh[0].seconds:,.0f} req/s, {fresh[1]:.2f} ms CPU and "
               f"{fresh[2]:.0f} minor page faults per request\n", flush=True)
-        table = _interleave(ours, floor, get_cases, instances, prefix, rounds, scale)
+        table = _interleave(ours, floor, get_cases, instances, prefix, rounds, scale, only)
     finally:
         floor.process.terminate()
         floor.process.wait(timeout=15)
@@ -263,7 +263,7 @@ def _stow(server: Server, prefix: str, files: list[bytes]) -> None:
 
 
 def _interleave(ours: Server, floor: Server, get_cases: list, instances: Instances,
-                prefix: str, rounds: int, scale: float) -> str:
+                prefix: str, rounds: int, scale: float, only: str = "") -> str:
     """Run every case ``rounds`` times on both servers, alternating which goes first."""
     def n(count: int) -> int:
         return max(4, int(count * scale))
@@ -286,6 +286,7 @@ def _interleave(ours: Server, floor: Server, get_cases: list, instances: Instanc
                          connect=PostConnection)
         cases.append(("STOW single", concurrency, go_stow))
 
+    cases = [case for case in cases if only in case[0]]
     samples: dict[tuple[str, int], list[tuple[float, float, float, float, float]]] = {}
     for name, concurrency, go in cases:  # warm-up
         for server in (floor, ours):
@@ -323,6 +324,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
     parser.add_argument("--partitions", choices=["on", "off"], default="on")
+    parser.add_argument("--only", default="", help="run only the cases whose name contains this")
     parser.add_argument("--env", action="append", default=[],
                         help="NAME=VALUE for our server (e.g. DICOM_MALLOC_TUNING=false)")
     args = parser.parse_args(argv)
@@ -333,7 +335,7 @@ def main(argv: list[str]) -> int:
     print(f"{args.backend}, partitions {args.partitions}, our server: 1 process x 8 threads, "
           f"fsync on; {' '.join(args.env)}\n", flush=True)
     run(args.backend, args.rounds, args.scale, args.partitions == "on",
-        dict(item.split("=", 1) for item in args.env))
+        dict(item.split("=", 1) for item in args.env), args.only)
     return 0
 
 
