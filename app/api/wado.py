@@ -6,13 +6,14 @@ from __future__ import annotations
 from contextlib import closing
 from typing import Iterable
 
-from flask import Blueprint, Response, current_app, request, send_file
+from flask import Blueprint, Response, current_app, request
+from werkzeug.wsgi import wrap_file
 
 from .. import metrics
 from ..dicomweb import accept, media_types
 from ..dicomweb.identifiers import SERIES, SOP, STUDY, validate_uid
-from ..dicomweb.multipart import (FilePart, MultipartFiles, content_type, iter_range,
-                                  multipart_bytes, open_single)
+from ..dicomweb.multipart import (FileBody, FilePart, MultipartFiles, content_type,
+                                  multipart_bytes)
 from ..dicomweb.numbers import int32
 from ..dicomweb.rendering import parse_quality
 from ..errors import BadRequestError, FrameNotFoundError, NotAcceptableError
@@ -66,23 +67,25 @@ def _multipart_bytes(parts: Iterable[bytes], media_type: str, transfer_syntax: s
     return Response(body, mimetype=None, direct_passthrough=True, content_type=body_type)
 
 
-def _stream(parts: list[FilePart], media_type: str) -> Response:
-    body = MultipartFiles(parts, media_type)
-    response = Response(body, content_type=body.content_type, direct_passthrough=True)
-    response.headers["Content-Length"] = str(body.content_length)
+def _file_response(body: FileBody, content_type: str) -> Response:
+    """A body of files sent through ``wsgi.file_wrapper`` (waitress reads the files straight
+    into the socket, without copying the body into its output buffer)."""
+    response = Response(wrap_file(request.environ, body), content_type=content_type,
+                        direct_passthrough=True)
+    response.headers["Content-Length"] = str(len(body))
     return response
 
 
+def _stream(parts: list[FilePart], media_type: str) -> Response:
+    files = MultipartFiles(parts, media_type)
+    return _file_response(files.body(), files.content_type)
+
+
 def _send_single(part: FilePart, media_type: str) -> Response:
-    """One file as the whole body (waitress sends it with wsgi.file_wrapper)."""
-    handle, whole = open_single(part)
-    if whole:
-        response = send_file(handle, mimetype=media_type, conditional=False, etag=False)
-    else:
-        response = Response(iter_range(handle, part.offset, part.length),
-                            direct_passthrough=True)
-        response.headers["Content-Length"] = str(part.length)
-    response.headers["Content-Type"] = content_type(media_type, part.transfer_syntax)
+    """One file (or a range of it) as the whole body."""
+    response = _file_response(FileBody([part]), content_type(media_type, part.transfer_syntax))
+    if not part.offset and part.length == part.path.stat().st_size:
+        response.cache_control.no_cache = True  # as send_file marked a whole file
     return response
 
 

@@ -12,6 +12,8 @@ need was read before the response started.
 """
 from __future__ import annotations
 
+import bisect
+import io
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser
 
-from ..blobs import CHUNK, SpoolFile, iter_file
+from ..blobs import SpoolFile
 from ..errors import InvalidMultipartRequestError, PayloadTooLargeError
 
 READ_SIZE = 256 * 1024
@@ -160,13 +162,13 @@ def multipart_type(media_type: str, boundary: str) -> str:
 
 
 class MultipartFiles:
-    """A multipart/related body of file ranges, streamed; temporary files are removed on close."""
+    """A multipart/related body of file ranges (see ``FileBody``); temporary files are removed
+    on close."""
 
     def __init__(self, parts: list[FilePart], media_type: str) -> None:
         self.parts = parts
         self.media_type = media_type
         self.boundary = uuid.uuid4().hex
-        self._closed = False
 
     def _header(self, part: FilePart) -> bytes:
         return (f"--{self.boundary}\r\nContent-Type: "
@@ -180,49 +182,96 @@ class MultipartFiles:
     def closing(self) -> bytes:
         return f"--{self.boundary}--\r\n".encode()
 
-    @property
-    def content_length(self) -> int:
-        return sum(len(self._header(p)) + p.length + 2 for p in self.parts) + len(self.closing)
-
-    def __iter__(self) -> Iterator[bytes]:
+    def body(self) -> "FileBody":
+        """The whole body as one readable, seekable object."""
+        pieces: list[bytes | FilePart] = []
         for part in self.parts:
-            yield self._header(part)
-            handle = open(part.path, "rb")
-            if part.offset or part.length != os.fstat(handle.fileno()).st_size:
-                yield from iter_range(handle, part.offset, part.length)
-            else:
-                yield from iter_file(handle, CHUNK)
-            yield b"\r\n"
-        yield self.closing
+            pieces += [self._header(part), part, b"\r\n"]
+        pieces.append(self.closing)
+        return FileBody(pieces)
+
+
+class FileBody(io.RawIOBase):
+    """A response body made of byte strings and file ranges, readable and seekable as one file.
+
+    Handed to ``wsgi.file_wrapper``, waitress sends it by reading it in socket-buffer-sized
+    pieces, straight from the files, instead of copying the body into its output buffer first;
+    memory stays flat whatever the number and size of the files. One file is open at a time
+    and temporary files are removed on close. A read returns bytes of one piece only (short reads are allowed).
+    """
+
+    def __init__(self, pieces: list[bytes | FilePart]) -> None:
+        super().__init__()
+        self._pieces = pieces
+        self._starts: list[int] = []
+        position = 0
+        for piece in pieces:
+            self._starts.append(position)
+            position += len(piece) if isinstance(piece, bytes) else piece.length
+        self._size = position
+        self._position = 0
+        self._open: tuple[int, BinaryIO] | None = None
+
+    def __len__(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = self._size - self._position
+        if size == 0 or self._position >= self._size:
+            return b""
+        index = bisect.bisect_right(self._starts, self._position) - 1
+        piece, inside = self._pieces[index], self._position - self._starts[index]
+        if isinstance(piece, bytes):
+            data = piece[inside:inside + size] if inside or size < len(piece) else piece
+        else:
+            handle = self._handle(index, piece)
+            handle.seek(piece.offset + inside)
+            data = handle.read(min(size, piece.length - inside))
+            if not data:  # the file is shorter than its index entry says
+                raise OSError(f"{piece.path} ended {piece.length - inside} bytes early")
+        self._position += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def _handle(self, index: int, part: FilePart) -> BinaryIO:
+        if self._open is not None and self._open[0] == index:
+            return self._open[1]
+        self._close_handle()
+        handle = open(part.path, "rb")
+        self._open = (index, handle)
+        return handle
+
+    def _close_handle(self) -> None:
+        if self._open is not None:
+            self._open[1].close()
+            self._open = None
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            discard(self.parts)
-
-
-def open_single(part: FilePart) -> tuple[BinaryIO, bool]:
-    """Open the file of a part sent as the whole body: (handle, whether the part is the whole
-    file). A temporary file is unlinked at once; the open handle keeps its data until closed."""
-    handle = open(part.path, "rb")
-    if part.temporary:
-        os.unlink(part.path)
-    whole = not part.offset and part.length == os.fstat(handle.fileno()).st_size
-    return handle, whole
-
-
-def iter_range(handle: BinaryIO, offset: int, length: int) -> Iterator[bytes]:
-    """Yield ``length`` bytes of ``handle`` from ``offset`` in chunks, closing it at the end."""
-    try:
-        handle.seek(offset)
-        while length > 0:
-            data = handle.read(min(CHUNK, length))
-            if not data:
-                break
-            length -= len(data)
-            yield data
-    finally:
-        handle.close()
+        if not self.closed:
+            try:
+                self._close_handle()
+                discard([piece for piece in self._pieces if isinstance(piece, FilePart)])
+            finally:
+                super().close()
 
 
 def multipart_bytes(parts: Iterable[bytes], media_type: str,
