@@ -42,6 +42,11 @@ DEFAULTS: dict[str, Any] = {
     "REINDEX_BATCH_SIZE": 1000,
     "WORKER_POLL_SECONDS": 2.0,
     "OPERATION_LEASE_SECONDS": 60.0,
+    # Export (issue #19; docs/api/export.md): off by default, as in the reference
+    "ENABLE_EXPORT": False,
+    "EXPORT_ROOT": "",  # folder the filesystem destination writes under ("": no such destination)
+    "EXPORT_BATCH_SIZE": 100,  # instances copied between two progress checkpoints
+    "EXPORT_MAX_IDENTIFIERS": 10000,  # identifiers one export request may list
     "ENABLE_BACKGROUND_WORKER": True,
     "SWEEP_BLOBS_AT_STARTUP": False,  # one blob sweep at once at startup (opt-in)
     "SWEEP_INTERVAL_SECONDS": 86400.0,  # the background blob sweep (0: none)
@@ -77,6 +82,7 @@ DEFAULTS: dict[str, Any] = {
 #: are set).
 REFERENCE_KEYS = {
     "DicomServer__Features__EnableDataPartitions": "ENABLE_DATA_PARTITIONS",
+    "DicomServer__Features__EnableExport": "ENABLE_EXPORT",
     "DicomServer__Security__Enabled": "SECURITY_ENABLED",
     "DicomServer__Security__Authentication__Authority": "SECURITY_AUTHORITY",
     "DicomServer__Security__Authentication__Audience": "SECURITY_AUDIENCE",
@@ -140,7 +146,7 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
     for key in ("ENABLE_DATA_PARTITIONS", "FSYNC", "ENABLE_BACKGROUND_WORKER",
                 "SWEEP_BLOBS_AT_STARTUP", "SECURITY_ENABLED", "SECURITY_REQUIRE_HTTPS_METADATA",
                 "SECURITY_AUTHORIZATION_ENABLED", "CORS_ALLOW_CREDENTIALS", "METRICS_ENABLED",
-                "ADOPT_STORE_IDENTITY"):
+                "ADOPT_STORE_IDENTITY", "ENABLE_EXPORT"):
         settings[key] = parse_bool(settings[key], key)
     if settings["AUDIT_LOG"] not in (None, ""):
         settings["AUDIT_LOG"] = parse_bool(settings["AUDIT_LOG"], "AUDIT_LOG")
@@ -155,7 +161,8 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
                          ("CHANNEL_TIMEOUT", 1), ("HEALTH_MIN_FREE_BYTES", 0),
                          ("QIDO_DEFAULT_LIMIT", 1), ("QIDO_MAX_LIMIT", 1),
                          ("MAX_EXTENDED_QUERY_TAGS", 1), ("REINDEX_BATCH_SIZE", 1),
-                         ("WORKITEM_MAX_BODY_SIZE", 1),
+                         ("WORKITEM_MAX_BODY_SIZE", 1), ("EXPORT_BATCH_SIZE", 1),
+                         ("EXPORT_MAX_IDENTIFIERS", 1),
                          ("SECURITY_CLOCK_SKEW_SECONDS", 0), ("TRUSTED_PROXIES", 0)):
         settings[key] = _parse_int(settings[key], key, minimum)
     settings["SQLITE_SYNCHRONOUS"] = str(settings["SQLITE_SYNCHRONOUS"]).strip().upper()

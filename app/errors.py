@@ -184,6 +184,19 @@ class EmptyUnsupportedMediaTypeError(DicomServerError):
     message = ""
 
 
+# --- Export (reference-2.md §3) ---------------------------------------------------------------
+
+class ExportDisabledError(ResourceNotFoundError):
+    """Export is off (``DICOM_ENABLE_EXPORT``): 404 with an empty body, as in the reference."""
+
+    message = ""
+
+
+class ExportRequestError(BadRequestError):
+    """An export body or destination the server refuses (the reference's texts where it has
+    them, ours for the destinations it does not have)."""
+
+
 # --- UPS-RS workitems (reference-2.md §1) ------------------------------------------------------
 
 class WorkitemStatusError(DicomServerError):

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from . import cli, config, db, partitioning, query_guard, security, worker
-from .api import (change_feed, delete, edge, errors, extended_query_tags, health,
+from .api import (change_feed, delete, edge, errors, export, extended_query_tags, health,
                   operations, partitions, qido, stow, wado, workitems)
 from .api import metrics as metrics_api
 from .api import openapi
@@ -18,7 +18,8 @@ from .services import blob_sweep, partitions as partition_service
 from .services.store_identity import StoreIdentityError, check_store_identity
 
 #: Partition-aware APIs: registered under every base prefix, plain and /partitions/<name>.
-PARTITION_AWARE_APIS = (stow.bp, wado.bp, qido.bp, delete.bp, change_feed.bp, workitems.bp)
+PARTITION_AWARE_APIS = (stow.bp, wado.bp, qido.bp, delete.bp, change_feed.bp, workitems.bp,
+                        export.bp)
 #: Global APIs: registered under every base prefix, plain only.
 GLOBAL_APIS = (partitions.bp, extended_query_tags.bp, operations.bp)
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 from flask import Flask
 
+from .services.export_destinations import ExportSettings
 from .services.operations import WorkerSettings, run_next_operation
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,10 @@ def new_owner() -> str:
 def settings_of(app: Flask) -> WorkerSettings:
     return WorkerSettings(
         lease_seconds=float(app.config["OPERATION_LEASE_SECONDS"]),
-        reindex_batch_size=int(app.config["REINDEX_BATCH_SIZE"]))
+        reindex_batch_size=int(app.config["REINDEX_BATCH_SIZE"]),
+        blobs=app.extensions["dicom_blobs"],
+        export=ExportSettings.from_config(app.config),
+        export_batch_size=int(app.config["EXPORT_BATCH_SIZE"]))
 
 
 def run_pending_once(app: Flask, owner: str | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,8 +46,8 @@ def newman(collection: str, base_url: str, server_url: str, environment: str | N
 
 
 def curl_scripts(base_url: str, partition: str | None) -> None:
-    """The curl examples, end to end: store, search, retrieve, metadata, render, feed, delete,
-    and a worklist round trip."""
+    """The curl examples, end to end: store, search, retrieve, metadata, render, export, feed,
+    delete, and a worklist round trip."""
     args = ["--base-url", base_url] + (["--partition", partition] if partition else [])
     run(["bash", str(CURL / "store.sh"), *args, str(SAMPLES)])
     listing = run(["bash", str(CURL / "search.sh"), *args, "AccessionNumber=*"])
@@ -66,6 +67,9 @@ def curl_scripts(base_url: str, partition: str | None) -> None:
         png = Path(folder) / "frame.png"
         run(["bash", str(CURL / "render.sh"), *args, study, series, sop, "1", str(png)])
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "render.sh did not write a PNG"
+    exported = run(["bash", str(CURL / "export.sh"), *args, "curl", study])
+    assert "succeeded exported" in exported and "skipped 0" in exported, \
+        "export.sh did not export the study"
     feed = run(["bash", str(CURL / "changefeed.sh"), *args])
     assert "Create" in feed, "change feed shows no Create entry"
     run(["bash", str(CURL / "delete.sh"), *args, study])
@@ -84,8 +88,11 @@ def main(argv: list[str]) -> int:
     for partitions in (True, False):
         print(f"\n=== API check: {backend}, partitions {'on' if partitions else 'off'} ===",
               flush=True)
+        exports = tempfile.mkdtemp(prefix="dicom-api-check-exports-")
         with running_server(backend, partitions=partitions,
-                            extra_env={"DICOM_WORKER_POLL_SECONDS": "0.2"}) as server:
+                            extra_env={"DICOM_WORKER_POLL_SECONDS": "0.2",
+                                       "DICOM_ENABLE_EXPORT": "true",
+                                       "DICOM_EXPORT_ROOT": exports}) as server:
             environment = ("partitioned.postman_environment.json" if partitions
                            else "unpartitioned.postman_environment.json")
             newman("dicomweb.postman_collection.json", server.base, server.base, environment)
@@ -93,6 +100,7 @@ def main(argv: list[str]) -> int:
                 newman("reference-style.postman_collection.json", f"{server.base}/v1",
                        server.base, None)
             curl_scripts(server.base, "CurlSite" if partitions else None)
+        shutil.rmtree(exports, ignore_errors=True)
     print("\nAPI check passed.")
     return 0
 

@@ -262,7 +262,46 @@ def collection() -> dict:
         request("Unknown operation: 404", "GET",
                 "{{baseUrl}}/operations/00000000000000000000000000000000", [status_test(404)]),
     ])
-    delete = folder("6. DELETE", [
+    export = folder("6. Export", [
+        request("Export the study and a missing series to a folder", "POST", f"{P}/export", [
+            status_test(202),
+            'pm.test("operation id", () => pm.expect(pm.response.json().id).to.match(/^[0-9a-f]{32}$/));',
+            'pm.test("Location is the href", () => pm.expect(pm.response.headers.get("Location")).to.eql(pm.response.json().href));',
+            'pm.collectionVariables.set("exportId", pm.response.json().id);',
+            'pm.collectionVariables.set("exportPolls", "0");',
+        ], {"Content-Type": "application/json"}, json_body({
+            "source": {"type": "identifiers", "settings": {
+                "values": ["{{studyUid}}", "{{studyUid}}/1.2.826.0.1.3680043.10.543.999"]}},
+            "destination": {"type": "filesystem", "settings": {"path": "postman"}}})),
+        request("Get the export (polls until done)", "GET", "{{baseUrl}}/operations/{{exportId}}", [
+            'const polls = Number(pm.collectionVariables.get("exportPolls") || 0);',
+            'if (pm.response.code === 202 && polls < 60) {',
+            '  pm.collectionVariables.set("exportPolls", String(polls + 1));',
+            '  setTimeout(() => {}, 250);',
+            '  postman.setNextRequest(pm.info.requestName);',
+            '} else {',
+            status_test(200),
+            '  const op = pm.response.json();',
+            '  pm.test("an export", () => pm.expect(op.type).to.eql("export"));',
+            '  pm.test("succeeded", () => pm.expect(op.status).to.be.oneOf(["succeeded", "completed"]));',
+            '  pm.test("3 exported, 1 skipped", () => pm.expect([op.results.exported, op.results.skipped]).to.eql([3, 1]));',
+            '  pm.test("errors log", () => pm.expect(op.results.errorHref).to.match(/^file:.*errors\.log$/));',
+            '}',
+        ]),
+        request("Export a bad identifier: 400", "POST", f"{P}/export", [
+            status_test(400),
+            'pm.test("text", () => pm.expect(pm.response.text()).to.eql("The string \'1.2/x\' was not recognized as a valid DICOM identifier."));',
+        ], {"Content-Type": "application/json"}, json_body({
+            "source": {"type": "identifiers", "settings": {"values": ["1.2/x"]}},
+            "destination": {"type": "filesystem", "settings": {}}})),
+        request("Export outside the export root: 400", "POST", f"{P}/export", [
+            status_test(400),
+            'pm.test("text", () => pm.expect(pm.response.text()).to.eql("The export path \'../up\' must not contain \'..\'."));',
+        ], {"Content-Type": "application/json"}, json_body({
+            "source": {"type": "identifiers", "settings": {"values": ["{{studyUid}}"]}},
+            "destination": {"type": "filesystem", "settings": {"path": "../up"}}})),
+    ])
+    delete = folder("7. DELETE", [
         request("Delete an instance", "DELETE",
                 f"{SERIES_URL}/instances/{{{{sop2Uid}}}}", [status_test(204)]),
         request("Delete a series", "DELETE", f"{STUDY_URL}/series/{{{{series2Uid}}}}",
@@ -277,14 +316,14 @@ def collection() -> dict:
             'pm.test("Delete action", () => pm.expect(pm.response.json().action).to.eql("Delete"));',
         ]),
     ])
-    workitems = folder("7. Workitems (UPS-RS)",
+    workitems = folder("8. Workitems (UPS-RS)",
                        workitems_folder(P, request, status_test, json_body))
     variables = {"baseUrl": "http://127.0.0.1:8080", "serverUrl": "http://127.0.0.1:8080",
                  "partitionName": "SiteA", "partitionPrefix": "", "partitionsEnabled": "false",
                  "studyUid": STUDY, "series1Uid": SERIES_1, "series2Uid": SERIES_2,
                  "sop1Uid": SOP_1, "sop2Uid": SOP_2, "sop3Uid": SOP_3, "operationId": "",
-                 "operationPolls": "0", "pixelDataUri": "", "token": "", "workitemUid": "",
-                 "workitem2Uid": "", "transactionUid": ""}
+                 "operationPolls": "0", "exportId": "", "exportPolls": "0", "pixelDataUri": "",
+                 "token": "", "workitemUid": "", "workitem2Uid": "", "transactionUid": ""}
     return {
         "info": {"name": "DICOMweb server with data partitions", "schema": SCHEMA,
                  "description": "Every route of the API. Set baseUrl (and, with partitions "
@@ -292,9 +331,11 @@ def collection() -> dict:
                                 "partitionsEnabled=true, as the environments do). Upload files "
                                 "are in postman/data (newman --working-dir postman/data). "
                                 "A secured server (docs/security.md): set token to a bearer "
-                                "token."},
+                                "token. Export needs DICOM_ENABLE_EXPORT=true and "
+                                "DICOM_EXPORT_ROOT on the server."},
         "auth": BEARER_AUTH,
-        "item": [setup, stow, wado, qido, change_feed, extended_query_tags, delete, workitems],
+        "item": [setup, stow, wado, qido, change_feed, extended_query_tags, export, delete,
+                 workitems],
         "variable": [{"key": k, "value": v} for k, v in variables.items()],
     }
 

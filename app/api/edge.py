@@ -8,13 +8,17 @@ closes an import circle.
 """
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from flask import Flask, Response, current_app, g, request
 
 from ..blobs import FileSystemBlobStore
 from ..db import Database, DbConn
 from ..dicomweb.decode_limits import DecodeLimits
 from ..dicomweb.numbers import bounded_integer
-from ..errors import PayloadTooLargeError
+from ..dicomweb import media_types
+from ..errors import BadRequestError, EmptyUnsupportedMediaTypeError, PayloadTooLargeError
 
 #: (URL prefix, blueprint-name prefix, API major version). Unversioned behaves as v2.
 BASE_PREFIXES: tuple[tuple[str, str, int], ...] = (
@@ -23,6 +27,8 @@ BASE_PREFIXES: tuple[tuple[str, str, int], ...] = (
     ("/v1.0-prerelease", "v1pre_", 1),
     ("/v2", "v2_", 2),
 )
+#: The reference's text for a JSON body that does not parse.
+BODY_SYNTAX_INVALID = "The syntax of the request body is invalid."
 _VERSIONS = {prefix.lstrip("/"): version for prefix, _, version in BASE_PREFIXES if prefix}
 
 
@@ -43,6 +49,29 @@ def _check_request_size() -> None:
     limit = current_app.config["MAX_REQUEST_SIZE"]
     if (request.content_length or 0) > limit:
         raise PayloadTooLargeError(limit)
+
+
+def bounded_body(limit: int) -> bytes:
+    """The request body; 413 with the reference's text when it is larger than ``limit``."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError(limit)
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLargeError(limit)
+    return data
+
+
+def json_body(limit: int | None = None) -> Any:
+    """The JSON request body; 415 (empty) unless it is JSON, 400 when it does not parse, 413
+    above ``limit`` bytes (when given)."""
+    media, _ = media_types.parse_header(request.headers.get("Content-Type"))
+    if media != "application/json":
+        raise EmptyUnsupportedMediaTypeError()
+    data = request.get_data(cache=False) if limit is None else bounded_body(limit)
+    try:
+        return json.loads(data or b"")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequestError(BODY_SYNTAX_INVALID) from None
 
 
 def no_content(headers: dict[str, str] | None = None) -> Response:

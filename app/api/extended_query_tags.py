@@ -1,34 +1,19 @@
 """Extended query tags: ``/extendedquerytags`` (global, not partition-prefixed; reference.md §8)."""
 from __future__ import annotations
 
-import json
-from typing import Any
+from flask import Blueprint, Response, current_app, jsonify
 
-from flask import Blueprint, Response, current_app, jsonify, request
-
-from ..dicomweb import media_types
 from ..dicomweb.numbers import INT32_MAX
-from ..errors import BadRequestError, EmptyUnsupportedMediaTypeError, ExistingOperationError
+from ..errors import ExistingOperationError
 from ..schemas.extended_query_tags import (AddExtendedQueryTagResponseSchema,
                                            ExtendedQueryTagErrorSchema, ExtendedQueryTagSchema)
 from ..services import extended_query_tags as service
-from .edge import get_db, no_content, query_integer, version_base_url
+from .edge import get_db, json_body, no_content, query_integer, version_base_url
 
 bp = Blueprint("extended_query_tags", __name__)
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 100
-
-
-def json_body() -> Any:
-    """The JSON request body; 415 (empty) unless it is JSON, 400 when it does not parse."""
-    media, _ = media_types.parse_header(request.headers.get("Content-Type"))
-    if media != "application/json":
-        raise EmptyUnsupportedMediaTypeError()
-    try:
-        return json.loads(request.get_data(cache=False) or b"")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequestError(service.BODY_SYNTAX_INVALID) from None
 
 
 def _paging() -> tuple[int, int]:

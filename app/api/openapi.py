@@ -18,7 +18,7 @@ from ..partitioning import PARTITION_SEGMENT, register_api
 from ..schemas.change_feed import ChangeFeedEntrySchema
 from ..schemas.extended_query_tags import (AddExtendedQueryTagResponseSchema,
                                            ExtendedQueryTagErrorSchema, ExtendedQueryTagSchema)
-from ..schemas.operations import OperationSchema
+from ..schemas.operations import OperationReferenceSchema, OperationSchema
 from ..schemas.partitions import PartitionSchema
 from ..security import routes as security_routes
 from .edge import BASE_PREFIXES, base_prefix
@@ -111,6 +111,7 @@ def build_document(app: Flask, prefix: str) -> dict[str, Any]:
                          ("ExtendedQueryTag", ExtendedQueryTagSchema(base="")),
                          ("ExtendedQueryTagError", ExtendedQueryTagErrorSchema(True)),
                          ("AddExtendedQueryTagResponse", AddExtendedQueryTagResponseSchema),
+                         ("OperationReference", OperationReferenceSchema),
                          ("Operation", OperationSchema(base="", api_version=version))):
         spec.components.schema(name, schema=schema)
     paths: dict[str, dict[str, Any]] = {}

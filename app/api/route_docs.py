@@ -113,6 +113,16 @@ _WORKITEM_MESSAGE = ok("A status message (a JSON string, or text/plain for updat
 _WORKITEM_FAILED = {404: _WORKITEM_MESSAGE, 409: _WORKITEM_MESSAGE, 413: text("Body too large."),
                     415: empty("Not application/dicom+json (empty body)."), **_COMMON}
 
+_EXPORT_BODY = {"type": "object", "required": ["source", "destination"], "properties": {
+    "source": {"type": "object", "properties": {
+        "type": {"type": "string", "enum": ["identifiers"]},
+        "settings": {"type": "object", "properties": {"values": {
+            "type": "array", "items": STRING,
+            "description": "study, study/series or study/series/sop UIDs"}}}}},
+    "destination": {"type": "object", "properties": {
+        "type": {"type": "string", "enum": ["filesystem"]},
+        "settings": {"type": "object", "description": "filesystem: path (in DICOM_EXPORT_ROOT)"}}}}}
+
 
 def _partitions_on(config: Mapping[str, Any]) -> bool:
     return bool(config.get("ENABLE_DATA_PARTITIONS"))
@@ -192,6 +202,11 @@ ROUTES: dict[str, RouteDoc] = {
         200: _WORKITEM_MESSAGE, **_WORKITEM_FAILED}, body=_WORKITEM_BODY),
     "workitems.request_cancellation": RouteDoc("UPS-RS workitems", {
         202: _WORKITEM_MESSAGE, **_WORKITEM_FAILED}, body=_WORKITEM_BODY),
+    "export.export": RouteDoc("Export", {
+        202: ok("Export queued; Location is the operation.", JSON, schema="OperationReference"),
+        404: empty("Export is off (DICOM_ENABLE_EXPORT), after the body is validated."),
+        413: text("Body larger than 4 MiB."),
+        415: empty("Not application/json (empty body)."), **_COMMON}, body={JSON: _EXPORT_BODY}),
     "operations.get_operation": RouteDoc("Operations", {
         200: ok("Finished.", JSON, schema="Operation"),
         202: ok("Not started or running; Location is this URL.", JSON, schema="Operation"),

@@ -15,11 +15,11 @@ from flask import Blueprint, Response, current_app, g, request
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import validate_uid
 from ..errors import (AcceptFilterError, DataPartitionsNotFoundError,
-                      EmptyUnsupportedMediaTypeError, PayloadTooLargeError, WorkitemStatusError)
+                      EmptyUnsupportedMediaTypeError, WorkitemStatusError)
 from ..partitioning import current_partition, resource_base_url, scope
 from ..services import workitems as service
 from ..services.workitems import TRANSACTION_UID_NAME, WORKITEM_UID_NAME
-from .edge import get_db, no_content
+from .edge import bounded_body, get_db, no_content
 
 bp = scope(Blueprint("workitems", __name__), create=True)
 
@@ -133,13 +133,7 @@ def _body() -> bytes:
     media, _ = media_types.parse_header(request.headers.get("Content-Type"))
     if media != media_types.DICOM_JSON:
         raise EmptyUnsupportedMediaTypeError()
-    limit = current_app.config["WORKITEM_MAX_BODY_SIZE"]
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLargeError(limit)
-    data = request.stream.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLargeError(limit)
-    return data
+    return bounded_body(current_app.config["WORKITEM_MAX_BODY_SIZE"])
 
 
 def _workitem_url(uid: str) -> str:

@@ -12,6 +12,7 @@ NOT_STARTED, RUNNING, SUCCEEDED, FAILED, CANCELED = (
     "notStarted", "running", "succeeded", "failed", "canceled")
 ACTIVE = (NOT_STARTED, RUNNING)
 REINDEX = "reindex"
+EXPORT = "export"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from ..dao.extended_query_tags import ExtendedQueryTag, TagError
 from ..services.extended_query_tags import LEVEL_NAMES, QUERY_STATUS_NAMES, STATUS_NAMES
 from .base import OmitNullsSchema
+from .operations import OperationReferenceSchema
 
 
 class ExtendedQueryTagSchema(OmitNullsSchema):
@@ -57,8 +58,5 @@ class ExtendedQueryTagErrorSchema(OmitNullsSchema):
         return error.partition_name if self.with_partition else None
 
 
-class AddExtendedQueryTagResponseSchema(Schema):
-    """``{"id", "href"}`` of the queued operation."""
-
-    id = fields.String()
-    href = fields.String()
+class AddExtendedQueryTagResponseSchema(OperationReferenceSchema):
+    """``{"id", "href"}`` of the queued re-index operation."""

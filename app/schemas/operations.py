@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields
+from marshmallow import Schema, fields
 
 from ..dao.operations import SUCCEEDED, Operation
 from .base import OmitNullsSchema
@@ -33,3 +33,10 @@ class OperationSchema(OmitNullsSchema):
 
     def _resources(self, operation: Operation) -> list[str]:
         return [f"{self.base}{path}" for path in operation.resources]
+
+
+class OperationReferenceSchema(Schema):
+    """``{"id", "href"}`` of a queued operation (the 202 answer that starts one)."""
+
+    id = fields.String()
+    href = fields.String()

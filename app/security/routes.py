@@ -71,6 +71,8 @@ ROUTES: dict[str, RouteRule] = {
     "workitems.request_cancellation": RouteRule(_WRITE, PARTITION),
     "workitems.search_workitems": RouteRule(_READ, PARTITION),
     "workitems.retrieve_workitem": RouteRule(_READ, PARTITION),
+    # Export: the export action in the partition (and read, as every partition lookup)
+    "export.export": RouteRule(DataAction.EXPORT, PARTITION),
     # Partitions: everyone with read somewhere; the list shows the caller's partitions only
     "partitions.list_partitions": RouteRule(_READ, FILTERED),
     # Extended query tags and their errors span every partition; so do re-index operations

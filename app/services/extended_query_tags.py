@@ -47,7 +47,6 @@ CORE_KEYWORDS = frozenset(CORE_LEVELS)
 _VR_CODES = frozenset(name for name in ALL_VRS.__members__ if "_" not in name)
 _LO_INVALID = re.compile(r"[\\\x00-\x1a\x1c-\x1f]")
 
-BODY_SYNTAX_INVALID = "The syntax of the request body is invalid."
 MISSING_TAGS = "The extended query tag(s) is missing."
 _REQUIRED = ("The field '[{index}].{name}' in request body is invalid: The Dicom Tag Property "
              "{name} must be specified and must not be null, empty or whitespace.")

@@ -11,13 +11,14 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from .. import metrics
 from ..dao import operations as dao
 from ..db import DbConn
 from ..errors import DataStoreError, OperationNotFoundError
-from . import extended_query_tag_reindex
+from . import export, extended_query_tag_reindex
+from .export_destinations import ExportSettings
 from .operation_runs import LeaseLostError, OperationInterrupted, Runner
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ class WorkerSettings:
 
     lease_seconds: float = 60.0
     reindex_batch_size: int = 1000
+    blobs: Any = None  # the blob store (a BlobStore), for operations that read files
+    export: ExportSettings = ExportSettings()
+    export_batch_size: int = 100
 
 
 def normalize_operation_id(text: str) -> str:
@@ -59,6 +63,7 @@ def count_operations(conn: DbConn) -> list[dao.OperationCount]:
 RUNNERS: dict[str, Runner] = {
     dao.REINDEX: Runner(extended_query_tag_reindex.reindex,
                         extended_query_tag_reindex.release_tags),
+    dao.EXPORT: Runner(export.run_export),
 }
 
 

@@ -1,6 +1,7 @@
 """Security tests: the secured app, tokens, and one request per route (the route catalogue)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -15,9 +16,9 @@ ROLES_FILE = Path(__file__).parent.parent / "data" / "security-roles.json"
 FORBIDDEN = b"Authorization failed."
 #: Roles (tests/data/security-roles.json) granting exactly one action, and all but it.
 ROLE_FOR = {"read": "reader", "write": "writer", "delete": "deleter",
-            "manageExtendedQueryTags": "tagManager"}
+            "manageExtendedQueryTags": "tagManager", "export": "exporter"}
 ALL_BUT = {"read": "notReader", "write": "notWriter", "delete": "notDeleter",
-           "manageExtendedQueryTags": "notTagManager"}
+           "manageExtendedQueryTags": "notTagManager", "export": "notExporter"}
 
 
 def secure_app(make_app: Callable[..., Any], idp: LocalIdentityProvider, partitioned: bool,
@@ -58,6 +59,14 @@ def workitem_body() -> tuple[bytes, dict[str, str]]:
 def state_body() -> tuple[bytes, dict[str, str]]:
     return body({"00081195": el("UI", generate_uid()),
                  "00741000": el("CS", "IN PROGRESS")}).encode(), dict(JSON_HEADERS)
+
+
+def export_body(ids: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """Export the seeded study into the export root (the app needs ENABLE_EXPORT and
+    EXPORT_ROOT)."""
+    return (json.dumps({"source": {"type": "identifiers", "settings": {"values": [ids["study"]]}},
+                        "destination": {"type": "filesystem", "settings": {}}}).encode(),
+            {"Content-Type": "application/json"})
 
 
 def patch_body() -> tuple[bytes, dict[str, str]]:
@@ -133,6 +142,7 @@ CASES = (
               "write", 404, lambda ids: state_body()),
     RouteCase("workitems.request_cancellation", "POST", "{base}/workitems/{other}/cancelrequest",
               "write", 404, lambda ids: (b"[{}]", dict(JSON_HEADERS))),
+    RouteCase("export.export", "POST", "{base}/export", "export", 202, export_body),
     RouteCase("change_feed.get_change_feed", "GET", "{base}/changefeed", "read", 200),
     RouteCase("change_feed.get_change_feed_latest", "GET", "{base}/changefeed/latest", "read",
               200),

@@ -38,15 +38,17 @@ def _free_port() -> int:
 class Server:
     """``python wsgi.py`` on a data directory and database that outlive it."""
 
-    def __init__(self, data_dir: Path, database_url: str) -> None:
-        self.data_dir, self.database_url = data_dir, database_url
+    def __init__(self, data_dir: Path, database_url: str,
+                 env: dict[str, str] | None = None) -> None:
+        self.data_dir, self.database_url, self.env = data_dir, database_url, env or {}
         self.port = _free_port()
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Server":
         env = {**os.environ, "DICOM_DATA_DIR": str(self.data_dir), "DICOM_PORT": str(self.port),
                "DICOM_DATABASE_URL": self.database_url, "DICOM_THREADS": "4",
-               "DICOM_LOG_LEVEL": "ERROR", "DICOM_ENABLE_BACKGROUND_WORKER": "false"}
+               "DICOM_LOG_LEVEL": "ERROR", "DICOM_ENABLE_BACKGROUND_WORKER": "false",
+               **self.env}
         self.process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 30

@@ -77,9 +77,10 @@ def _bad_tokens(idp):
     ]
 
 
-def test_every_route_for_every_kind_of_caller(make_app, idp, partition_mode):
+def test_every_route_for_every_kind_of_caller(make_app, idp, partition_mode, tmp_path):
     partitioned = partition_mode == "partitioned"
-    app = secure_app(make_app, idp, partitioned)
+    app = secure_app(make_app, idp, partitioned, ENABLE_EXPORT=True,
+                     EXPORT_ROOT=str(tmp_path / "exports"))
     client = app.test_client()
     base = "/partitions/SiteA" if partitioned else ""
     admin = bearer(idp.token(["admin"]))
