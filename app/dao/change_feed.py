@@ -54,6 +54,23 @@ def _to_entry(row: Any) -> ChangeFeedEntry:
         row["dataset"] if current is not None else None)
 
 
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """What a read may show (``get_change_feed_bounds``): entries with sequence <= ``sequence``
+    and timestamp < ``time``; None: no bound. Read before the entries, in a statement of its
+    own."""
+
+    sequence: int | None
+    time: datetime | None
+
+
+def get_bounds(conn: DbConn) -> Bounds:
+    row = conn.run("get_change_feed_bounds")
+    sequence, time = row["sequence_bound"], as_datetime(row["time_bound"])
+    return Bounds(None if sequence is None else int(sequence),
+                  None if time is None else time.astimezone(timezone.utc))
+
+
 def list_by_sequence(conn: DbConn, start_sequence: int, end_sequence: int,
                      include_metadata: bool) -> list[ChangeFeedEntry]:
     """Entries with start_sequence < sequence <= end_sequence (v1)."""
@@ -63,10 +80,12 @@ def list_by_sequence(conn: DbConn, start_sequence: int, end_sequence: int,
 
 
 def list_by_sequence_in_partition(conn: DbConn, partition_key: int, start_sequence: int,
-                                  limit: int, include_metadata: bool) -> list[ChangeFeedEntry]:
-    """The partition's first ``limit`` entries after start_sequence (v1, partition route)."""
+                                  end_sequence: int, limit: int,
+                                  include_metadata: bool) -> list[ChangeFeedEntry]:
+    """The partition's first ``limit`` entries after start_sequence, up to end_sequence (v1,
+    partition route)."""
     rows = conn.run("list_change_feed_in_partition", partition_key=partition_key,
-                    start_sequence=start_sequence, limit=limit,
+                    start_sequence=start_sequence, end_sequence=end_sequence, limit=limit,
                     include_metadata=int(include_metadata))
     return [_to_entry(r) for r in rows]
 
@@ -85,17 +104,21 @@ def list_by_time(conn: DbConn, partition_key: int | None, start_time: datetime,
     return [_to_entry(r) for r in rows]
 
 
-def get_latest(conn: DbConn, partition_key: int | None, by_time: bool,
-               include_metadata: bool) -> ChangeFeedEntry | None:
-    """The latest entry by sequence (v1) or by (timestamp, sequence) (v2), or None."""
+def get_latest(conn: DbConn, partition_key: int | None, end_sequence: int | None,
+               end_time: datetime | None, include_metadata: bool) -> ChangeFeedEntry | None:
+    """The latest entry up to end_sequence by sequence (v1), or before end_time by (timestamp,
+    sequence) (v2, when ``end_time`` is given), or None."""
     metadata = int(include_metadata)
-    if partition_key is None:
-        row = (conn.run("get_change_feed_latest_by_time", include_metadata=metadata) if by_time
-               else conn.run("get_change_feed_latest", include_metadata=metadata))
-    elif by_time:
-        row = conn.run("get_change_feed_latest_by_time_in_partition",
-                       partition_key=partition_key, include_metadata=metadata)
+    if end_time is not None:
+        row = (conn.run("get_change_feed_latest_by_time", end_time=end_time,
+                        include_metadata=metadata) if partition_key is None
+               else conn.run("get_change_feed_latest_by_time_in_partition",
+                             partition_key=partition_key, end_time=end_time,
+                             include_metadata=metadata))
+    elif partition_key is None:
+        row = conn.run("get_change_feed_latest", end_sequence=end_sequence,
+                       include_metadata=metadata)
     else:
         row = conn.run("get_change_feed_latest_in_partition", partition_key=partition_key,
-                       include_metadata=metadata)
+                       end_sequence=end_sequence, include_metadata=metadata)
     return None if row is None else _to_entry(row)

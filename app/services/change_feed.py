@@ -6,6 +6,10 @@ unversioned): a time window ``[startTime, endTime)`` with a mandatory zone, ``of
 rows, ``limit`` 1-200 default 100, ordered by (timestamp, sequence). Both take
 ``includeMetadata`` (default true). Invalid values give the reference's model-binding texts.
 A partition (``/partitions/{p}/changefeed``) restricts every read to that partition's entries.
+
+Every read shows only entries below the feed's bounds (``dao.get_bounds``): with several
+writers (threads, processes, nodes) a sequence value or timestamp taken earlier may commit
+later, and a reader that had moved past it would never see it (PostgreSQL: schema 0140).
 """
 from __future__ import annotations
 
@@ -122,21 +126,37 @@ def _key(partition: Partition | None) -> int | None:
     return None if partition is None else partition.partition_key
 
 
+def _end_sequence(bounds: dao.Bounds, end: int = LONG_MAX) -> int:
+    return end if bounds.sequence is None else min(end, bounds.sequence)
+
+
+def _end_time(bounds: dao.Bounds, end: datetime = MAX_TIME) -> datetime:
+    return end if bounds.time is None else min(end, bounds.time)
+
+
 def get_change_feed(conn: DbConn, partition: Partition | None,
                     options: FeedOptions) -> list[ChangeFeedEntry]:
     """A page of the feed, global (partition None) or of one partition."""
     key = _key(partition)
+    bounds = dao.get_bounds(conn)
     if options.version == 1:
         if key is None:
-            end = min(options.offset + options.limit, LONG_MAX)
+            end = _end_sequence(bounds, min(options.offset + options.limit, LONG_MAX))
             return dao.list_by_sequence(conn, options.offset, end, options.include_metadata)
-        return dao.list_by_sequence_in_partition(conn, key, options.offset, options.limit,
+        return dao.list_by_sequence_in_partition(conn, key, options.offset,
+                                                 _end_sequence(bounds), options.limit,
                                                  options.include_metadata)
-    return dao.list_by_time(conn, key, options.start_time, options.end_time, options.offset,
+    end_time = _end_time(bounds, options.end_time)
+    if end_time <= options.start_time:
+        return []
+    return dao.list_by_time(conn, key, options.start_time, end_time, options.offset,
                             options.limit, options.include_metadata)
 
 
 def get_change_feed_latest(conn: DbConn, partition: Partition | None, version: int,
                            include_metadata: bool) -> ChangeFeedEntry | None:
     """The latest entry: highest sequence (v1) or latest (timestamp, sequence) (v2)."""
-    return dao.get_latest(conn, _key(partition), version >= 2, include_metadata)
+    bounds = dao.get_bounds(conn)
+    if version >= 2:
+        return dao.get_latest(conn, _key(partition), None, _end_time(bounds), include_metadata)
+    return dao.get_latest(conn, _key(partition), _end_sequence(bounds), None, include_metadata)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -277,33 +276,31 @@ def list_extended_query_tag_errors(conn: DbConn, path: str, limit: int,
 # --- Store hook --------------------------------------------------------------------------------
 
 #: Cache key of the prepared list of indexable tags: in DbConn.shared_cache as (signature,
-#: list), in DbConn.transaction_cache as the list read under the tag lock.
+#: list), in DbConn.transaction_cache as the (signature, list) read under the tag lock.
 _INDEXABLE = dao.INDEXABLE
 
 
-#: Seconds the cached list serves validation before it is read again (indexing checks it on
-#: every store transaction; validation would otherwise learn of another process's change only
-#: from this process's next successful store).
-VALIDATION_LIST_SECONDS = 5.0
+class ExtendedQueryTagsChanged(RuntimeError):
+    """The indexable tags changed since the instance was validated (another process or node
+    added or deleted one): the store transaction rolls back, and the store validates the
+    instance again by the current list (``validate_instance`` then reads it) and retries."""
 
 
-def _load_indexable_tags(conn: DbConn) -> list[values.IndexedTag]:
-    """Read the indexable tags and cache them for this process."""
+def _load_indexable_tags(conn: DbConn) -> tuple[str, list[values.IndexedTag]]:
+    """Read the indexable tags and cache them for this process; (signature, list)."""
     definitions = dao.list_indexable_tags(conn)
-    tags = values.prepare(definitions)
-    conn.shared_cache[_INDEXABLE] = (dao.indexable_signature(definitions), tags,
-                                     time.monotonic())
+    current = (dao.indexable_signature(definitions), values.prepare(definitions))
+    conn.shared_cache[_INDEXABLE] = current
     conn.cache[_FRESH] = True
-    return tags
+    return current
 
 
-def _indexable_tags(conn: DbConn) -> list[values.IndexedTag]:
-    """The process's cached list of indexable tags, read again when there is none yet or it is
-    older than VALIDATION_LIST_SECONDS."""
+def _indexable_tags(conn: DbConn) -> tuple[str, list[values.IndexedTag]]:
+    """The process's cached (signature, list) of indexable tags, read when there is none yet.
+    It may be older than another process's change: every store transaction compares the
+    signature validation used with the one it reads under the tag lock (``index_instance``)."""
     cached = conn.shared_cache.get(_INDEXABLE)
-    if cached is None or time.monotonic() - cached[2] > VALIDATION_LIST_SECONDS:
-        return _load_indexable_tags(conn)
-    return cached[1]
+    return _load_indexable_tags(conn) if cached is None else cached
 
 
 #: DbConn.cache key: this request has read the tag list itself (no older copy to distrust).
@@ -324,15 +321,19 @@ def _check_dataset(tags: list[values.IndexedTag], ds: Dataset
             yield tag, found[0], len(found[1]), exc
 
 
-def validate_instance(conn: DbConn, ds: Dataset) -> tuple[list[tuple[int, str]], bool]:
+def validate_instance(conn: DbConn, ds: Dataset
+                      ) -> tuple[list[tuple[int, str]], bool, str]:
     """(tag, message) for every extended query tag whose value in ``ds`` is invalid (reference.md
-    §8.3: v1 STOW fails such an instance, v2 warns), and whether any indexed tag has several
-    values (v1's Warning header)."""
+    §8.3: v1 STOW fails such an instance, v2 warns), whether any indexed tag has several
+    values (v1's Warning header), and the signature of the tag list validated by (for
+    ``index_instance``)."""
     problems, multiple_values = [], False
-    # Validation runs before the store transaction and its tag lock, so a tag added meanwhile
-    # is indexed (under the lock) but may go unvalidated either way. The list is the process's
-    # cached one: every store transaction checks it is current (``index_instance``).
-    tags = _indexable_tags(conn)
+    # Validation runs before the store transaction and its tag lock, by the process's cached
+    # list; the store transaction reads the current signature under the lock and, when a tag
+    # was added or deleted meanwhile (by any process or node), has the instance validated
+    # again (``index_instance``): a tag added through one node validates the next store on
+    # every node.
+    signature, tags = _indexable_tags(conn)
     for tag, vr, count, result in _check_dataset(tags, ds):
         multiple_values = multiple_values or count > 1
         if isinstance(result, values.InvalidTagValueError):
@@ -343,27 +344,35 @@ def validate_instance(conn: DbConn, ds: Dataset) -> tuple[list[tuple[int, str]],
         # another process deleted.
         _load_indexable_tags(conn)
         return validate_instance(conn, ds)
-    return problems, multiple_values
+    return problems, multiple_values, signature
 
 
-def index_instance(conn: DbConn, ds: Dataset, keys: InstanceKeys) -> None:
+def index_instance(conn: DbConn, ds: Dataset, keys: InstanceKeys,
+                   validated_by: str | None = None) -> None:
     """Index the values of the adding and ready tags for a newly stored instance (inside the
-    store transaction). Invalid values are not indexed."""
+    store transaction). Invalid values are not indexed.
+
+    ``validated_by``: the signature ``validate_instance`` returned; when the tags changed since,
+    raise ExtendedQueryTagsChanged (the caller rolls back and validates again).
+    """
     # Once per transaction: the shared lock, held until commit, keeps the tag list unchanged
     # (a concurrent add waits for this store: no instance is missed). When the store statement
     # read the tags' signature under that lock and it matches the cached list, the list is
     # current and costs no round trip.
-    tags = conn.transaction_cache.get(_INDEXABLE)
-    if tags is None:
+    current = conn.transaction_cache.get(_INDEXABLE)
+    if current is None:
         cached = conn.shared_cache.get(_INDEXABLE)
         if (cached is not None and conn.transaction_cache.get(dao.TAGS_LOCKED)
                 and conn.transaction_cache.get(dao.TAG_SIGNATURE) == cached[0]):
-            tags = cached[1]
+            current = cached
         else:
             if not conn.transaction_cache.get(dao.TAGS_LOCKED):
                 dao.lock_tags_shared(conn)
-            tags = _load_indexable_tags(conn)
-        conn.transaction_cache[_INDEXABLE] = tags
+            current = _load_indexable_tags(conn)
+        conn.transaction_cache[_INDEXABLE] = current
+    signature, tags = current
+    if validated_by is not None and validated_by != signature:
+        raise ExtendedQueryTagsChanged(signature)
     rows = [values.value_row(tag, keys, *result) for tag, _, _, result in _check_dataset(tags, ds)
             if result is not None and not isinstance(result, values.InvalidTagValueError)]
     if rows:

@@ -74,6 +74,8 @@ class Validated:
     warning_reason: int | None
     #: An indexed attribute has several values (the Warning header).
     multiple_values: bool
+    #: The extended query tags validated by (``extended_query_tags.index_instance``).
+    tag_signature: str | None = None
 
 
 def comment(tag: int, message: str) -> str:
@@ -170,7 +172,7 @@ def validate(conn: DbConn, ds: Dataset, elements: Mapping[int, DataElement], api
             comments.append(comment(elem.tag, str(exc)))
             dropped.add(int(elem.tag))
     # Extended query tags (reference.md §8.3).
-    problems, tags_multiple = extended_query_tags.validate_instance(conn, ds)
+    problems, tags_multiple, tag_signature = extended_query_tags.validate_instance(conn, ds)
     if tags_multiple and api_version == 1:  # the v1 Warning header (reference.md §3.2)
         multiple_values = True
     for tag, message in problems:
@@ -183,7 +185,7 @@ def validate(conn: DbConn, ds: Dataset, elements: Mapping[int, DataElement], api
         _add_lenient_problems(elements, comments, dropped)
         if comments:
             warning_reason = status.DATASET_HAS_VALIDATION_WARNINGS
-    return Validated(dropped, comments, warning_reason, multiple_values)
+    return Validated(dropped, comments, warning_reason, multiple_values, tag_signature)
 
 
 def _check_patient_id(elem: DataElement, raw: bytes | None, api_version: int) -> None:

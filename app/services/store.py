@@ -84,8 +84,9 @@ class _Request:
     study_instance_uid: str | None
 
 
-#: (dataset, spool, outcome, index rows) of a part that passed validation.
-_Prepared = tuple[Dataset, SpoolFile, StoreOutcome, dao.NewInstance]
+#: (dataset, spool, outcome, index rows, signature of the extended query tags validated by) of
+#: a part that passed validation.
+_Prepared = tuple[Dataset, SpoolFile, StoreOutcome, dao.NewInstance, str | None]
 
 
 def store_instances(conn: DbConn, blobs: BlobStore, partition: Partition,
@@ -182,18 +183,22 @@ def _prepare(req: _Request, spool: SpoolFile, outcome: StoreOutcome) -> _Prepare
         sop_class_uid=outcome.sop_class_uid, instance_number=instance["instance_number"],
         transfer_syntax_uid=transfer_syntax,
         number_of_frames=instance_index.number_of_frames(ds, has_pixels),
-        blob_key=spool.key, blob_size=spool.size, metadata_json=dumps(metadata))
+        blob_key=spool.key, blob_size=spool.size,
+        metadata_json=dumps(metadata)), valid.tag_signature
 
 
 def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
-           new: dao.NewInstance) -> None:
+           new: dao.NewInstance, tag_signature: str | None) -> None:
     """Make the file durable, then write the index rows in one transaction.
 
     The duplicate check comes first so a duplicate never writes a file. Where write
     transactions run concurrently (PostgreSQL) it runs inside the write transaction (a SELECT
     takes no lock; this saves two round trips); where they are serialized (SQLite) outside,
     because BEGIN IMMEDIATE would hold the database's write lock during the fsync.
-    A duplicate that races past the check fails on the unique key (45070).
+    A duplicate that races past the check fails on the unique key (45070). When the extended
+    query tags changed since the part was validated (a tag added or deleted through another
+    process or node), the part is validated again by the current tags and the transaction
+    retried.
     """
     conn = req.conn
     check_in_transaction = not conn.engine.serialized_writes
@@ -211,8 +216,14 @@ def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
                 if not partition.exists:
                     partition = partition_service.get_or_add_partition(
                         conn, partition.partition_name)
-                keys = _add_rows(req, partition, ds, spool, new, now)
+                keys = _add_rows(req, partition, ds, spool, new, now, tag_signature)
             break
+        except extended_query_tags.ExtendedQueryTagsChanged:
+            if attempt + 1 == _ATTEMPTS:
+                logger.warning("Storing instance %s failed: the extended query tags kept "
+                               "changing", new.sop_instance_uid)
+                raise Rejected(status.PROCESSING_FAILURE) from None
+            ds, spool, outcome, new, tag_signature = _prepare(req, spool, outcome)
         except dao.StudyRemovedError:
             if attempt + 1 == _ATTEMPTS:
                 logger.warning("Storing instance %s failed: its study kept being deleted",
@@ -253,13 +264,14 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
             # PostgreSQL aborts one and its parts are stored one by one.
             store_dao.lock_studies_for_store(conn, partition.partition_name,
                                              [o.study_instance_uid or "" for o, _ in ready])
-            for _, (ds, spool, _, new) in ready:
+            for _, (ds, spool, _, new, tag_signature) in ready:
                 if not partition.exists:
                     partition = partition_service.get_or_add_partition(
                         conn, partition.partition_name)
-                _add_rows(req, partition, ds, spool, new, now)
-    except Exception as exc:  # a duplicate raced past the check, a deadlock, a bad row:
-        # one by one (a database that is down fails there too, with 503)
+                _add_rows(req, partition, ds, spool, new, now, tag_signature)
+    except Exception as exc:  # a duplicate raced past the check, a deadlock, a bad row, the
+        # extended query tags changed: one by one (a database that is down fails there too,
+        # with 503)
         logger.info("Storing %d instances together failed (%s); storing them one by one",
                     len(ready), type(exc).__name__)
         for outcome, item in ready:
@@ -271,14 +283,15 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
 
 
 def _add_rows(req: _Request, partition: Partition, ds: Dataset, spool: SpoolFile,
-              new: dao.NewInstance, now: datetime) -> dao.InstanceKeys:
+              new: dao.NewInstance, now: datetime, tag_signature: str | None
+              ) -> dao.InstanceKeys:
     """The index rows of one instance, inside the caller's write transaction."""
     conn = req.conn
     row = dao.NewInstance(**{**_as_dict(new), "partition_key": partition.partition_key})
     keys = dao.add_instance(conn, row, now)  # with the name words for QIDO fuzzy matching
     if not req.blobs.exists(spool.key):  # a concurrent delete removed the shared file
         req.blobs.put(spool)
-    extended_query_tags.index_instance(conn, ds, keys)  # issue #7
+    extended_query_tags.index_instance(conn, ds, keys, tag_signature)  # issue #7
     return keys
 
 

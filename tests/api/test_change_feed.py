@@ -236,3 +236,52 @@ def test_partition_change_feed_with_feature_off_returns_400(make_app):
         assert response.status_code == 400
         assert response.get_data(as_text=True) == "Data partitions feature is disabled."
     assert client.get("/changefeed").status_code == 200
+
+
+def test_change_feed_shows_nothing_after_an_entry_still_in_flight(make_app, backend,
+                                                                   database_url):
+    """Two writers: one takes sequence 2 and has not committed, the next takes 3 and commits.
+    A reader paging by sequence (or by time) that saw 3 would move past 2 and never see it:
+    every read stops before the oldest entry in flight (PostgreSQL, schema 0140; on SQLite
+    writes commit one at a time)."""
+    if backend != "postgresql":
+        pytest.skip("SQLite commits change-feed entries in sequence order")
+    import psycopg2
+
+    app = make_app(ENABLE_DATA_PARTITIONS=True)
+    client = app.test_client()
+    assert store(client, "/partitions/SiteA", make_dataset()).status_code == 200
+
+    def seen(path: str) -> list[int]:
+        response = client.get(path)
+        assert response.status_code in (200, 204), response.data
+        if response.status_code == 204:
+            return []
+        body = response.json
+        return [e["sequence"] for e in (body if isinstance(body, list) else [body])]
+
+    paths = ["/v1/changefeed", "/v2/changefeed", "/v1/changefeed/latest",
+             "/v2/changefeed/latest", "/partitions/SiteA/changefeed?offset=0",
+             "/v1/partitions/SiteA/changefeed", "/v1/partitions/SiteA/changefeed/latest"]
+    writer = psycopg2.connect(database_url)  # the writer in flight (sequence 2)
+    try:
+        with writer.cursor() as cur:
+            cur.execute("INSERT INTO change_feed (timestamp, action, partition_key,"
+                        " study_instance_uid, series_instance_uid, sop_instance_uid,"
+                        " original_watermark, current_watermark)"
+                        " VALUES (now(), 1, 2, '1.2', '1.2.3', '1.2.3.4', 999, NULL)"
+                        " RETURNING sequence")
+            assert cur.fetchone()[0] == 2
+        assert store(client, "/partitions/SiteA", make_dataset()).status_code == 200
+        assert {path: seen(path) for path in paths} == {
+            "/v1/changefeed": [1], "/v2/changefeed": [1], "/v1/changefeed/latest": [1],
+            "/v2/changefeed/latest": [1], "/partitions/SiteA/changefeed?offset=0": [1],
+            "/v1/partitions/SiteA/changefeed": [1], "/v1/partitions/SiteA/changefeed/latest": [1]}
+        writer.commit()
+    finally:
+        writer.close()
+    assert {path: seen(path) for path in paths} == {
+        "/v1/changefeed": [1, 2, 3], "/v2/changefeed": [1, 2, 3], "/v1/changefeed/latest": [3],
+        "/v2/changefeed/latest": [3], "/partitions/SiteA/changefeed?offset=0": [1, 2, 3],
+        "/v1/partitions/SiteA/changefeed": [1, 2, 3],
+        "/v1/partitions/SiteA/changefeed/latest": [3]}

@@ -9,7 +9,6 @@ import pytest
 
 from app.api.edge import get_database
 from app.dao import operations as operations_dao
-from app.services import extended_query_tags as extended_query_tags_service
 from app.services.operations import WorkerSettings, run_next_operation
 from app.worker import run_pending_once
 from tests.api.helpers import store, values
@@ -340,10 +339,11 @@ def test_reindex_batch_racing_a_delete_leaves_no_rows_for_the_deleted_instance(m
     assert _rows(app, "SELECT count(*) FROM extended_query_tag_string") == [(1,)]
 
 
-def test_store_validates_by_the_tag_list_another_process_changed(make_app, monkeypatch):
+def test_store_validates_by_the_tag_list_another_process_changed(make_app):
     """Each process caches the indexable tags. Tags changed by another process (here another
-    app on the same database) take effect for validation: a deleted tag no longer rejects at
-    once, an added one within VALIDATION_LIST_SECONDS (0 here)."""
+    app on the same database) take effect for validation at once: a deleted tag no longer
+    rejects, an added one validates the next store (its transaction sees the change and has
+    the instance validated again)."""
     this, other = make_app(), make_app()
     client, other_client = this.test_client(), other.test_client()
     _add_tags(other_client, {"path": "PatientAge", "level": "Study"})
@@ -353,7 +353,23 @@ def test_store_validates_by_the_tag_list_another_process_changed(make_app, monke
     response = store(client, "", make_dataset(PatientAge="5Y"), prefix="/v1")
     assert response.status_code == 200, response.data  # not rejected by the deleted tag
 
-    monkeypatch.setattr(extended_query_tags_service, "VALIDATION_LIST_SECONDS", 0.0)
     _add_tags(other_client, {"path": "PatientAge", "level": "Study"})
     response = store(client, "", make_dataset(PatientAge="5Y"), prefix="/v1")
     assert response.status_code == 409  # the added tag validates this process's stores
+
+    def re_add():  # delete and add the tag again through the other app
+        assert run_pending_once(other) == 1
+        assert other_client.delete("/extendedquerytags/PatientAge").status_code == 204
+        assert store(client, "", make_dataset(PatientAge="5Y"), prefix="/v1").status_code == 200
+        _add_tags(other_client, {"path": "PatientAge", "level": "Study"})
+
+    re_add()  # v2: a warning by the added tag
+    response = store(client, "", make_dataset(PatientAge="5Y"), prefix="/v2")
+    assert response.status_code == 202
+    [item] = values(response.json, "00081199")
+    assert "PatientAge" in str(values(item, "00741048"))
+    re_add()  # stored together (a batch): the same, per part
+    response = store(client, "", make_dataset(PatientAge="5Y"), make_dataset(PatientAge="005Y"),
+                     prefix="/v1")
+    assert response.status_code == 202
+    assert len(values(response.json, "00081198")) == len(values(response.json, "00081199")) == 1

@@ -110,7 +110,7 @@ def test_store_new_partition_created_only_with_first_stored_instance(make_app):
 def test_store_records_index_metadata_change_feed_and_extended_tags(make_app, monkeypatch):
     calls = []
     monkeypatch.setattr(extended_query_tags_service, "index_instance",
-                        lambda conn, ds, keys: calls.append((ds.SOPInstanceUID, keys)))
+                        lambda conn, ds, keys, *_: calls.append((ds.SOPInstanceUID, keys)))
     app = make_app()
     ds = make_dataset(PatientName="Roe^Jane")
     assert store(app.test_client(), "", ds).status_code == 200

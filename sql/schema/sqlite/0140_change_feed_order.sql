@@ -1,0 +1,3 @@
+-- One order of the change feed with several writers at once (issue #17): nothing to do on
+-- SQLite, whose write transactions run one at a time, so sequence values commit in order
+-- (postgresql/0140_change_feed_order.sql: the PostgreSQL side).
