@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..db import DbConn, as_datetime
@@ -58,10 +58,14 @@ def find_active_operation(conn: DbConn, operation_type: str) -> Operation | None
 
 
 def claim_next_operation(conn: DbConn, owner: str, now: datetime,
-                         stale_before: datetime) -> Operation | None:
-    """Claim the oldest unclaimed (or abandoned) operation for ``owner``, or None."""
+                         lease_seconds: float) -> Operation | None:
+    """Claim the oldest unclaimed (or abandoned: no heartbeat for ``lease_seconds``) operation
+    for ``owner``, or None. PostgreSQL judges leases by its own clock (``lease_seconds``),
+    SQLite by this process's (``stale_before``)."""
     with conn.transaction(write=True):
-        row = conn.run("find_claimable_operation", stale_before=stale_before)
+        row = conn.run("find_claimable_operation",
+                       stale_before=now - timedelta(seconds=lease_seconds),
+                       lease_seconds=lease_seconds)
         if row is None:
             return None
         conn.run("claim_operation", operation_id=row["operation_id"], owner=owner, now=now)

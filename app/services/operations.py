@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from .. import metrics
@@ -79,8 +79,7 @@ def run_next_operation(conn: DbConn, owner: str, settings: WorkerSettings,
                        should_stop: Callable[[], bool] = lambda: False) -> bool:
     """Claim and run one operation; False when none is waiting."""
     now = datetime.now(timezone.utc)
-    operation = dao.claim_next_operation(conn, owner, now,
-                                         now - timedelta(seconds=settings.lease_seconds))
+    operation = dao.claim_next_operation(conn, owner, now, settings.lease_seconds)
     if operation is None:
         return False
     logger.info("Worker %s runs operation %s (%s)", owner, operation.operation_id,

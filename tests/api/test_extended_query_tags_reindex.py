@@ -184,7 +184,7 @@ def test_reindex_of_crashed_worker_is_retried_after_lease(make_app):
     operation_id = _add_tags(client, {"path": "AcquisitionNumber", "level": "Instance"})
     now = datetime.now(timezone.utc)
     with get_database(app).connection() as conn:  # a process claims it, then dies
-        claimed = operations_dao.claim_next_operation(conn, "dead", now, now)
+        claimed = operations_dao.claim_next_operation(conn, "dead", now, 30.0)
     assert claimed.operation_id == operation_id
     assert run_pending_once(app) == 0  # the lease is still valid
     with get_database(app).connection() as conn:

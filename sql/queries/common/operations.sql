@@ -1,5 +1,5 @@
 -- Long-running operations (reference.md §9): a job table polled by app/worker.py.
--- Claiming differs per dialect (sql/queries/{postgresql,sqlite}/operations.sql).
+-- Claiming and heartbeats differ per dialect (sql/queries/{postgresql,sqlite}/operations.sql).
 -- status: notStarted, running, succeeded, failed, canceled.
 
 -- name: add_operation(operation_id, operation_type, status, created_time, resources, payload)!
@@ -24,19 +24,6 @@ SELECT operation_id, operation_type, status, created_time, last_updated_time, pe
  WHERE operation_type = :operation_type AND status IN ('notStarted', 'running')
  ORDER BY created_time
  LIMIT 1;
-
--- name: claim_operation(operation_id, owner, now)!
--- Take an operation for this worker (its lease lasts while the heartbeat is fresh).
-UPDATE operations
-   SET status = 'running', owner = :owner, heartbeat = :now, last_updated_time = :now
- WHERE operation_id = :operation_id;
-
--- name: update_operation_progress(operation_id, owner, percent_complete, payload, now)!
--- Record progress and renew the lease; 0 rows means another worker took the operation over.
-UPDATE operations
-   SET percent_complete = :percent_complete, payload = :payload, heartbeat = :now,
-       last_updated_time = :now
- WHERE operation_id = :operation_id AND owner = :owner AND status = 'running';
 
 -- name: complete_operation(operation_id, owner, status, percent_complete, results, now)!
 -- Finish an operation (succeeded or failed).
