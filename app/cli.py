@@ -20,6 +20,7 @@ from .bulk_import.sources import find_items
 from .bulk_import.targets import LocalTarget, RemoteTarget, Target
 from .errors import InvalidPartitionNameError
 from .models import DEFAULT_PARTITION_NAME
+from .services import collations
 from .services.blob_sweep import SweepSettings, sweep_blobs
 from .services.partitions import validate_partition_name
 
@@ -38,9 +39,15 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 def upgrade_command() -> None:
-    """Create or migrate the schema (idempotent)."""
-    applied = get_database().migrate()
+    """Create or migrate the schema (idempotent), and fold the search columns of rows stored
+    before migration 0110 if that is still to do."""
+    database = get_database()
+    applied = database.migrate()
     click.echo(f"Applied migrations: {applied}" if applied else "Schema is up to date.")
+    with database.connection() as conn:
+        folded = collations.backfill(conn)
+    if folded:
+        click.echo(f"Folded the search columns of {folded} rows.")
 
 
 @click.group("blobs", cls=AppGroup)

@@ -14,7 +14,7 @@ from .api import openapi
 from .blobs import FileSystemBlobStore
 from .dicomweb.decode_limits import DecodeLimits
 from .partitioning import register_api
-from .services import blob_sweep, partitions as partition_service
+from .services import blob_sweep, collations, partitions as partition_service
 from .services.store_identity import StoreIdentityError, check_store_identity
 
 #: Partition-aware APIs: registered under every base prefix, plain and /partitions/<name>.
@@ -84,8 +84,11 @@ def start_blob_sweep(app: Flask, at_start: bool) -> None:
 
 def startup(app: Flask, database: db.Database) -> None:
     """Migrate the schema; refuse to start when the database and the blob store carry
-    different store identities, or when partitions exist but the feature is off."""
+    different store identities, or when partitions exist but the feature is off. Rows stored
+    before migration 0110 get their folded search columns first (services/collations.py)."""
     database.migrate()
+    with database.connection() as conn:
+        collations.backfill(conn)
     try:
         check_store_identity(database, app.extensions["dicom_blobs"],
                              app.config["BLOB_STORE_PATH"], app.config["ADOPT_STORE_IDENTITY"])

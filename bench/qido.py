@@ -109,7 +109,8 @@ def _resource(path: str) -> tuple[str, PathUids]:
 
 
 def explain(database_url: str, url: str) -> str:
-    """EXPLAIN ANALYZE of the search SELECT a URL runs (PostgreSQL)."""
+    """EXPLAIN ANALYZE of the search SELECT a URL runs (PostgreSQL; SQLite: EXPLAIN QUERY
+    PLAN)."""
     split = urlsplit(url)
     name, path = _resource(split.path)
     database = Database(database_url)
@@ -120,6 +121,9 @@ def explain(database_url: str, url: str) -> str:
         key = conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",
                             [PARTITION])[0]["partition_key"]
         sql, values = query_dao.build_search(conn, key, params, path)
+        if database.dialect == "sqlite":
+            rows = conn.fetchall("EXPLAIN QUERY PLAN " + sql, values)
+            return "\n".join(r["detail"] for r in rows)
         rows = conn.fetchall("EXPLAIN (ANALYZE, COSTS OFF) " + sql, values)
         return "\n".join(list(r.values())[0] for r in rows)
     finally:
@@ -148,7 +152,7 @@ def run(backend: str, instances: int, requests: int, show_explain: bool) -> list
         samples = _samples(url)
         with running_server(backend, partitions=True, database_url=url) as server:
             results = time_searches(server, cases(samples), requests, _request, "datasets")
-        if show_explain and backend == "postgresql":
+        if show_explain:
             print_plans(cases(samples), lambda path: explain(url, path))
         return results
 

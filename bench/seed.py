@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 from app.db import Database
 from app.dicomweb.tags import person_name_words
+from app.services.instance_index import FOLDED, add_folded_columns
 
 SYLLABLES = ["an", "ber", "cal", "dor", "el", "fin", "gar", "hol", "is", "jan", "kel", "lor",
              "mar", "nor", "ol", "pet", "quin", "ros", "sam", "tor", "ul", "van", "wil", "yor"]
@@ -36,10 +37,10 @@ STUDY_COLUMNS = ("study_key", "partition_key", "study_instance_uid", "patient_id
                  "patient_name", "patient_name_words", "referring_physician_name",
                  "referring_physician_name_words", "study_date", "study_time",
                  "study_description", "accession_number", "patient_birth_date", "study_id",
-                 "created_date")
+                 "created_date", *(f"{c}_folded" for c, _ in FOLDED["study"]))
 SERIES_COLUMNS = ("series_key", "study_key", "partition_key", "series_instance_uid", "modality",
                   "performed_procedure_step_start_date", "manufacturer_model_name",
-                  "series_number", "created_date")
+                  "series_number", "created_date", *(f"{c}_folded" for c, _ in FOLDED["series"]))
 INSTANCE_COLUMNS = ("instance_key", "partition_key", "study_key", "series_key",
                     "study_instance_uid", "series_instance_uid", "sop_instance_uid",
                     "sop_class_uid", "instance_number", "watermark", "original_watermark",
@@ -116,6 +117,7 @@ def generate(instances: int, partition_keys: list[int], series_per_study: int,
                                    ).strftime("%Y%m%d"),
             "study_id": str(local), "created_date": now,
         }
+        add_folded_columns(study, {})  # as the store does
         yield "studies", tuple(study[c] for c in STUDY_COLUMNS)
         for kind, column in ((0, "patient_name_words"), (1, "referring_physician_name_words")):
             for word in dict.fromkeys(study[column].split()):
@@ -131,6 +133,7 @@ def generate(instances: int, partition_keys: list[int], series_per_study: int,
                 "manufacturer_model_name": f"Model {rng.randrange(20)}",
                 "series_number": series_number, "created_date": now,
             }
+            add_folded_columns({}, series)
             yield "series", tuple(series[c] for c in SERIES_COLUMNS)
             for number in range(1, instances_per_series + 1):
                 instance_key += 1

@@ -14,11 +14,11 @@ QUERY_DISABLED, QUERY_ENABLED = 0, 1
 
 #: Value tables (whitelist for the dynamic upsert) and their value columns.
 VALUE_TABLES: dict[str, tuple[str, ...]] = {
-    "string": ("tag_value",),
+    "string": ("tag_value", "tag_value_folded"),
     "long": ("tag_value",),
     "double": ("tag_value",),
     "datetime": ("tag_value",),
-    "person_name": ("tag_value", "tag_value_words"),
+    "person_name": ("tag_value", "tag_value_words", "tag_value_folded"),
 }
 _KEY_COLUMNS = ("tag_key", "partition_key", "study_key", "series_key", "instance_key",
                 "watermark")

@@ -8,11 +8,11 @@ One SELECT per search: the rows of the result level, joined to their series and 
 inside one partition, visible instances only, newest first, one page. Then, for that page only:
 instance counts and newest watermarks, modalities, and stored metadata JSON.
 
-The comparisons whose SQL differs by database come from the engine (pinned by tests on both
-databases; app/db/engines): case-insensitive equality (PostgreSQL ``lower(col) = ?``, SQLite
-``col = ? COLLATE NOCASE``) and wildcards (PostgreSQL ``LIKE`` with backslash escapes; SQLite
-``LIKE ... ESCAPE`` for PN, ASCII case-insensitive as lower() on PostgreSQL, and ``GLOB`` for
-other strings, case-sensitive).
+String attributes are compared on their folded columns (``<column>_folded``,
+``tag_value_folded``: app/dicomweb/collation.py) with values folded the same way, so matching
+is case-insensitive (PN also accent-insensitive) on both databases and uses plain indexes. The
+wildcard comparison comes from the engine (app/db/engines): PostgreSQL ``LIKE`` with backslash
+escapes, SQLite ``GLOB`` (its LIKE ignores ASCII case; GLOB does not, like the folded values).
 """
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ from ..dicomweb.tags import person_name_words
 STATUS_CREATED = 1
 #: study_name_words.name_kind per fuzzy-searchable study column.
 NAME_KINDS = {"patient_name": 0, "referring_physician_name": 1}
+#: String columns with a folded twin (``<column>_folded``, app/dicomweb/collation.py), and the
+#: extended query tag value tables with ``tag_value_folded``; conditions that compare it.
+FOLDED_COLUMNS = frozenset({"patient_id", "patient_name", "referring_physician_name",
+                            "study_description", "accession_number", "study_id", "modality",
+                            "manufacturer_model_name"})
+FOLDED_TABLES = frozenset({"extended_query_tag_string", "extended_query_tag_person_name"})
+_FOLDED_CONDITIONS = (matching.Equal, matching.Wildcard)
 _ALIASES = {STUDY: "st", SERIES: "se", INSTANCE: "i"}
 _KEYS = {STUDY: "study_key", SERIES: "series_key", INSTANCE: "instance_key"}
 
@@ -76,17 +83,12 @@ class _Sql:
         """Add the SQL of a condition on a (whitelisted) column expression."""
         engine = self.engine
         if isinstance(cond, matching.Equal):
-            if cond.ignore_case:
-                self.add(*engine.equal_ignoring_case(expr, cond.value))
-            else:
-                self.add(f"{expr} = ?", cond.value)
+            self.add(f"{expr} = ?", cond.value)
         elif isinstance(cond, matching.InList):
             fragment, params = engine.in_list(expr, cond.values)
             self.add(fragment, *params)
         elif isinstance(cond, matching.Wildcard):
-            if cond.ignore_case:
-                self.add(*engine.like_ignoring_case(expr, matching.like_pattern(cond.pattern)))
-            elif engine.like_is_case_sensitive:
+            if engine.like_is_case_sensitive:
                 self.add(engine.like(expr), matching.like_pattern(cond.pattern))
             else:
                 self.add(engine.glob(expr), matching.glob_pattern(cond.pattern))
@@ -105,6 +107,8 @@ def _column_expr(flt: Filter, result_level: str) -> str:
     assert column is not None
     if result_level == INSTANCE and column in ("study_instance_uid", "series_instance_uid"):
         return f"i.{column}"  # the instance row carries them: one unique-index lookup
+    if column in FOLDED_COLUMNS and isinstance(flt.condition, _FOLDED_CONDITIONS):
+        column = f"{column}_folded"
     return f"{_ALIASES[flt.tag.level]}.{column}"
 
 
@@ -116,7 +120,7 @@ def _add_filter(sql: _Sql, flt: Filter, params: QueryParams, partition_key: int)
     if flt.tag.extended is not None:
         _add_extended_filter(sql, flt.tag.extended, cond, partition_key)
     elif flt.tag.tag == MODALITIES_IN_STUDY:
-        fragment, values = sql.engine.in_list("ms.modality", cond.values)  # type: ignore
+        fragment, values = sql.engine.in_list("ms.modality_folded", cond.values)  # type: ignore
         sql.add("EXISTS (SELECT 1 FROM series ms WHERE ms.study_key = st.study_key"
                 f" AND ms.partition_key = ? AND {fragment})", partition_key, *values)
     elif isinstance(cond, matching.Fuzzy) and flt.tag.column in NAME_KINDS:
@@ -140,6 +144,8 @@ def _add_extended_filter(sql: _Sql, tag: ExtendedQueryTagDefinition,
     table = table_name(tag.tag_vr)
     inner = _Sql(sql.engine)
     expr = "e.tag_value_words" if isinstance(cond, matching.Fuzzy) else "e.tag_value"
+    if table in FOLDED_TABLES and tag.tag_vr != "UI" and isinstance(cond, _FOLDED_CONDITIONS):
+        expr = "e.tag_value_folded"
     inner.condition(expr, cond)
     sql.add(f"{_ALIASES[tag.level]}.{key} IN (SELECT e.{key} FROM {table} e"
             f" WHERE e.tag_key = ? AND e.partition_key = ? AND {' AND '.join(inner.where)})",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InvalidQueryStringError
+from .collation import fold
 from .extended_query_tag_values import (has_offset, normalize_date, normalize_datetime,
                                         normalize_double, normalize_long, normalize_time)
 
@@ -25,10 +26,9 @@ RANGE_BOTH_EMPTY = (
 
 @dataclass(frozen=True, slots=True)
 class Equal:
-    """Single value matching; ``ignore_case`` for PN."""
+    """Single value matching (string values folded: ``collation``)."""
 
     value: object
-    ignore_case: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +40,10 @@ class InList:
 
 @dataclass(frozen=True, slots=True)
 class Wildcard:
-    """Wild card matching: ``*`` any run of characters, ``?`` any one character."""
+    """Wild card matching: ``*`` any run of characters, ``?`` any one character (the pattern
+    folded as the attribute's values: ``collation``)."""
 
     pattern: str
-    ignore_case: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +195,8 @@ def parse_datetime(name: str, value: str, format_text: str = "yyyyMMddHHmmss.FFF
 
 def parse_value(name: str, vr: str, value: str, fuzzy: bool, extended_path: str | None = None
                 ) -> Condition:
-    """The condition of one filter value of this VR.
+    """The condition of one filter value of this VR; string values folded as the VR's values
+    compare (``collation``: PN case- and accent-insensitive, other strings case-insensitive).
 
     ``name`` is the attribute's keyword (used in messages); ``extended_path`` is the tag path
     of an extended query tag (its numeric messages name the path).
@@ -225,12 +226,11 @@ def parse_value(name: str, vr: str, value: str, fuzzy: bool, extended_path: str 
                 f"'{extended_path or name}' is not a valid double value.") from None
     if vr in WILDCARD_VRS and set(value) == {"*"}:
         return Universal()
-    if vr == "PN":
-        if fuzzy:
-            words = fuzzy_words(name, value)
-            return Fuzzy(words) if words else Equal(value, ignore_case=True)
-        return (Wildcard(value, ignore_case=True) if has_wildcard(value)
-                else Equal(value, ignore_case=True))
+    if vr == "PN" and fuzzy:
+        words = fuzzy_words(name, value)
+        if words:
+            return Fuzzy(words)
+    value = fold(vr, value)  # compared with the attribute's folded column
     return Wildcard(value) if has_wildcard(value) else Equal(value)
 
 

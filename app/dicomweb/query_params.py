@@ -14,6 +14,7 @@ from pydicom.tag import BaseTag
 from ..errors import InvalidQueryStringError
 from ..models import ExtendedQueryTag
 from . import matching
+from .collation import fold_text
 from .numbers import binding_error, bounded_integer
 from .tags import INDEXED_ATTRIBUTES, parse_tag, tag_path, vr_of
 
@@ -283,7 +284,8 @@ def parse_query(args: Iterable[tuple[str, str]], resource: Resource,
         value = check_filter_value(key, value, query_tag.vr == "UI"
                                    or query_tag.tag == MODALITIES_IN_STUDY)
         if query_tag.tag == MODALITIES_IN_STUDY:
-            condition: matching.Condition = matching.InList(matching.split_list(value))
+            condition: matching.Condition = matching.InList(tuple(dict.fromkeys(
+                fold_text(item) for item in matching.split_list(value))))
         else:
             extended_path = query_tag.extended.tag_path if query_tag.extended else None
             condition = matching.parse_value(query_tag.keyword, query_tag.vr, value,

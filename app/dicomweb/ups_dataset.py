@@ -8,13 +8,13 @@ JSON reader needs (reference-2.md §1.2); values are not checked against their V
 from __future__ import annotations
 
 import json
-import unicodedata
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.valuerep import VR
 
 from ..errors import BadRequestError
+from .collation import fold_name
 from .extended_query_tag_values import has_offset, normalize_datetime
 
 Element = dict[str, Any]
@@ -129,17 +129,11 @@ def dumps(ds: DicomJson) -> str:
 
 # --- Searchable values ------------------------------------------------------------------------
 
-def fold(value: str) -> str:
-    """Lower case without accents: how PN values match (case- and accent-insensitive)."""
-    decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-
-
 def name_words(value: str | None) -> str | None:
     """The folded words of a person name (``^``, ``=`` and spaces separate words)."""
     if not value:
         return None
-    words = fold(value).replace("^", " ").replace("=", " ").split()
+    words = fold_name(value).replace("^", " ").replace("=", " ").split()
     return " ".join(dict.fromkeys(words)) or None
 
 

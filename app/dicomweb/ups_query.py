@@ -14,7 +14,8 @@ from . import matching
 from .query_params import (SeenFilters, _attribute_tag, check_filter_value, not_queryable,
                            parse_common, parse_include_fields)
 from .tags import tag_path
-from .ups_dataset import DicomJson, first_text, fold, name_words, start_datetime, tag_key, values
+from .collation import fold_name, fold_text
+from .ups_dataset import DicomJson, first_text, name_words, start_datetime, tag_key, values
 
 PATIENT_NAME, PATIENT_ID = "00100010", "00100020"
 START_DATETIME, STATE, STUDY_UID = "00404005", "00741000", "0020000D"
@@ -106,12 +107,12 @@ def _condition(key: SearchKey, value: str, fuzzy: bool) -> matching.Condition:
         return matching.Universal()
     if key.vr == "PN":
         if fuzzy:
-            words = tuple(fold(w) for w in matching.fuzzy_words(key.keyword, value))
+            words = tuple(fold_name(w) for w in matching.fuzzy_words(key.keyword, value))
             if words:
                 return matching.Fuzzy(words)
-        value = fold(value)
+        value = fold_name(value)
     else:
-        value = value.upper() if key.column == "procedure_step_state" else value.lower()
+        value = value.upper() if key.column == "procedure_step_state" else fold_text(value)
     return matching.Wildcard(value) if matching.has_wildcard(value) else matching.Equal(value)
 
 
@@ -175,12 +176,12 @@ def searchable_values(ds: DicomJson, state: str) -> SearchableValues:
         for item in values(ds, sequence):
             value = first_text(item, attribute) if isinstance(item, dict) else None
             if value and len(value) <= MAX_INDEXED_LENGTH:
-                pairs.setdefault((path, value.lower()), None)
+                pairs.setdefault((path, fold_text(value)), None)
     return SearchableValues(
         procedure_step_state=state,
-        patient_name=fold(name)[:400] if name else None,
+        patient_name=fold_name(name)[:400] if name else None,
         patient_name_words=(words or "")[:400] or None,
-        patient_id=patient_id.lower()[:MAX_INDEXED_LENGTH] if patient_id else None,
+        patient_id=fold_text(patient_id)[:MAX_INDEXED_LENGTH] if patient_id else None,
         scheduled_start_datetime=start_datetime(first_text(ds, START_DATETIME)),
         study_instance_uid=study if study and len(study) <= MAX_INDEXED_LENGTH else None,
         sequence_values=tuple(pairs))

@@ -36,7 +36,7 @@ from ..models import Partition
 # The store's own mapping from a dataset to index columns, so a recomputed row is exactly what
 # storing the remaining instances again would give.
 from .blob_sweep import remove_released_files
-from .instance_index import index_columns
+from .instance_index import add_folded_columns, index_columns
 
 logger = logging.getLogger(__name__)
 
@@ -167,9 +167,10 @@ def recompute_columns(conn: DbConn, study_key: int, series_key: int | None) -> N
     new_study["patient_name_words"] = person_name_words(new_study["patient_name"])
     new_study["referring_physician_name_words"] = person_name_words(
         new_study["referring_physician_name"])
+    new_series = {c: found_series.get(c) for c in _SERIES_COLUMNS}
+    add_folded_columns(new_study, new_series)
     if any(study_row.get(c) != v for c, v in new_study.items()):
         dao.update_study_columns(conn, study_key, new_study)
     if series_key is not None:
-        new_series = {c: found_series.get(c) for c in _SERIES_COLUMNS}
         if any(series_row.get(c) != v for c, v in new_series.items()):
             dao.update_series_columns(conn, series_key, new_series)

@@ -17,6 +17,7 @@ from pydicom.tag import BaseTag, Tag
 
 from ..dao import extended_query_tags as dao
 from ..dao.instances import InstanceKeys
+from ..dicomweb.collation import folded_column
 from ..dicomweb.extended_query_tag_values import (DOUBLE, LONG, PERSON_NAME, STRING, VR_TABLES,
                                                  has_offset, normalize, normalize_person_name,
                                                  value_table)
@@ -68,7 +69,8 @@ def normalize_value(vr: str, value: Any) -> tuple[str, tuple[Any, ...]]:
 
     The stored forms are ``app.dicomweb.extended_query_tag_values``'s (QIDO normalises query
     values the same way); a DT value's UTC offset is dropped (stored as written, without the
-    offset), and PN adds the lower-case words for fuzzy matching.
+    offset), PN adds the lower-case words for fuzzy matching, and strings end with their
+    folded form (case-insensitive matching; PN also accent-insensitive).
     """
     table = value_table(vr)
     if table in (LONG, DOUBLE):
@@ -82,7 +84,15 @@ def normalize_value(vr: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         stored = (normalize(vr, text),)
     if len(stored[0]) > _MAX_LENGTH.get(table, 64):
         raise ValueError(VALUE_TOO_LONG)
+    if table in (STRING, PERSON_NAME):
+        stored = (*stored, folded_value(table, stored[0]))
     return table, stored
+
+
+def folded_value(table: str, value: str) -> str:
+    """``tag_value_folded`` of a stored string or person name (app/dicomweb/collation.py)."""
+    return folded_column(value, "PN" if table == PERSON_NAME else "LO",
+                         _MAX_LENGTH[table])  # type: ignore[return-value]
 
 
 class _Element:

@@ -19,6 +19,7 @@ from pydicom.tag import Tag
 
 from ..db import DbConn
 from ..dicomweb import status
+from ..dicomweb.collation import folded_column
 from ..dicomweb.elements import first_value, uid_value
 from ..dicomweb.identifiers import is_valid_uid
 from ..dicomweb.tags import INDEXED_ATTRIBUTES, format_tag, person_name_words
@@ -257,7 +258,23 @@ def index_columns(elements: Mapping[int, DataElement] | Dataset, dropped: set[in
     study["patient_name_words"] = person_name_words(study.get("patient_name"))
     study["referring_physician_name_words"] = person_name_words(
         study.get("referring_physician_name"))
+    add_folded_columns(study, series)
     return study, series, instance
+
+
+#: The folded twin of each string column (app/dicomweb/collation.py), by level, with its VR.
+FOLDED = {"study": (("patient_id", "LO"), ("patient_name", "PN"),
+                    ("referring_physician_name", "PN"), ("study_description", "LO"),
+                    ("accession_number", "SH"), ("study_id", "SH")),
+          "series": (("modality", "CS"), ("manufacturer_model_name", "LO"))}
+
+
+def add_folded_columns(study: dict[str, Any], series: dict[str, Any]) -> None:
+    """Set ``<column>_folded`` of the study and series string columns from their values."""
+    for level, columns in (("study", study), ("series", series)):
+        for column, vr in FOLDED[level]:
+            columns[f"{column}_folded"] = folded_column(columns.get(column), vr,
+                                                        _COLUMN_SIZES[column])
 
 
 def number_of_frames(ds: Dataset, has_pixels: bool) -> int | None:

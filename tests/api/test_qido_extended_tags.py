@@ -8,6 +8,7 @@ import pytest
 
 from app.api.edge import get_database
 from app.dicomweb import extended_query_tag_values
+from app.services.extended_query_tag_values import folded_value
 from tests.api.helpers import store, values
 from tests.dicom_factory import make_dataset, uid
 
@@ -75,10 +76,14 @@ def _insert_value(conn, tag_key, vr, level, row, raw):
               row["watermark"]]
     if vr == "PN":
         name, words = extended_query_tag_values.normalize_person_name(raw)
-        columns += ", tag_value_words"
-        params += [name, words]
+        columns += ", tag_value_words, tag_value_folded"
+        params += [name, words, folded_value("person_name", name)]
     else:
-        params.append(extended_query_tag_values.normalize(vr, raw))
+        value = extended_query_tag_values.normalize(vr, raw)
+        params.append(value)
+        if table == "extended_query_tag_string":
+            columns += ", tag_value_folded"
+            params.append(folded_value("string", value))
     marks = ", ".join("?" for _ in params)
     conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", params)
 

@@ -1,4 +1,4 @@
-"""QIDO-RS matching rules, identical on SQLite and PostgreSQL (issue #5, decisions §6).
+"""QIDO-RS matching rules, identical on SQLite and PostgreSQL (issues #5, #21; decisions §6).
 
 Each test runs once per database (plain routes); the partition matrix is covered by
 test_qido.py.
@@ -44,15 +44,15 @@ def _patient_ids(client, query: str) -> list[str]:
 
 
 CASES = [
-    # exact: PN ignores case, other strings do not
+    # exact: every string ignores case (PN also accents: test_qido_collations.py)
     ("PatientName=doe^john", ["ABC-1"]),
     ("PatientName=DOE%5EJANE", ["abc-2"]),
     ("PatientName=Doe", []),
-    ("PatientID=abc-1", []),
+    ("PatientID=abc-1", ["ABC-1"]),
     ("PatientID=ABC-1", ["ABC-1"]),
     # wildcards on string VRs; LIKE metacharacters in values are literal
-    ("PatientID=ABC*", ["ABC-1"]),
-    ("PatientID=*bc*", ["abc-2"]),
+    ("PatientID=ABC*", ["ABC-1", "abc-2"]),
+    ("PatientID=*bc*", ["ABC-1", "abc-2"]),
     ("PatientID=X?3", ["XY3", "XZ3"]),
     ("PatientID=X%251", ["X%1"]),
     ("PatientID=X%25*", ["X%1"]),

@@ -7,8 +7,9 @@ from app.services.extended_query_tag_values import normalize_value
 
 
 @pytest.mark.parametrize("vr,value,expected", [
-    ("CS", " ABC  ", ("string", ("ABC",))),
-    ("UI", "1.2.3\x00", ("string", ("1.2.3",))),
+    ("CS", " ABC  ", ("string", ("ABC", "abc"))),
+    ("LO", "Crâne", ("string", ("Crâne", "crâne"))),  # strings keep their accents
+    ("UI", "1.2.3\x00", ("string", ("1.2.3", "1.2.3"))),
     ("IS", " 0003 ", ("long", (3,))),
     ("US", 512, ("long", (512,))),
     ("FD", 1.5, ("double", (1.5,))),
@@ -18,7 +19,9 @@ from app.services.extended_query_tag_values import normalize_value
     ("DT", "20240315101112.5+0100", ("datetime", ("20240315101112.500000",))),
     ("TM", "1011", ("datetime", ("101100.000000",))),
     ("TM", "101112.123", ("datetime", ("101112.123000",))),
-    ("PN", "Doe^John=Ideo", ("person_name", ("Doe^John=Ideo", "doe john ideo"))),
+    ("PN", "Doe^John=Ideo", ("person_name", ("Doe^John=Ideo", "doe john ideo",
+                                             "doe^john=ideo"))),
+    ("PN", "Müller^José", ("person_name", ("Müller^José", "müller josé", "muller^jose"))),
 ])
 def test_normalize_value_maps_vr_to_table_and_form(vr, value, expected):
     assert normalize_value(vr, value) == expected

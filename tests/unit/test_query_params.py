@@ -25,8 +25,17 @@ def test_parse_query_filters_keyword_and_hex_with_conditions():
     params = parse([("00100010", " Doe* "), ("StudyDate", "20240101-"),
                     ("StudyInstanceUID", "1.2,1.3\\1.2")], "series")
     conditions = [f.condition for f in params.filters]
-    assert conditions == [matching.Wildcard("Doe*", True), matching.Range("20240101", None),
+    assert conditions == [matching.Wildcard("doe*"), matching.Range("20240101", None),
                           matching.InList(("1.2", "1.3"))]
+
+
+def test_parse_query_folds_values_as_the_collations_compare():
+    params = parse([("PatientName", "TÁ?s*"), ("PatientID", "ÁbC"),
+                    ("ModalitiesInStudy", "ct,CT\\Mr")])
+    assert [f.condition for f in params.filters] == [
+        matching.Wildcard("ta?s*"),  # PN: case and accents
+        matching.Equal("ábc"),  # other strings: case only
+        matching.InList(("ct", "mr"))]
 
 
 def test_parse_query_fuzzy_words():

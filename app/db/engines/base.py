@@ -136,17 +136,8 @@ class Engine:
         """``expr LIKE ?`` (case as ``like_is_case_sensitive`` says)."""
         raise NotImplementedError
 
-    def like_ignoring_case(self, expr: str, pattern: str) -> tuple[str, str]:
-        """An ASCII-case-insensitive LIKE and its parameter."""
-        raise NotImplementedError
-
     def glob(self, expr: str) -> str:
         """A case-sensitive wildcard match with a GLOB pattern, where LIKE ignores case."""
-        raise NotImplementedError
-
-    def equal_ignoring_case(self, expr: str, value: Any) -> tuple[str, Any]:
-        """An ASCII-case-insensitive equality and its parameter, in the form the database's
-        case-insensitive indexes serve (sql/schema/<dialect>/0030_qido_indexes.sql)."""
         raise NotImplementedError
 
     def ping(self) -> None:

@@ -105,12 +105,6 @@ class PostgresEngine(Engine):
     def like(self, expr: str) -> str:
         return f"{expr} LIKE ?"  # ``\`` is LIKE's default escape character here
 
-    def like_ignoring_case(self, expr: str, pattern: str) -> tuple[str, str]:
-        return f"lower({expr}) LIKE ?", pattern.lower()
-
-    def equal_ignoring_case(self, expr: str, value: Any) -> tuple[str, Any]:
-        return f"lower({expr}) = ?", str(value).lower()
-
     def begin(self, conn: Any, write: bool) -> None:
         # psycopg2 opens a transaction implicitly with the first statement. One that earlier
         # plain reads left open is continued (READ COMMITTED: each statement takes a fresh

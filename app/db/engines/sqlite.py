@@ -65,14 +65,8 @@ class SqliteEngine(Engine):
     def like(self, expr: str) -> str:
         return f"{expr} LIKE ? ESCAPE '\\'"  # LIKE has no escape character by default
 
-    def like_ignoring_case(self, expr: str, pattern: str) -> tuple[str, str]:
-        return self.like(expr), pattern
-
     def glob(self, expr: str) -> str:
         return f"{expr} GLOB ?"
-
-    def equal_ignoring_case(self, expr: str, value: Any) -> tuple[str, Any]:
-        return f"{expr} = ? COLLATE NOCASE", value
 
     def connect(self) -> sqlite3.Connection:
         with self._lock:

@@ -184,7 +184,7 @@ SELECT * FROM studies WHERE study_key = :study_key;
 -- The series' index columns.
 SELECT * FROM series WHERE series_key = :series_key;
 
--- name: update_study_columns(study_key, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id)!
+-- name: update_study_columns(study_key, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, patient_id_folded, patient_name_folded, referring_physician_name_folded, study_description_folded, accession_number_folded, study_id_folded)!
 -- Replace the study's "latest wins" columns (recomputed from the remaining instances).
 UPDATE studies
    SET patient_id = :patient_id, patient_name = :patient_name,
@@ -193,13 +193,19 @@ UPDATE studies
        referring_physician_name_words = :referring_physician_name_words,
        study_date = :study_date, study_time = :study_time,
        study_description = :study_description, accession_number = :accession_number,
-       patient_birth_date = :patient_birth_date, study_id = :study_id
+       patient_birth_date = :patient_birth_date, study_id = :study_id,
+       patient_id_folded = :patient_id_folded, patient_name_folded = :patient_name_folded,
+       referring_physician_name_folded = :referring_physician_name_folded,
+       study_description_folded = :study_description_folded,
+       accession_number_folded = :accession_number_folded, study_id_folded = :study_id_folded
  WHERE study_key = :study_key;
 
--- name: update_series_columns(series_key, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number)!
+-- name: update_series_columns(series_key, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number, modality_folded, manufacturer_model_name_folded)!
 -- Replace the series' "latest wins" columns (recomputed from the remaining instances).
 UPDATE series
    SET modality = :modality,
        performed_procedure_step_start_date = :performed_procedure_step_start_date,
-       manufacturer_model_name = :manufacturer_model_name, series_number = :series_number
+       manufacturer_model_name = :manufacturer_model_name, series_number = :series_number,
+       modality_folded = :modality_folded,
+       manufacturer_model_name_folded = :manufacturer_model_name_folded
  WHERE series_key = :series_key;

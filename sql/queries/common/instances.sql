@@ -1,16 +1,21 @@
 -- Studies, series and instances: the store path. Mirrors the reference's Sprocs/AddInstanceV6.sql
 -- (latest-wins study/series columns) and GetInstance*.sql.
 
--- name: add_study(partition_key, study_instance_uid, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, created_date)^
+-- name: add_study(partition_key, study_instance_uid, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, patient_id_folded, patient_name_folded, referring_physician_name_folded, study_description_folded, accession_number_folded, study_id_folded, created_date)^
 -- Insert a study, or update its columns "latest wins" (non-null values overwrite; PatientID
 -- only when non-empty); returns the study key.
 INSERT INTO studies (partition_key, study_instance_uid, patient_id, patient_name,
                      patient_name_words, referring_physician_name,
                      referring_physician_name_words, study_date, study_time, study_description,
-                     accession_number, patient_birth_date, study_id, created_date)
+                     accession_number, patient_birth_date, study_id, patient_id_folded,
+                     patient_name_folded, referring_physician_name_folded,
+                     study_description_folded, accession_number_folded, study_id_folded,
+                     created_date)
 VALUES (:partition_key, :study_instance_uid, :patient_id, :patient_name, :patient_name_words,
         :referring_physician_name, :referring_physician_name_words, :study_date, :study_time,
-        :study_description, :accession_number, :patient_birth_date, :study_id, :created_date)
+        :study_description, :accession_number, :patient_birth_date, :study_id,
+        :patient_id_folded, :patient_name_folded, :referring_physician_name_folded,
+        :study_description_folded, :accession_number_folded, :study_id_folded, :created_date)
 ON CONFLICT (partition_key, study_instance_uid) DO UPDATE SET
     patient_id = CASE WHEN excluded.patient_id <> '' THEN excluded.patient_id
                       ELSE studies.patient_id END,
@@ -25,24 +30,33 @@ ON CONFLICT (partition_key, study_instance_uid) DO UPDATE SET
     study_description = COALESCE(excluded.study_description, studies.study_description),
     accession_number = COALESCE(excluded.accession_number, studies.accession_number),
     patient_birth_date = COALESCE(excluded.patient_birth_date, studies.patient_birth_date),
-    study_id = COALESCE(excluded.study_id, studies.study_id)
+    study_id = COALESCE(excluded.study_id, studies.study_id),
+    patient_id_folded = CASE WHEN excluded.patient_id <> '' THEN excluded.patient_id_folded
+                             ELSE studies.patient_id_folded END,
+    patient_name_folded = COALESCE(excluded.patient_name_folded, studies.patient_name_folded),
+    referring_physician_name_folded = COALESCE(excluded.referring_physician_name_folded, studies.referring_physician_name_folded),
+    study_description_folded = COALESCE(excluded.study_description_folded, studies.study_description_folded),
+    accession_number_folded = COALESCE(excluded.accession_number_folded, studies.accession_number_folded),
+    study_id_folded = COALESCE(excluded.study_id_folded, studies.study_id_folded)
 RETURNING study_key;
 
--- name: add_series(study_key, partition_key, series_instance_uid, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number, created_date)^
+-- name: add_series(study_key, partition_key, series_instance_uid, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number, modality_folded, manufacturer_model_name_folded, created_date)^
 -- Insert a series, or update its columns "latest wins"; returns the series key.
 INSERT INTO series (study_key, partition_key, series_instance_uid, modality,
                     performed_procedure_step_start_date, manufacturer_model_name, series_number,
-                    created_date)
+                    modality_folded, manufacturer_model_name_folded, created_date)
 VALUES (:study_key, :partition_key, :series_instance_uid, :modality,
         :performed_procedure_step_start_date, :manufacturer_model_name, :series_number,
-        :created_date)
+        :modality_folded, :manufacturer_model_name_folded, :created_date)
 ON CONFLICT (partition_key, study_key, series_instance_uid) DO UPDATE SET
     modality = COALESCE(excluded.modality, series.modality),
     performed_procedure_step_start_date = COALESCE(excluded.performed_procedure_step_start_date,
                                                    series.performed_procedure_step_start_date),
     manufacturer_model_name = COALESCE(excluded.manufacturer_model_name,
                                        series.manufacturer_model_name),
-    series_number = COALESCE(excluded.series_number, series.series_number)
+    series_number = COALESCE(excluded.series_number, series.series_number),
+    modality_folded = COALESCE(excluded.modality_folded, series.modality_folded),
+    manufacturer_model_name_folded = COALESCE(excluded.manufacturer_model_name_folded, series.manufacturer_model_name_folded)
 RETURNING series_key;
 
 -- name: get_instance_status(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)^

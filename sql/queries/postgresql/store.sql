@@ -35,7 +35,7 @@ SELECT pg_advisory_xact_lock_shared(746572007) AS locked,
 -- overlapping studies wait for each other instead of deadlocking on the study and series rows.
 SELECT pg_advisory_xact_lock(7461, hashtext(:study_lock_key)) AS locked;
 
--- name: add_instance_rows(partition_key, study_instance_uid, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, series_instance_uid, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number, sop_instance_uid, sop_class_uid, instance_number, status, transfer_syntax_uid, number_of_frames, blob_key, blob_size, dataset, action, created_date, name_kinds, name_words)^
+-- name: add_instance_rows(partition_key, study_instance_uid, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_date, study_time, study_description, accession_number, patient_birth_date, study_id, patient_id_folded, patient_name_folded, referring_physician_name_folded, study_description_folded, accession_number_folded, study_id_folded, series_instance_uid, modality, performed_procedure_step_start_date, manufacturer_model_name, series_number, modality_folded, manufacturer_model_name_folded, sop_instance_uid, sop_class_uid, instance_number, status, transfer_syntax_uid, number_of_frames, blob_key, blob_size, dataset, action, created_date, name_kinds, name_words)^
 -- Insert or update every index row of a newly stored instance, and the words of the study's
 -- person names (add_study_name_word in ../common/query.sql); returns its keys and the
 -- signature of the extended query tags new instances must index (tag_signature: which tags,
@@ -63,6 +63,13 @@ WITH found_study AS (
        AND patient_birth_date IS NOT DISTINCT FROM COALESCE(:patient_birth_date,
                                                             patient_birth_date)
        AND study_id IS NOT DISTINCT FROM COALESCE(:study_id, study_id)
+       AND patient_id_folded IS NOT DISTINCT FROM
+               CASE WHEN :patient_id <> '' THEN :patient_id_folded ELSE patient_id_folded END
+       AND patient_name_folded IS NOT DISTINCT FROM COALESCE(:patient_name_folded, patient_name_folded)
+       AND referring_physician_name_folded IS NOT DISTINCT FROM COALESCE(:referring_physician_name_folded, referring_physician_name_folded)
+       AND study_description_folded IS NOT DISTINCT FROM COALESCE(:study_description_folded, study_description_folded)
+       AND accession_number_folded IS NOT DISTINCT FROM COALESCE(:accession_number_folded, accession_number_folded)
+       AND study_id_folded IS NOT DISTINCT FROM COALESCE(:study_id_folded, study_id_folded)
        -- The lock the instance row's foreign key takes anyway: stores do not wait for each
        -- other, but one waits for a delete that holds the study (lock_study_for_delete) and
        -- then sees the row as the delete left it (recomputed, or gone: then upserted).
@@ -72,14 +79,20 @@ WITH found_study AS (
                          patient_name_words, referring_physician_name,
                          referring_physician_name_words, study_date, study_time,
                          study_description, accession_number, patient_birth_date, study_id,
-                         created_date)
+                         patient_id_folded, patient_name_folded,
+                         referring_physician_name_folded, study_description_folded,
+                         accession_number_folded, study_id_folded, created_date)
     SELECT CAST(:partition_key AS bigint), CAST(:study_instance_uid AS varchar),
            CAST(:patient_id AS varchar), CAST(:patient_name AS varchar),
            CAST(:patient_name_words AS varchar), CAST(:referring_physician_name AS varchar),
            CAST(:referring_physician_name_words AS varchar), CAST(:study_date AS varchar),
            CAST(:study_time AS varchar), CAST(:study_description AS varchar),
            CAST(:accession_number AS varchar), CAST(:patient_birth_date AS varchar),
-           CAST(:study_id AS varchar), CAST(:created_date AS timestamptz)
+           CAST(:study_id AS varchar), CAST(:patient_id_folded AS varchar),
+           CAST(:patient_name_folded AS varchar),
+           CAST(:referring_physician_name_folded AS varchar),
+           CAST(:study_description_folded AS varchar), CAST(:accession_number_folded AS varchar),
+           CAST(:study_id_folded AS varchar), CAST(:created_date AS timestamptz)
      WHERE NOT EXISTS (SELECT 1 FROM found_study)
     ON CONFLICT (partition_key, study_instance_uid) DO UPDATE SET
         patient_id = CASE WHEN excluded.patient_id <> '' THEN excluded.patient_id
@@ -95,7 +108,14 @@ WITH found_study AS (
         study_description = COALESCE(excluded.study_description, studies.study_description),
         accession_number = COALESCE(excluded.accession_number, studies.accession_number),
         patient_birth_date = COALESCE(excluded.patient_birth_date, studies.patient_birth_date),
-        study_id = COALESCE(excluded.study_id, studies.study_id)
+        study_id = COALESCE(excluded.study_id, studies.study_id),
+        patient_id_folded = CASE WHEN excluded.patient_id <> '' THEN excluded.patient_id_folded
+                                 ELSE studies.patient_id_folded END,
+        patient_name_folded = COALESCE(excluded.patient_name_folded, studies.patient_name_folded),
+        referring_physician_name_folded = COALESCE(excluded.referring_physician_name_folded, studies.referring_physician_name_folded),
+        study_description_folded = COALESCE(excluded.study_description_folded, studies.study_description_folded),
+        accession_number_folded = COALESCE(excluded.accession_number_folded, studies.accession_number_folded),
+        study_id_folded = COALESCE(excluded.study_id_folded, studies.study_id_folded)
     RETURNING study_key
 ), study AS (
     SELECT study_key FROM found_study UNION ALL SELECT study_key FROM upserted_study
@@ -111,15 +131,19 @@ WITH found_study AS (
        AND manufacturer_model_name IS NOT DISTINCT FROM COALESCE(:manufacturer_model_name,
                                                                  manufacturer_model_name)
        AND series_number IS NOT DISTINCT FROM COALESCE(:series_number, series_number)
+       AND modality_folded IS NOT DISTINCT FROM COALESCE(:modality_folded, modality_folded)
+       AND manufacturer_model_name_folded IS NOT DISTINCT FROM COALESCE(:manufacturer_model_name_folded, manufacturer_model_name_folded)
        FOR KEY SHARE OF series
 ), upserted_series AS (
     INSERT INTO series (study_key, partition_key, series_instance_uid, modality,
                         performed_procedure_step_start_date, manufacturer_model_name,
-                        series_number, created_date)
+                        series_number, modality_folded, manufacturer_model_name_folded,
+                        created_date)
     SELECT study.study_key, CAST(:partition_key AS bigint),
            CAST(:series_instance_uid AS varchar), CAST(:modality AS varchar),
            CAST(:performed_procedure_step_start_date AS varchar),
            CAST(:manufacturer_model_name AS varchar), CAST(:series_number AS bigint),
+           CAST(:modality_folded AS varchar), CAST(:manufacturer_model_name_folded AS varchar),
            CAST(:created_date AS timestamptz)
       FROM study
      WHERE NOT EXISTS (SELECT 1 FROM found_series)
@@ -130,7 +154,9 @@ WITH found_study AS (
             series.performed_procedure_step_start_date),
         manufacturer_model_name = COALESCE(excluded.manufacturer_model_name,
                                            series.manufacturer_model_name),
-        series_number = COALESCE(excluded.series_number, series.series_number)
+        series_number = COALESCE(excluded.series_number, series.series_number),
+        modality_folded = COALESCE(excluded.modality_folded, series.modality_folded),
+        manufacturer_model_name_folded = COALESCE(excluded.manufacturer_model_name_folded, series.manufacturer_model_name_folded)
     RETURNING study_key, series_key
 ), series_row AS (
     SELECT study_key, series_key FROM found_series
