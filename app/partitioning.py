@@ -7,9 +7,10 @@ the feature flag before the view runs, so views never take the name as a paramet
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
-from flask import Blueprint, Flask, Request, current_app, g
+from flask import Blueprint, Flask, Request, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from .api.edge import BASE_PREFIXES, get_db, version_base_url
@@ -17,7 +18,7 @@ from .api.errors import add_not_found_diagnosis
 from .errors import (DataPartitionsFeatureDisabledError, DataPartitionsMissingPartitionError,
                      DataPartitionsNotFoundError, DicomServerError, InvalidPartitionNameError)
 from .models import DEFAULT_PARTITION, Partition
-from .security import authorize_global, authorize_partition
+from .security import authorize_global, authorize_partition, needs_scope
 from .services import partitions as partition_service
 
 PARTITION_SEGMENT = "/partitions/<partition_name>"
@@ -28,8 +29,47 @@ def partitions_enabled() -> bool:
 
 
 def current_partition() -> Partition:
-    """The partition the request addresses (the default one when the feature is off)."""
-    return g.get("partition", DEFAULT_PARTITION)
+    """The partition the request addresses (the default one when the feature is off); for a
+    ``by_partition_name`` view whose reads have not found it yet, looked up now (400 if it does
+    not exist)."""
+    partition = g.get("partition", DEFAULT_PARTITION)
+    if g.get("partition_by_name") and partition is not None:
+        found = partition_service.find_partition(get_db(), partition.partition_name)
+        if found is None:
+            raise DataPartitionsNotFoundError()
+        partition_found(found)
+        partition = found
+    return partition
+
+
+def requested_partition_name() -> str:
+    """The name of the partition the request addresses, as stored once it was looked up (the
+    default partition's when the feature is off); a ``by_partition_name`` view passes it to
+    its reads, which find the partition in their own statement."""
+    return g.get("partition", DEFAULT_PARTITION).partition_name
+
+
+def partition_found(partition: Partition) -> None:
+    """What a ``by_partition_name`` view's reads found: the partition as stored."""
+    g.partition = partition
+    g.partition_by_name = False
+
+
+def by_partition_name(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a read view whose queries find the partition by name in the same statement (one
+    round trip instead of a lookup first); put it below the route decorator. When no scope
+    check needs the stored name, the hook then only validates the name. Whatever the view
+    raises, a partition that does not exist is the error, as if the hook had looked it up."""
+    @functools.wraps(view)
+    def by_name(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except Exception:
+            current_partition()
+            raise
+
+    by_name.partition_by_name = True  # type: ignore[attr-defined]
+    return by_name
 
 
 def resource_base_url(partition_name: str | None = None) -> str:
@@ -84,6 +124,11 @@ def scope(bp: Blueprint, create: bool = False, optional: bool = False) -> Bluepr
             return
         if not enabled:
             raise DataPartitionsFeatureDisabledError()
+        view = current_app.view_functions.get(request.endpoint or "")
+        if not create and getattr(view, "partition_by_name", False) and not needs_scope():
+            g.partition = Partition(None, partition_service.validate_partition_name(name))
+            g.partition_by_name = True
+            return
         # Scopes are checked against the stored name (or, for a partition STOW creates, the
         # requested one), so no spelling or encoding of a name reaches another partition.
         partition = partition_service.find_partition(get_db(), name)

@@ -17,7 +17,8 @@ from ..dicomweb.multipart import (FileBody, FilePart, MultipartFiles, content_ty
 from ..dicomweb.numbers import int32
 from ..dicomweb.rendering import parse_quality
 from ..errors import BadRequestError, FrameNotFoundError, NotAcceptableError
-from ..partitioning import current_partition, resource_base_url, scope
+from ..partitioning import (by_partition_name, partition_found, requested_partition_name,
+                            resource_base_url, scope)
 from ..services import retrieve as service
 from ..services.retrieve import ResourceIds
 from .edge import get_blobstore, get_db, get_decode_limits
@@ -37,7 +38,7 @@ DUPLICATE_FRAMES = "The specified frames value is not valid. Each frame may be r
 def _ids(study: str, series: str | None = None, instance: str | None = None) -> ResourceIds:
     """Validate the path UIDs (reference.md §4.1) in the partition of the request."""
     return ResourceIds(
-        current_partition().partition_key, validate_uid(study, STUDY),  # type: ignore[arg-type]
+        requested_partition_name(), validate_uid(study, STUDY),
         None if series is None else validate_uid(series, SERIES),
         None if instance is None else validate_uid(instance, SOP))
 
@@ -91,9 +92,10 @@ def _send_single(part: FilePart, media_type: str) -> Response:
 
 def _retrieve(ids: ResourceIds, rules: tuple[accept.Rule, ...]) -> Response:
     negotiated = accept.negotiate(request.headers.get("Accept"), rules)
-    parts = service.retrieve_files(get_db(), get_blobstore(), ids, negotiated.transfer_syntax,
-                                   get_decode_limits())
-    metrics.instances("retrieved", current_partition().partition_name, len(parts),
+    partition, parts = service.retrieve_files(get_db(), get_blobstore(), ids,
+                                              negotiated.transfer_syntax, get_decode_limits())
+    partition_found(partition)
+    metrics.instances("retrieved", partition.partition_name, len(parts),
                       sum(part.length for part in parts))
     if not negotiated.multipart:
         return _send_single(parts[0], negotiated.media_type)
@@ -101,18 +103,21 @@ def _retrieve(ids: ResourceIds, rules: tuple[accept.Rule, ...]) -> Response:
 
 
 @bp.get("/studies/<study>")
+@by_partition_name
 def retrieve_study(study: str):
     """All instances of a study as multipart/related application/dicom."""
     return _retrieve(_ids(study), accept.STUDY_RULES)
 
 
 @bp.get("/studies/<study>/series/<series>")
+@by_partition_name
 def retrieve_series(study: str, series: str):
     """All instances of a series as multipart/related application/dicom."""
     return _retrieve(_ids(study, series), accept.STUDY_RULES)
 
 
 @bp.get(INSTANCE)
+@by_partition_name
 def retrieve_instance(study: str, series: str, instance: str):
     """One instance, single part or multipart."""
     return _retrieve(_ids(study, series, instance), accept.INSTANCE_RULES)
@@ -121,8 +126,9 @@ def retrieve_instance(study: str, series: str, instance: str):
 def _metadata(ids: ResourceIds) -> Response:
     if not media_types.accepts_dicom_json(request.headers.get("Accept")):
         raise NotAcceptableError()
-    result = service.retrieve_metadata(get_db(), ids, resource_base_url(),
+    result = service.retrieve_metadata(get_db(), ids, resource_base_url,
                                        request.headers.get("If-None-Match"))
+    partition_found(result.partition)
     if result.body is None:
         return Response(status=304)
     response = Response(result.body, content_type=media_types.DICOM_JSON)
@@ -131,18 +137,21 @@ def _metadata(ids: ResourceIds) -> Response:
 
 
 @bp.get("/studies/<study>/metadata")
+@by_partition_name
 def retrieve_study_metadata(study: str):
     """DICOM JSON of every instance of a study."""
     return _metadata(_ids(study))
 
 
 @bp.get("/studies/<study>/series/<series>/metadata")
+@by_partition_name
 def retrieve_series_metadata(study: str, series: str):
     """DICOM JSON of every instance of a series."""
     return _metadata(_ids(study, series))
 
 
 @bp.get(f"{INSTANCE}/metadata")
+@by_partition_name
 def retrieve_instance_metadata(study: str, series: str, instance: str):
     """DICOM JSON of one instance (a one-element array)."""
     return _metadata(_ids(study, series, instance))

@@ -1,11 +1,14 @@
-"""WADO-RS reads: visible instances and their stored DICOM JSON (sql: common/retrieve.sql)."""
+"""WADO-RS reads: visible instances and their stored DICOM JSON (sql: common/retrieve.sql).
+
+Each query names its partition (any case) and returns the stored partition with every row, so a
+read is one round trip; no rows means the instances or the partition do not exist."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
 from ..db import DbConn
-from ..models import VersionedInstance
+from ..models import Partition, VersionedInstance
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,12 +19,17 @@ class InstanceMetadata:
     sop_instance_uid: str
     watermark: int
     dataset: str
+    partition: Partition
 
 
-def _instance(row: Any, partition_key: int) -> VersionedInstance:
+def _partition(row: Any) -> Partition:
+    return Partition(int(row["partition_key"]), row["partition_name"])
+
+
+def _instance(row: Any) -> VersionedInstance:
     frames = row["number_of_frames"]
     return VersionedInstance(
-        partition_key=partition_key, study_instance_uid=row["study_instance_uid"],
+        partition_key=int(row["partition_key"]), study_instance_uid=row["study_instance_uid"],
         series_instance_uid=row["series_instance_uid"], sop_instance_uid=row["sop_instance_uid"],
         watermark=int(row["watermark"]), blob_key=row["blob_key"],
         blob_size=int(row["blob_size"]), transfer_syntax_uid=row["transfer_syntax_uid"],
@@ -31,13 +39,13 @@ def _instance(row: Any, partition_key: int) -> VersionedInstance:
 
 def _metadata(row: Any) -> InstanceMetadata:
     return InstanceMetadata(row["series_instance_uid"], row["sop_instance_uid"],
-                            int(row["watermark"]), row["dataset"])
+                            int(row["watermark"]), row["dataset"], _partition(row))
 
 
-def _uids(partition_key: int, study_instance_uid: str, series_instance_uid: str | None,
+def _uids(partition_name: str, study_instance_uid: str, series_instance_uid: str | None,
           sop_instance_uid: str | None) -> dict[str, Any]:
     """The parameters of the study, series or instance query (by which UIDs are given)."""
-    params: dict[str, Any] = {"partition_key": partition_key,
+    params: dict[str, Any] = {"partition_name": partition_name,
                               "study_instance_uid": study_instance_uid}
     if series_instance_uid is not None:
         params["series_instance_uid"] = series_instance_uid
@@ -46,12 +54,13 @@ def _uids(partition_key: int, study_instance_uid: str, series_instance_uid: str 
     return params
 
 
-def list_instances(conn: DbConn, partition_key: int, study_instance_uid: str,
+def list_instances(conn: DbConn, partition_name: str, study_instance_uid: str,
                    series_instance_uid: str | None = None,
-                   sop_instance_uid: str | None = None) -> list[VersionedInstance]:
-    """The visible instances of a study, a series (with ``series_instance_uid``) or one
-    instance (with both), in store order."""
-    uids = _uids(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)
+                   sop_instance_uid: str | None = None
+                   ) -> tuple[Partition | None, list[VersionedInstance]]:
+    """The partition (None when nothing was found) and the visible instances of a study, a
+    series (with ``series_instance_uid``) or one instance (with both), in store order."""
+    uids = _uids(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid)
     if sop_instance_uid is not None:
         row = conn.run("get_instance", **uids)
         rows = [] if row is None else [row]
@@ -59,14 +68,14 @@ def list_instances(conn: DbConn, partition_key: int, study_instance_uid: str,
         rows = conn.run("list_series_instances", **uids)
     else:
         rows = conn.run("list_study_instances", **uids)
-    return [_instance(row, partition_key) for row in rows]
+    return (_partition(rows[0]) if rows else None), [_instance(row) for row in rows]
 
 
-def list_metadata(conn: DbConn, partition_key: int, study_instance_uid: str,
+def list_metadata(conn: DbConn, partition_name: str, study_instance_uid: str,
                   series_instance_uid: str | None = None,
                   sop_instance_uid: str | None = None) -> list[InstanceMetadata]:
     """The stored DICOM JSON of the visible instances of a study, series or instance."""
-    uids = _uids(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)
+    uids = _uids(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid)
     if sop_instance_uid is not None:
         rows = conn.run("list_instance_metadata", **uids)
     elif series_instance_uid is not None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from flask import Flask
 
 from . import audit, hooks, settings, urls
-from .hooks import authorize_global, authorize_partition, may_read
+from .hooks import authorize_global, authorize_partition, may_read, needs_scope
 from .settings import SecuritySettingsError
 
 __all__ = ["SecuritySettingsError", "authorize_global", "authorize_partition", "init_app",
-           "init_edge", "may_read"]
+           "init_edge", "may_read", "needs_scope"]
 
 
 def init_edge(app: Flask) -> None:

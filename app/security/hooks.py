@@ -84,6 +84,13 @@ def authorize_partition(partition_name: str, lookup: bool) -> None:
     _require(caller.grants.in_partition(partition_name), needed)
 
 
+def needs_scope() -> bool:
+    """Whether the caller's grants decide this route (a bearer token was checked against a
+    route rule), so the partition's stored name is needed before the view runs."""
+    caller: Caller | None = g.get("caller")
+    return caller is not None and caller.rule is not None
+
+
 def authorize_global() -> None:
     """Called for a partition-aware route that addresses no partition (the global change
     feed): its action is needed in scope ``/``."""

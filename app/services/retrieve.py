@@ -26,7 +26,7 @@ from ..dicomweb.multipart import FilePart, discard
 from ..dicomweb.rendering import check_render_size, render_frame
 from ..errors import (BlobNotFoundError, FrameNotFoundError, InstanceNotFoundError,
                       ResourceNotFoundError, SeriesNotFoundError, StudyNotFoundError)
-from ..models import VersionedInstance
+from ..models import Partition, VersionedInstance
 
 _T = TypeVar("_T")
 
@@ -39,9 +39,10 @@ class BulkDataNotFoundError(ResourceNotFoundError):
 
 @dataclass(frozen=True, slots=True)
 class ResourceIds:
-    """The UIDs of a study, series (``series`` set) or instance (all three set)."""
+    """The UIDs of a study, series (``series`` set) or instance (all three set) in the partition
+    named ``partition_name`` (any case: the queries find it in the same statement)."""
 
-    partition_key: int
+    partition_name: str
     study: str
     series: str | None = None
     sop: str | None = None
@@ -54,10 +55,11 @@ class ResourceIds:
 
 @dataclass(frozen=True, slots=True)
 class MetadataResult:
-    """Metadata JSON text (None: not modified) and its ETag."""
+    """Metadata JSON text (None: not modified), its ETag and the partition as stored."""
 
     body: str | None
     etag: str
+    partition: Partition
 
 
 def _retry_if_deleted(fn: Callable[..., _T]) -> Callable[..., _T]:
@@ -76,10 +78,16 @@ def _retry_if_deleted(fn: Callable[..., _T]) -> Callable[..., _T]:
 
 
 def _instances(conn: DbConn, ids: ResourceIds) -> list[VersionedInstance]:
-    rows = dao.list_instances(conn, ids.partition_key, ids.study, ids.series, ids.sop)
-    if not rows:
+    return _found_instances(conn, ids)[1]
+
+
+def _found_instances(conn: DbConn,
+                     ids: ResourceIds) -> tuple[Partition, list[VersionedInstance]]:
+    partition, rows = dao.list_instances(conn, ids.partition_name, ids.study, ids.series,
+                                         ids.sop)
+    if partition is None:
         raise ids.not_found()
-    return rows
+    return partition, rows
 
 
 def _blob_path(blobs: FileSystemBlobStore, instance: VersionedInstance) -> Path:
@@ -120,15 +128,18 @@ def _transcoded(blobs: FileSystemBlobStore, instance: VersionedInstance, path: P
 
 @_retry_if_deleted
 def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
-                   transfer_syntax: str, limits: DecodeLimits) -> list[FilePart]:
-    """The files of a study, series or instance, each in ``transfer_syntax`` (``*``: as stored).
+                   transfer_syntax: str,
+                   limits: DecodeLimits) -> tuple[Partition, list[FilePart]]:
+    """The partition as stored and the files of a study, series or instance, each in
+    ``transfer_syntax`` (``*``: as stored).
 
     Files that need transcoding are transcoded now, into temporary files, so a codec failure
     is a 406 before anything is sent (decisions §5: each instance is transcoded as needed).
     """
     parts: list[FilePart] = []
+    partition, instances = _found_instances(conn, ids)
     try:
-        for instance in _instances(conn, ids):
+        for instance in instances:
             path = _blob_path(blobs, instance)
             stored = instance.transfer_syntax_uid or ""
             if pixels.needs_transcoding(stored, transfer_syntax):
@@ -138,7 +149,7 @@ def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
     except BaseException:
         discard(parts)
         raise
-    return parts
+    return partition, parts
 
 
 @_retry_if_deleted
@@ -243,24 +254,26 @@ def retrieve_rendered(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds
             return render_frame(handle, layout.transfer_syntax, frame - 1, media_type, quality)
 
 
-def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: str,
+def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: Callable[[str], str],
                       if_none_match: str | None) -> MetadataResult:
     """The stored DICOM JSON of a study, series or instance as one JSON array text.
 
     ETag (reference.md §4.4): ``{watermark}`` for an instance, ``{max watermark}-{count}``
     otherwise; a matching ``If-None-Match`` gives ``body=None`` (304). Texts are concatenated,
-    never parsed; ``bulkdata:`` references become absolute bulk-data URLs.
+    never parsed; ``bulkdata:`` references become absolute bulk-data URLs, under
+    ``resource_base(stored partition name)``.
     """
-    rows = dao.list_metadata(conn, ids.partition_key, ids.study, ids.series, ids.sop)
+    rows = dao.list_metadata(conn, ids.partition_name, ids.study, ids.series, ids.sop)
     if not rows:
         raise ids.not_found()
+    partition = rows[0].partition
     if ids.sop is not None:
         etag = str(rows[0].watermark)
     else:
         etag = f"{max(row.watermark for row in rows)}-{len(rows)}"
     if if_none_match is not None and if_none_match.strip().strip('"').lower() == etag.lower():
-        return MetadataResult(None, etag)
-    study_url = f"{resource_base}/studies/{ids.study}"
+        return MetadataResult(None, etag, partition)
+    study_url = f"{resource_base(partition.partition_name)}/studies/{ids.study}"
     texts = []
     for row in rows:
         text = row.dataset
@@ -268,7 +281,7 @@ def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: str,
             text = with_bulkdata_base(text, f"{study_url}/series/{row.series_instance_uid}"
                                       f"/instances/{row.sop_instance_uid}")
         texts.append(text)
-    return MetadataResult("[" + ",".join(texts) + "]", etag)
+    return MetadataResult("[" + ",".join(texts) + "]", etag, partition)
 
 
 @_retry_if_deleted

@@ -313,6 +313,34 @@ def test_retrieve_same_uids_in_two_partitions_returns_own_bytes(make_app, partit
     assert response.get_data() == b"Specified PartitionName does not exist."
 
 
+@pytest.mark.parametrize("partition_mode", ["partitioned"])
+def test_retrieve_finds_the_partition_in_any_case_and_a_missing_one_comes_first(
+        make_app, partition_mode):
+    """The reads find the partition by name in their own statement (issue #23): any spelling
+    of the name works, and a partition that does not exist is the answer whatever else is
+    wrong with the request (UID, Accept, missing instance), as when the hook looked it up."""
+    client = make_app(ENABLE_DATA_PARTITIONS=True).test_client()
+    ds = make_dataset()
+    assert store(client, "/partitions/SiteA", ds).status_code == 200
+    for name in ("SiteA", "sitea", "SITEA"):
+        url = instance_url(f"/partitions/{name}", ds)
+        response = client.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"})
+        assert response.get_data() == to_bytes(ds)
+        study = f"/partitions/{name}/studies/{ds.StudyInstanceUID}"
+        assert len(parts(client.get(study))) == 1
+        assert client.get(f"{study}/metadata").get_json()[0]["00100020"]["Value"] == [
+            ds.PatientID]
+        assert client.get(f"/partitions/{name}/studies/{uid()}").status_code == 404
+    missing = f"/partitions/Nope/studies/{ds.StudyInstanceUID}"
+    for path, accept in ((missing, None), (f"{missing}/metadata", None),
+                         ("/partitions/Nope/studies/not..a..uid", None),
+                         (f"{missing}/metadata", "image/png"), (missing, "text/plain"),
+                         (instance_url("/partitions/Nope", ds), None)):
+        response = client.get(path, headers={"Accept": accept} if accept else {})
+        assert response.status_code == 400, (path, accept)
+        assert response.get_data() == b"Specified PartitionName does not exist.", (path, accept)
+
+
 def test_retrieve_racing_a_delete_returns_404_not_500(make_app, monkeypatch):
     """The index lookup happened before a concurrent delete removed the row and the file."""
     from app.dao import retrieve as retrieve_dao
@@ -327,7 +355,8 @@ def test_retrieve_racing_a_delete_returns_404_not_500(make_app, monkeypatch):
     with app.app_context():
         from app.api.edge import get_db
 
-        stale = real(get_db(), 1, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+        stale = real(get_db(), "Microsoft.Default", ds.StudyInstanceUID, ds.SeriesInstanceUID,
+                     ds.SOPInstanceUID)
     assert client.delete(path).status_code == 204
     calls = []
 

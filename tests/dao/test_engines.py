@@ -33,8 +33,8 @@ def test_sqlite_binds_one_parameter_per_value(tmp_path):
 
 def test_postgres_begin_travels_with_the_first_statement(pg_test_url):
     """begin_with_next_statement: one round trip for BEGIN and the first statement, the same
-    transaction semantics (rollback on error, commit at the end), and the connection back to
-    psycopg2's own transactions afterwards."""
+    transaction semantics (rollback on error, commit at the end), and the connection back in
+    autocommit mode afterwards."""
     if pg_test_url is None:
         pytest.skip("PostgreSQL is not reachable")
     from app.db import Database
@@ -58,9 +58,41 @@ def test_postgres_begin_travels_with_the_first_statement(pg_test_url):
                 conn.execute("INSERT INTO probe VALUES (3)")
             with conn.transaction(begin_with_next_statement=True):
                 pass  # nothing sent
-            assert conn.raw.autocommit is False
+            assert conn.raw.autocommit is True
             assert conn.raw.info.transaction_status == 0  # idle
             assert [r["x"] for r in conn.fetchall("SELECT x FROM probe ORDER BY x")] == [1, 3]
+    finally:
+        database.close()
+
+
+def test_postgres_reads_outside_a_transaction_begin_none(pg_test_url):
+    """A read outside a transaction is one statement in autocommit mode: no BEGIN before it,
+    nothing left open after it (no ROLLBACK needed); a transaction still is one (its rows stay
+    invisible to other sessions until COMMIT, and are gone after a rollback)."""
+    if pg_test_url is None:
+        pytest.skip("PostgreSQL is not reachable")
+    from app.db import Database
+
+    database = Database(pg_test_url)
+    try:
+        with database.connection() as conn, database.connection() as other:
+            conn.run("get_partition", partition_name="none")
+            conn.fetchall("SELECT 1")
+            assert conn.raw.info.transaction_status == 0  # idle: nothing begun
+            conn.execute("CREATE TABLE IF NOT EXISTS probe_autocommit (x integer)")
+            conn.execute("TRUNCATE probe_autocommit")
+            with conn.transaction():
+                conn.execute("INSERT INTO probe_autocommit VALUES (1)")
+                assert conn.raw.info.transaction_status == 2  # in a transaction
+                assert other.fetchall("SELECT count(*) AS n FROM probe_autocommit")[0]["n"] == 0
+            with pytest.raises(RuntimeError):
+                with conn.transaction():
+                    conn.execute("INSERT INTO probe_autocommit VALUES (2)")
+                    raise RuntimeError("rolled back")
+            assert conn.raw.autocommit is True and conn.raw.info.transaction_status == 0
+            rows = other.fetchall("SELECT x FROM probe_autocommit ORDER BY x")
+            assert [r["x"] for r in rows] == [1]
+            conn.execute("DROP TABLE probe_autocommit")
     finally:
         database.close()
 

@@ -28,10 +28,14 @@ class PostgresEngine(Engine):
     integrity_errors = (psycopg2.IntegrityError,)
     operational_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
-    #: The store path's queries: PostgreSQL spends more CPU parsing and planning them than
-    #: running them, so each connection prepares them once (PREPARE), then only EXECUTEs.
+    #: The store path's and WADO's queries: PostgreSQL spends more CPU parsing and planning
+    #: them than running them, so each connection prepares them once (PREPARE), then only
+    #: EXECUTEs.
     prepared_queries = frozenset({"add_instance_rows", "get_instance_status",
-                                  "get_instance_status_locking_tags", "lock_study_for_store"})
+                                  "get_instance_status_locking_tags", "lock_study_for_store",
+                                  "get_instance", "list_series_instances",
+                                  "list_study_instances", "list_instance_metadata",
+                                  "list_series_metadata", "list_study_metadata"})
 
     def __init__(self, dsn: str, pool_size: int = 12):
         self.dsn = dsn
@@ -60,6 +64,9 @@ class PostgresEngine(Engine):
                 conn = psycopg2.connect(self.dsn, connect_timeout=5,
                                         connection_factory=_PooledConnection,
                                         cursor_factory=psycopg2.extras.RealDictCursor)
+                # Statements outside a transaction (the reads) run on their own: no BEGIN
+                # before them and no ROLLBACK after them, one round trip each.
+                conn.autocommit = True
         except psycopg2.Error as exc:
             self._slots.release()
             raise DataStoreError() from exc
@@ -69,9 +76,7 @@ class PostgresEngine(Engine):
         broken = bool(conn.closed)
         if not broken:
             try:
-                if conn.autocommit:  # a transaction of begin_with_next_statement left open
-                    self._end(conn, "ROLLBACK")
-                conn.rollback()
+                self.rollback(conn)  # a transaction left open (nothing outside one)
             except psycopg2.Error:
                 broken = True
         if broken:
@@ -105,23 +110,28 @@ class PostgresEngine(Engine):
     def like(self, expr: str) -> str:
         return f"{expr} LIKE ?"  # ``\`` is LIKE's default escape character here
 
+    # Connections are in autocommit mode outside transactions (connect()): a read is one round
+    # trip. begin() turns autocommit off, so psycopg2 sends BEGIN before the next statement;
+    # begin_with_next_statement() keeps it on and sends "BEGIN; " with the first statement.
+    # Both end in autocommit mode again.
+
+    def _end_failed(self, conn: Any) -> None:
+        """End a transaction that is still open (after an error), whichever way it began."""
+        if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            self.rollback(conn)
+
     def begin(self, conn: Any, write: bool) -> None:
-        # psycopg2 opens a transaction implicitly with the first statement. One that earlier
-        # plain reads left open is continued (READ COMMITTED: each statement takes a fresh
-        # snapshot and those reads hold no row locks), saving a ROLLBACK and a BEGIN round
-        # trip; a failed one is ended first.
-        if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_INTRANS:
-            conn.rollback()
+        self._end_failed(conn)
+        conn.autocommit = False
 
     def begin_with_next_statement(self, conn: Any) -> None:
         # psycopg2 would send its BEGIN in a round trip of its own before the first statement.
         # In autocommit mode it sends none: "BEGIN; <first statement>" goes as one query, and
         # the transaction stays open on the server until commit() or rollback() sends COMMIT or
-        # ROLLBACK. A transaction already open is continued, as in begin().
-        self.begin(conn, write=True)
-        if conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-            conn.autocommit = True
-            conn.begin_pending = True
+        # ROLLBACK.
+        self._end_failed(conn)
+        conn.autocommit = True
+        conn.begin_pending = True
 
     def _pending_begin(self, conn: Any) -> str:
         if getattr(conn, "begin_pending", False):
@@ -136,22 +146,20 @@ class PostgresEngine(Engine):
                 cur.execute("BEGIN")
 
     def commit(self, conn: Any) -> None:
-        if conn.autocommit:
-            self._end(conn, "COMMIT")
-        else:
-            conn.commit()
+        self._finish(conn, "COMMIT")
 
     def rollback(self, conn: Any) -> None:
-        if conn.autocommit:
-            self._end(conn, "ROLLBACK")
-        else:
-            conn.rollback()
+        self._finish(conn, "ROLLBACK")
 
-    def _end(self, conn: Any, statement: str) -> None:
-        """End a transaction begun with begin_with_next_statement; back to psycopg2's own
-        transactions."""
+    def _finish(self, conn: Any, statement: str) -> None:
+        """End the transaction (if one is open) with ``statement``; back to autocommit mode."""
         try:
-            if conn.begin_pending:  # no statement ran: nothing was begun
+            if not conn.autocommit:  # begin(): psycopg2's own transaction
+                if statement == "COMMIT":
+                    conn.commit()
+                else:
+                    conn.rollback()
+            elif conn.begin_pending:  # no statement ran: nothing was begun
                 conn.begin_pending = False
             elif (conn.info.transaction_status
                   != psycopg2.extensions.TRANSACTION_STATUS_IDLE):
@@ -159,7 +167,11 @@ class PostgresEngine(Engine):
                     cur.execute(statement)
         finally:
             if not conn.closed:
-                conn.autocommit = False
+                conn.begin_pending = False
+                try:
+                    conn.autocommit = True
+                except psycopg2.Error:  # still in a transaction it could not end: drop it
+                    conn.close()
 
     def convert(self, sql: str) -> str:
         return _QMARK.sub("%s", sql)
