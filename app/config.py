@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "CHANNEL_TIMEOUT": 60,  # seconds a connection may stay silent before it is closed
     "HEALTH_MIN_FREE_BYTES": 268435456,  # free bytes below which the blob store is unhealthy
     "REQUEST_BUFFER_SIZE": 33554432,  # bytes of a request body waitress keeps in memory
+    "MALLOC_TUNING": True,  # keep freed buffers for reuse (app/server.py tune_malloc)
     "QIDO_DEFAULT_LIMIT": 100,
     "QIDO_MAX_LIMIT": 200,
     "WORKITEM_MAX_BODY_SIZE": 4194304,  # bytes of a UPS-RS request body (larger: 413)
@@ -146,7 +147,7 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
     for key in ("ENABLE_DATA_PARTITIONS", "FSYNC", "ENABLE_BACKGROUND_WORKER",
                 "SWEEP_BLOBS_AT_STARTUP", "SECURITY_ENABLED", "SECURITY_REQUIRE_HTTPS_METADATA",
                 "SECURITY_AUTHORIZATION_ENABLED", "CORS_ALLOW_CREDENTIALS", "METRICS_ENABLED",
-                "ADOPT_STORE_IDENTITY", "ENABLE_EXPORT"):
+                "ADOPT_STORE_IDENTITY", "ENABLE_EXPORT", "MALLOC_TUNING"):
         settings[key] = parse_bool(settings[key], key)
     if settings["AUDIT_LOG"] not in (None, ""):
         settings["AUDIT_LOG"] = parse_bool(settings["AUDIT_LOG"], "AUDIT_LOG")
