@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from email.message import Message
+from functools import lru_cache
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
@@ -13,6 +14,14 @@ def parse_header(value: str | None) -> tuple[str, dict[str, str]]:
     (parameter names lower-cased, quotes removed)."""
     if not value:
         return "", {}
+    media, params = _parse(value)
+    return media, dict(params)
+
+
+@lru_cache(maxsize=1024)
+def _parse(value: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """parse_header's work, kept for the values seen most (Accept and Content-Type values
+    repeat from request to request; email.message's parser is slow)."""
     message = Message()
     message["content-type"] = value
     params = message.get_params(header="content-type") or []
@@ -20,7 +29,7 @@ def parse_header(value: str | None) -> tuple[str, dict[str, str]]:
     parsed = {}
     for key, val in params[1:]:
         parsed[key.lower()] = val if isinstance(val, str) else str(val)
-    return media, parsed
+    return media, tuple(parsed.items())
 
 
 def accepts_dicom_json(accept: str | None) -> bool:

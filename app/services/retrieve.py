@@ -90,22 +90,25 @@ def _found_instances(conn: DbConn,
     return partition, rows
 
 
+def _missing(instance: VersionedInstance) -> BlobNotFoundError:
+    logger.error("The file of instance %s (blob %s) is missing from the blob store",
+                 instance.sop_instance_uid, instance.blob_key)
+    return BlobNotFoundError()
+
+
 def _blob_path(blobs: FileSystemBlobStore, instance: VersionedInstance) -> Path:
+    """The file's path, checked to exist (files of a response are opened as it is sent)."""
     path = blobs.path(instance.blob_key)
     if not path.is_file():
-        logger.error("The file of instance %s (blob %s) is missing from the blob store",
-                     instance.sop_instance_uid, instance.blob_key)
-        raise BlobNotFoundError()
+        raise _missing(instance)
     return path
 
 
 def _open(blobs: FileSystemBlobStore, instance: VersionedInstance):
-    path = _blob_path(blobs, instance)
     try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        logger.error("The file of instance %s vanished", instance.sop_instance_uid)
-        raise BlobNotFoundError() from None
+        return open(blobs.path(instance.blob_key), "rb")
+    except (FileNotFoundError, IsADirectoryError):
+        raise _missing(instance) from None
 
 
 def _transcoded(blobs: FileSystemBlobStore, instance: VersionedInstance, path: Path,
