@@ -21,7 +21,7 @@ from .services.store_identity import StoreIdentityError, check_store_identity
 PARTITION_AWARE_APIS = (stow.bp, wado.bp, qido.bp, delete.bp, change_feed.bp, workitems.bp,
                         export.bp)
 #: Global APIs: registered under every base prefix, plain only.
-GLOBAL_APIS = (partitions.bp, extended_query_tags.bp, operations.bp)
+GLOBAL_APIS = (partitions.bp, qido.all_partitions_bp, extended_query_tags.bp, operations.bp)
 
 
 class StartupError(RuntimeError):

@@ -1,12 +1,16 @@
 """QIDO-RS latency at scale: seed N instances directly (bench/seed.py), start the server on that
-index, time eight searches (p50/p95), and print each search's EXPLAIN ANALYZE (PostgreSQL).
+index, time eight searches (p50/p95), and print each search's EXPLAIN ANALYZE (PostgreSQL; EXPLAIN
+QUERY PLAN on SQLite).
 
     python -m bench.qido                                   # PostgreSQL, N = 10,000
     python -m bench.qido --backend postgresql --instances 10000 100000 1000000 --explain
     python -m bench.qido --backend sqlite --instances 100000
+    python -m bench.qido --across --instances 1000000 --explain   # search across partitions
 
 Searches run in partition Site1 (of 4) with values sampled from the seeded data, one request at
-a time (latency, not throughput). Each seeded database is dropped after its run.
+a time (latency, not throughput). ``--across`` runs them, plus AccessionNumber and
+StudyInstanceUID lookups, through ``/partitions/*`` (every partition; issue #20) instead. Each
+seeded database is dropped after its run.
 """
 from __future__ import annotations
 
@@ -37,7 +41,8 @@ def _samples(database_url: str) -> dict[str, list[Any]]:
         key = conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",
                             [PARTITION])[0]["partition_key"]
         studies = conn.fetchall(
-            "SELECT study_key, study_instance_uid, patient_id, patient_name, study_date"
+            "SELECT study_key, study_instance_uid, patient_id, patient_name, study_date,"
+            " accession_number"
             " FROM studies WHERE partition_key = ? ORDER BY study_key", [key])
         rng = random.Random(7)
         picked = rng.sample(list(studies), min(SAMPLES, len(studies)))
@@ -56,6 +61,7 @@ def _samples(database_url: str) -> dict[str, list[Any]]:
         "fuzzy": [s["patient_name"].split("^")[1][:3].lower() + " "
                   + s["patient_name"].split("^")[0].lower() for s in picked],
         "study": [s["study_instance_uid"] for s in picked],
+        "accession": [s["accession_number"] for s in picked],
         "series": [tuple(r.values()) if isinstance(r, dict) else tuple(r)
                    for r in rng.sample(list(series), min(SAMPLES, len(series)))],
         "sop": [r["sop_instance_uid"] for r in rng.sample(list(sops), min(SAMPLES, len(sops)))],
@@ -77,11 +83,18 @@ def _date_range(day: str) -> str:
     return f"{day}-{(start + timedelta(days=6)):%Y%m%d}"
 
 
-def cases(samples: dict[str, list[Any]]) -> list[tuple[str, Callable[[int], str]]]:
-    """(name, i -> path) for the eight searches."""
-    p = f"/partitions/{PARTITION}"
+def cases(samples: dict[str, list[Any]], across: bool = False
+          ) -> list[tuple[str, Callable[[int], str]]]:
+    """(name, i -> path) for the eight searches (ten across partitions)."""
+    p = "/partitions/*" if across else f"/partitions/{PARTITION}"
     pick = lambda name, i: samples[name][i % len(samples[name])]  # noqa: E731
-    return [
+    extra = [
+        ("studies by AccessionNumber",
+         lambda i: f"{p}/studies?AccessionNumber={quote(pick('accession', i))}"),
+        ("studies by StudyInstanceUID",
+         lambda i: f"{p}/studies?StudyInstanceUID={pick('study', i)}"),
+    ] if across else []
+    return extra + [
         ("studies by PatientID", lambda i: f"{p}/studies?PatientID={quote(pick('patient_id', i))}"),
         ("studies by StudyDate range (7 days)",
          lambda i: f"{p}/studies?StudyDate={_date_range(pick('date', i))}"),
@@ -109,8 +122,8 @@ def _resource(path: str) -> tuple[str, PathUids]:
 
 
 def explain(database_url: str, url: str) -> str:
-    """EXPLAIN ANALYZE of the search SELECT a URL runs (PostgreSQL; SQLite: EXPLAIN QUERY
-    PLAN)."""
+    """EXPLAIN ANALYZE (PostgreSQL) or EXPLAIN QUERY PLAN (SQLite) of the search SELECT a URL
+    runs; ``/partitions/*`` searches every partition."""
     split = urlsplit(url)
     name, path = _resource(split.path)
     database = Database(database_url)
@@ -118,9 +131,10 @@ def explain(database_url: str, url: str) -> str:
     try:
         params = parse_query(parse_qsl(split.query), RESOURCES[name],
                              lambda: query_dao.list_extended_query_tags(conn))
-        key = conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",
-                            [PARTITION])[0]["partition_key"]
-        sql, values = query_dao.build_search(conn, key, params, path)
+        keys = [r["partition_key"] for r in conn.fetchall(
+            "SELECT partition_key, partition_name FROM partitions ORDER BY partition_key")
+            if split.path.startswith("/partitions/*/") or r["partition_name"] == PARTITION]
+        sql, values = query_dao.build_search(conn, keys, params, path)
         if database.dialect == "sqlite":
             rows = conn.fetchall("EXPLAIN QUERY PLAN " + sql, values)
             return "\n".join(r["detail"] for r in rows)
@@ -144,21 +158,28 @@ def _request(path_for: Callable[[int], str]) -> Callable[[http.client.HTTPConnec
     return request
 
 
-def run(backend: str, instances: int, requests: int, show_explain: bool) -> list[Result]:
+def run(backend: str, instances: int, requests: int, show_explain: bool,
+        across: bool = False) -> list[Result]:
     with scratch_database(backend, "qido-bench-") as url:
         seeded = seed(url, instances)
+        where = "across partitions (/partitions/*)" if across else f"in {PARTITION}"
         print(f"\n### {backend}, {instances:,} instances ({seeded['counts']['studies']:,} studies"
-              f" in 4 partitions, seeded in {seeded['seconds']:.0f} s)\n", flush=True)
+              f" in 4 partitions, seeded in {seeded['seconds']:.0f} s), searches {where}\n",
+              flush=True)
         samples = _samples(url)
         with running_server(backend, partitions=True, database_url=url) as server:
-            results = time_searches(server, cases(samples), requests, _request, "datasets")
+            results = time_searches(server, cases(samples, across), requests, _request,
+                                    "datasets")
         if show_explain:
-            print_plans(cases(samples), lambda path: explain(url, path))
+            print_plans(cases(samples, across), lambda path: explain(url, path))
         return results
 
 
 def main(argv: list[str]) -> int:
-    return latency_main(argv, "QIDO-RS latency at scale", "--instances", 10_000, run)
+    across = "--across" in argv  # the other options are latency_main's
+    return latency_main([a for a in argv if a != "--across"], "QIDO-RS latency at scale",
+                        "--instances", 10_000,
+                        lambda *args: run(*args, across=across))  # type: ignore[misc]
 
 
 if __name__ == "__main__":

@@ -54,6 +54,11 @@ def curl_scripts(base_url: str, partition: str | None) -> None:
     studies = [line.split()[0] for line in listing.splitlines() if line.strip()]
     assert studies, "search found no study"
     study = studies[0]
+    if partition:  # the same study, found by searching every partition
+        found = run(["bash", str(CURL / "search.sh"), *args[:2], "--partition", "*",
+                     f"StudyInstanceUID={study}"]).split()
+        assert found[0] == study and found[-2] == partition, found
+        assert found[-1].endswith(f"/partitions/{partition}/studies/{study}"), found
     with tempfile.TemporaryDirectory() as folder:
         run(["bash", str(CURL / "retrieve-study.sh"), *args, study, folder])
         saved = list(Path(folder).glob("*.dcm"))

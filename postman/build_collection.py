@@ -185,6 +185,18 @@ def collection() -> dict:
             status_test(200),
             'pm.test("paged to one", () => pm.expect(pm.response.json().length).to.eql(1));',
         ], {"Accept": DICOM_JSON}),
+        request("Search every partition for the study (partitions on; 400 off)", "GET",
+                "{{baseUrl}}/partitions/*/studies?StudyInstanceUID={{studyUid}}", [
+            f"const on = {PARTITION_ON};",
+            'pm.test("status matches the partition mode", () => pm.response.to.have.status(on ? 200 : 400));',
+            'if (!on) { pm.test("disabled text", () => pm.expect(pm.response.text()).to.eql("Data partitions feature is disabled.")); }',
+            'else {',
+            '  const mine = pm.response.json().find(s => s["00091001"].Value[0] === pm.variables.get("partitionName"));',
+            '  pm.test("found in its partition", () => pm.expect(mine).to.be.an("object"));',
+            '  pm.test("private creator", () => pm.expect(mine["00090010"].Value[0]).to.eql("DICOMWEB PARTITION"));',
+            '  pm.test("RetrieveURL into the partition", () => pm.expect(mine["00081190"].Value[0]).to.include("/partitions/" + pm.variables.get("partitionName") + "/studies/" + pm.collectionVariables.get("studyUid")));',
+            '}',
+        ], {"Accept": DICOM_JSON}),
         request("Search with an unknown attribute: 400", "GET", f"{P}/studies?NotAKeyword=1", [
             status_test(400),
             'pm.test("reference text", () => pm.expect(pm.response.text()).to.include("unknown query parameter"));',

@@ -1,18 +1,24 @@
 """QIDO-RS: ``GET [/vN][/partitions/{p}]/studies|series|instances`` and the study/series-scoped
-searches (PS3.18 §10.6, reference.md §5, decisions §6)."""
+searches (PS3.18 §10.6, reference.md §5, decisions §6), and the same searches across every
+partition, ``GET [/vN]/partitions/*/...`` (issue #20; docs/api/partitions.md)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import SERIES, STUDY, validate_uid
-from ..errors import NotAcceptableError
-from ..partitioning import current_partition, scope
+from ..errors import DataPartitionsFeatureDisabledError, NotAcceptableError
+from ..partitioning import current_partition, partitions_enabled, scope
 from ..services import query as query_service
 from ..services.query import PathUids
-from .edge import api_version, get_db, no_content
+from .edge import api_version, get_db, no_content, version_base_url
 
 bp = scope(Blueprint("qido", __name__))
+#: Search across partitions: registered under the version prefixes only (a global API). The
+#: static ``*`` segment routes before ``/partitions/<partition_name>``; other methods fall
+#: through to the partitioned routes, where ``*`` is an invalid partition name.
+all_partitions_bp = Blueprint("qido_all_partitions", __name__)
+ALL_PARTITIONS = "/partitions/*"
 
 ERRONEOUS_ATTRIBUTES_HEADER = "erroneous-dicom-attributes"
 
@@ -54,14 +60,66 @@ def search_for_instances_in_series(study: str, series: str):
                                                 validate_uid(series, SERIES)))
 
 
-def _search(resource: str, path: PathUids = PathUids()) -> Response:
+@all_partitions_bp.before_request
+def require_partitions() -> None:
+    """``*`` names every partition: a partition route, so 400 when the feature is off."""
+    g.partition_name = "*"  # for the audit line
+    if not partitions_enabled():
+        raise DataPartitionsFeatureDisabledError()
+
+
+@all_partitions_bp.get(f"{ALL_PARTITIONS}/studies", endpoint="search_for_studies")
+def search_all_partitions_for_studies():
+    """Search the studies of every partition."""
+    return _search("studies", across=True)
+
+
+@all_partitions_bp.get(f"{ALL_PARTITIONS}/series", endpoint="search_for_series")
+def search_all_partitions_for_series():
+    """Search the series of every partition."""
+    return _search("series", across=True)
+
+
+@all_partitions_bp.get(f"{ALL_PARTITIONS}/instances", endpoint="search_for_instances")
+def search_all_partitions_for_instances():
+    """Search the instances of every partition."""
+    return _search("instances", across=True)
+
+
+@all_partitions_bp.get(f"{ALL_PARTITIONS}/studies/<study>/series",
+                       endpoint="search_for_series_in_study")
+def search_all_partitions_for_series_in_study(study: str):
+    """Search the series of one study in every partition."""
+    return _search("study_series", PathUids(validate_uid(study, STUDY)), across=True)
+
+
+@all_partitions_bp.get(f"{ALL_PARTITIONS}/studies/<study>/instances",
+                       endpoint="search_for_instances_in_study")
+def search_all_partitions_for_instances_in_study(study: str):
+    """Search the instances of one study in every partition."""
+    return _search("study_instances", PathUids(validate_uid(study, STUDY)), across=True)
+
+
+@all_partitions_bp.get(f"{ALL_PARTITIONS}/studies/<study>/series/<series>/instances",
+                       endpoint="search_for_instances_in_series")
+def search_all_partitions_for_instances_in_series(study: str, series: str):
+    """Search the instances of one series in every partition."""
+    return _search("series_instances", PathUids(validate_uid(study, STUDY),
+                                                validate_uid(series, SERIES)), across=True)
+
+
+def _search(resource: str, path: PathUids = PathUids(), across: bool = False) -> Response:
     if not media_types.accepts_dicom_json(request.headers.get("Accept")):
         raise NotAcceptableError()
     config = current_app.config
-    result = query_service.search(
-        get_db(), current_partition().partition_key, api_version(), resource,
-        request.args.items(multi=True), path, config["QIDO_DEFAULT_LIMIT"],
-        config["QIDO_MAX_LIMIT"])
+    args = request.args.items(multi=True)
+    limits = config["QIDO_DEFAULT_LIMIT"], config["QIDO_MAX_LIMIT"]
+    if across:
+        result = query_service.search_all_partitions(
+            get_db(), version_base_url(), api_version(), resource, args, path, *limits)
+    else:
+        result = query_service.search(get_db(), current_partition().partition_key,
+                                      api_version(), resource, args, path, *limits)
     headers = {}
     if result.erroneous_keys:
         headers[ERRONEOUS_ATTRIBUTES_HEADER] = ",".join(result.erroneous_keys)

@@ -155,6 +155,11 @@ ROUTES: dict[str, RouteDoc] = {
                                                    free_query=_MATCHING),
     "qido.search_for_instances_in_series": RouteDoc("QIDO-RS", _SEARCH, _SEARCH_QUERY,
                                                     free_query=_MATCHING),
+    **{f"qido_all_partitions.{name}": RouteDoc("QIDO-RS", _SEARCH, _SEARCH_QUERY,
+                                               free_query=_MATCHING, when=_partitions_on)
+       for name in ("search_for_studies", "search_for_series", "search_for_instances",
+                    "search_for_series_in_study", "search_for_instances_in_study",
+                    "search_for_instances_in_series")},
     "delete.delete_study": RouteDoc("Delete", _DELETE),
     "delete.delete_series": RouteDoc("Delete", _DELETE),
     "delete.delete_instance": RouteDoc("Delete", _DELETE),

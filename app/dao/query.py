@@ -5,8 +5,10 @@ this module builds SQL text at run time, from whitelisted columns and ``?`` para
 every other query of the application is a named query in sql/queries.
 
 One SELECT per search: the rows of the result level, joined to their series and study, filtered
-inside one partition, visible instances only, newest first, one page. Then, for that page only:
-instance counts and newest watermarks, modalities, and stored metadata JSON.
+inside one partition (or, searching across partitions, inside the listed ones: ``partition_key
+IN (...)`` keeps every partition-led index usable), visible instances only, newest first, one
+page. Then, for that page only: instance counts and newest watermarks, modalities, and stored
+metadata JSON. Keys and watermarks are unique across partitions, so the order is total.
 
 String attributes are compared on their folded columns (``<column>_folded``,
 ``tag_value_folded``: app/dicomweb/collation.py) with values folded the same way, so matching
@@ -40,7 +42,7 @@ _FOLDED_CONDITIONS = (matching.Equal, matching.Wildcard)
 _ALIASES = {STUDY: "st", SERIES: "se", INSTANCE: "i"}
 _KEYS = {STUDY: "study_key", SERIES: "series_key", INSTANCE: "instance_key"}
 
-STUDY_COLUMNS = ("study_key", "study_instance_uid", "patient_id", "patient_name",
+STUDY_COLUMNS = ("study_key", "partition_key", "study_instance_uid", "patient_id", "patient_name",
                  "referring_physician_name", "study_date", "study_time", "study_description",
                  "accession_number", "patient_birth_date", "study_id")
 SERIES_COLUMNS = ("series_key", "series_instance_uid", "modality",
@@ -79,6 +81,10 @@ class _Sql:
         self.where.append(fragment)
         self.params.extend(params)
 
+    def in_partitions(self, column: str, partition_keys: Sequence[int]) -> None:
+        """``column = ?`` for one partition, ``column IN (...)`` for several."""
+        self.add(*_partition_condition(self.engine, column, partition_keys))
+
     def condition(self, expr: str, cond: matching.Condition) -> None:
         """Add the SQL of a condition on a (whitelisted) column expression."""
         engine = self.engine
@@ -102,6 +108,15 @@ class _Sql:
                 self.add(engine.like(f"(' ' || {expr})"), "% " + matching.like_escape(word) + "%")
 
 
+def _partition_condition(engine: Engine, column: str,
+                         partition_keys: Sequence[int]) -> tuple[Any, ...]:
+    """The SQL fragment and parameters limiting ``column`` to the searched partitions."""
+    if len(partition_keys) == 1:
+        return f"{column} = ?", partition_keys[0]
+    fragment, values = engine.in_list(column, list(partition_keys))
+    return (fragment, *values)
+
+
 def _column_expr(flt: Filter, result_level: str) -> str:
     column = flt.tag.column
     assert column is not None
@@ -112,22 +127,25 @@ def _column_expr(flt: Filter, result_level: str) -> str:
     return f"{_ALIASES[flt.tag.level]}.{column}"
 
 
-def _add_filter(sql: _Sql, flt: Filter, params: QueryParams, partition_key: int) -> None:
+def _add_filter(sql: _Sql, flt: Filter, params: QueryParams,
+                partition_keys: Sequence[int]) -> None:
     result_level = params.resource.result_level
     cond = flt.condition
     if isinstance(cond, matching.Universal):
         return  # matches every entity: no SQL condition (the attribute is still returned)
     if flt.tag.extended is not None:
-        _add_extended_filter(sql, flt.tag.extended, cond, partition_key)
+        _add_extended_filter(sql, flt.tag.extended, cond, partition_keys)
     elif flt.tag.tag == MODALITIES_IN_STUDY:
+        # the study key is unique across partitions: the series are the study's own
         fragment, values = sql.engine.in_list("ms.modality_folded", cond.values)  # type: ignore
         sql.add("EXISTS (SELECT 1 FROM series ms WHERE ms.study_key = st.study_key"
-                f" AND ms.partition_key = ? AND {fragment})", partition_key, *values)
+                f" AND {fragment})", *values)
     elif isinstance(cond, matching.Fuzzy) and flt.tag.column in NAME_KINDS:
         for word in cond.words:
+            where, *keys = _partition_condition(sql.engine, "w.partition_key", partition_keys)
             sql.add("st.study_key IN (SELECT w.study_key FROM study_name_words w"
-                    " WHERE w.partition_key = ? AND w.name_kind = ? AND w.word >= ?"
-                    " AND w.word < ?)", partition_key, NAME_KINDS[flt.tag.column], word,
+                    f" WHERE {where} AND w.name_kind = ? AND w.word >= ?"
+                    " AND w.word < ?)", *keys, NAME_KINDS[flt.tag.column], word,
                     matching.prefix_upper_bound(word))
         # recheck on the study row (only for the candidates): the row is the truth if a
         # later change to the study (e.g. a delete's recompute) left old words behind
@@ -137,24 +155,26 @@ def _add_filter(sql: _Sql, flt: Filter, params: QueryParams, partition_key: int)
 
 
 def _add_extended_filter(sql: _Sql, tag: ExtendedQueryTagDefinition,
-                         cond: matching.Condition, partition_key: int) -> None:
+                         cond: matching.Condition, partition_keys: Sequence[int]) -> None:
     """``<key> IN (SELECT <key> FROM extended_query_tag_<type> WHERE ...)`` at the tag's level
     (study values are keyed by study_key, series values by series_key, ...)."""
     key = _KEYS[tag.level]
     table = table_name(tag.tag_vr)
     inner = _Sql(sql.engine)
+    inner.add("e.tag_key = ?", tag.tag_key)
+    inner.in_partitions("e.partition_key", partition_keys)
     expr = "e.tag_value_words" if isinstance(cond, matching.Fuzzy) else "e.tag_value"
     if table in FOLDED_TABLES and tag.tag_vr != "UI" and isinstance(cond, _FOLDED_CONDITIONS):
         expr = "e.tag_value_folded"
     inner.condition(expr, cond)
     sql.add(f"{_ALIASES[tag.level]}.{key} IN (SELECT e.{key} FROM {table} e"
-            f" WHERE e.tag_key = ? AND e.partition_key = ? AND {' AND '.join(inner.where)})",
-            tag.tag_key, partition_key, *inner.params)
+            f" WHERE {' AND '.join(inner.where)})", *inner.params)
 
 
-def build_search(conn: DbConn, partition_key: int, params: QueryParams,
+def build_search(conn: DbConn, partition_keys: Sequence[int], params: QueryParams,
                  path: PathUids) -> tuple[str, list[Any]]:
-    """The SELECT of one search page and its parameters (also used by the benchmark's EXPLAIN)."""
+    """The SELECT of one search page and its parameters (also used by the benchmark's EXPLAIN).
+    ``partition_keys``: the partition searched, or every partition of a search across them."""
     level = params.resource.result_level
     sql = _Sql(conn.engine)
     st_cols = [f"st.{c}" for c in STUDY_COLUMNS]
@@ -162,30 +182,30 @@ def build_search(conn: DbConn, partition_key: int, params: QueryParams,
     i_cols = [f"i.{c}" for c in INSTANCE_COLUMNS]
     if level == STUDY:
         columns, source, order = st_cols, "studies st", "st.study_key"
-        sql.add("st.partition_key = ?", partition_key)
+        sql.in_partitions("st.partition_key", partition_keys)
         if path.study_instance_uid is not None:
             sql.add("st.study_instance_uid = ?", path.study_instance_uid)
     elif level == SERIES:
         columns = se_cols + st_cols
         source = "series se JOIN studies st ON st.study_key = se.study_key"
         order = "se.series_key"
-        sql.add("se.partition_key = ?", partition_key)
+        sql.in_partitions("se.partition_key", partition_keys)
         if path.study_instance_uid is not None:
-            sql.add("st.partition_key = ?", partition_key)
+            sql.in_partitions("st.partition_key", partition_keys)
             sql.add("st.study_instance_uid = ?", path.study_instance_uid)
     else:
         columns = i_cols + se_cols + st_cols
         source = ("instances i JOIN series se ON se.series_key = i.series_key"
                   " JOIN studies st ON st.study_key = i.study_key")
         order = "i.watermark"
-        sql.add("i.partition_key = ?", partition_key)
+        sql.in_partitions("i.partition_key", partition_keys)
         if path.study_instance_uid is not None:
             sql.add("i.study_instance_uid = ?", path.study_instance_uid)
         if path.series_instance_uid is not None:
             sql.add("i.series_instance_uid = ?", path.series_instance_uid)
         sql.add("i.status = ?", STATUS_CREATED)
     for flt in params.filters:
-        _add_filter(sql, flt, params, partition_key)
+        _add_filter(sql, flt, params, partition_keys)
     if level in (STUDY, SERIES):
         key = "study_key" if level == STUDY else "series_key"
         alias = _ALIASES[level]
@@ -196,53 +216,60 @@ def build_search(conn: DbConn, partition_key: int, params: QueryParams,
     return text, sql.params + [params.limit, params.offset]
 
 
-def search(conn: DbConn, partition_key: int, params: QueryParams,
+def search(conn: DbConn, partition_keys: Sequence[int], params: QueryParams,
            path: PathUids) -> tuple[list[str], list[tuple[Any, ...]]]:
     """One page of matching rows, newest first: the column names and the rows as tuples."""
-    text, values = build_search(conn, partition_key, params, path)
+    text, values = build_search(conn, partition_keys, params, path)
     return conn.fetch_tuples(text, values)
 
 
-def get_stats(conn: DbConn, partition_key: int, level: str,
+def get_stats(conn: DbConn, partition_keys: Sequence[int], level: str,
               keys: Sequence[int]) -> dict[int, Stats]:
     """Visible-instance counts (and distinct series) and newest watermark per study or series."""
     if not keys:
         return {}
     key = _KEYS[level]
+    partitions, *partition_values = _partition_condition(conn.engine, "partition_key",
+                                                         partition_keys)
     fragment, values = conn.engine.in_list(key, list(keys))
     _, rows = conn.fetch_tuples(
         f"SELECT {key} AS k, COUNT(*) AS n, COUNT(DISTINCT series_key) AS s,"
-        f" MAX(watermark) AS w FROM instances WHERE partition_key = ? AND status = ?"
-        f" AND {fragment} GROUP BY {key}", [partition_key, STATUS_CREATED, *values])
+        f" MAX(watermark) AS w FROM instances WHERE {partitions} AND status = ?"
+        f" AND {fragment} GROUP BY {key}", [*partition_values, STATUS_CREATED, *values])
     return {int(k): Stats(int(n), int(s), int(w)) for k, n, s, w in rows}
 
 
-def get_modalities(conn: DbConn, partition_key: int,
+def get_modalities(conn: DbConn, partition_keys: Sequence[int],
                    study_keys: Sequence[int]) -> dict[int, list[str]]:
     """The distinct modalities of the series (with visible instances) of each study, sorted."""
     if not study_keys:
         return {}
+    partitions, *partition_values = _partition_condition(conn.engine, "se.partition_key",
+                                                         partition_keys)
     fragment, values = conn.engine.in_list("se.study_key", list(study_keys))
     _, rows = conn.fetch_tuples(
         "SELECT DISTINCT se.study_key AS k, se.modality AS m FROM series se"
-        f" WHERE se.partition_key = ? AND {fragment} AND se.modality IS NOT NULL"
+        f" WHERE {partitions} AND {fragment} AND se.modality IS NOT NULL"
         " AND EXISTS (SELECT 1 FROM instances vi WHERE vi.series_key = se.series_key"
-        " AND vi.status = ?)", [partition_key, *values, STATUS_CREATED])
+        " AND vi.status = ?)", [*partition_values, *values, STATUS_CREATED])
     result: dict[int, list[str]] = {}
     for study_key, modality in rows:
         result.setdefault(int(study_key), []).append(modality)
     return {key: sorted(mods) for key, mods in result.items()}
 
 
-def get_metadata(conn: DbConn, partition_key: int, watermarks: Iterable[int]) -> dict[int, str]:
+def get_metadata(conn: DbConn, partition_keys: Sequence[int],
+                 watermarks: Iterable[int]) -> dict[int, str]:
     """The stored DICOM JSON text of instance versions, by watermark."""
     marks = sorted(set(watermarks))
     if not marks:
         return {}
+    partitions, *partition_values = _partition_condition(conn.engine, "partition_key",
+                                                         partition_keys)
     fragment, values = conn.engine.in_list("watermark", marks)
     _, rows = conn.fetch_tuples(
-        f"SELECT watermark, dataset FROM instance_metadata WHERE partition_key = ? AND {fragment}",
-        [partition_key, *values])
+        f"SELECT watermark, dataset FROM instance_metadata WHERE {partitions} AND {fragment}",
+        [*partition_values, *values])
     return {int(watermark): dataset for watermark, dataset in rows}
 
 

@@ -57,6 +57,11 @@ ROUTES: dict[str, RouteRule] = {
         "search_for_studies", "search_for_series", "search_for_instances",
         "search_for_series_in_study", "search_for_instances_in_study",
         "search_for_instances_in_series")},
+    # QIDO across partitions (#20): every partition's data, so read in scope '/'
+    **{f"qido_all_partitions.{name}": RouteRule(_READ, GLOBAL) for name in (
+        "search_for_studies", "search_for_series", "search_for_instances",
+        "search_for_series_in_study", "search_for_instances_in_study",
+        "search_for_instances_in_series")},
     # DELETE
     "delete.delete_study": RouteRule(_DELETE, PARTITION),
     "delete.delete_series": RouteRule(_DELETE, PARTITION),

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import json.encoder
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
+from ..dao import partitions as partitions_dao
 from ..dao import query as dao
 from ..dao.query import PathUids
 from ..db import DbConn
@@ -26,7 +27,7 @@ from ..dicomweb.query_params import (INSTANCE, LEVEL_RANK, RESOURCES, SERIES, ST
                                      ExtendedQueryTagDefinition, QueryParams, parse_query)
 from ..dicomweb.tags import INDEXED_ATTRIBUTES, tag_path, vr_of
 
-__all__ = ["PathUids", "SearchResult", "search"]
+__all__ = ["PathUids", "SearchResult", "search", "search_all_partitions"]
 
 
 def _tags(*keywords: str) -> tuple[int, ...]:
@@ -72,6 +73,12 @@ COMPUTED_TAGS: dict[int, str] = {
     NUMBER_OF_STUDY_RELATED_INSTANCES: STUDY, NUMBER_OF_SERIES_RELATED_INSTANCES: SERIES,
 }
 _INTEGER_VRS = frozenset({"IS", "SL", "SS", "UL", "US", "SV", "UV"})
+#: What a search across partitions adds to each result (decisions "Search across partitions"):
+#: the RetrieveURL into the result's own partition, and the partition's name in a private
+#: element (LO) of our private creator.
+RETRIEVE_URL = 0x00081190
+PARTITION_PRIVATE_CREATOR_TAG, PARTITION_NAME_TAG = 0x00090010, 0x00091001
+PARTITION_PRIVATE_CREATOR = "DICOMWEB PARTITION"
 
 
 @dataclass
@@ -96,6 +103,48 @@ def search(conn: DbConn, partition_key: int, api_version: int, resource_name: st
     ------
     InvalidQueryStringError : a 400 with the reference's message for invalid query parameters
     """
+    return _search(conn, (partition_key,), None, api_version, resource_name, args, path,
+                   default_limit, max_limit)
+
+
+def search_all_partitions(conn: DbConn, base_url: str, api_version: int, resource_name: str,
+                          args: Iterable[tuple[str, str]], path: PathUids = PathUids(),
+                          default_limit: int = 100, max_limit: int = 200) -> SearchResult:
+    """Search one resource in every partition at once: the same parameters, matching and
+    paging as ``search``, newest first across partitions (keys and watermarks are unique
+    across them). Each result also carries its RetrieveURL (``base_url`` +
+    ``/partitions/{name}/...``) and its partition's name (``PARTITION_NAME_TAG``).
+
+    Raises
+    ------
+    InvalidQueryStringError : a 400 with the reference's message for invalid query parameters
+    """
+    names = {p.partition_key: p.partition_name for p in partitions_dao.list_partitions(conn)}
+    origin = _Origin(base_url, names)
+    return _search(conn, tuple(names), origin, api_version, resource_name, args, path,
+                   default_limit, max_limit)
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """For a search across partitions: the base URL and each partition's name, by key."""
+
+    base_url: str
+    names: dict[int, str]
+
+    def retrieve_url(self, partition_key: int, study: str, series: str | None,
+                     sop: str | None) -> str:
+        url = f"{self.base_url}/partitions/{self.names[partition_key]}/studies/{study}"
+        if series is not None:
+            url += f"/series/{series}"
+            if sop is not None:
+                url += f"/instances/{sop}"
+        return url
+
+
+def _search(conn: DbConn, partition_keys: tuple[int, ...], origin: _Origin | None,
+            api_version: int, resource_name: str, args: Iterable[tuple[str, str]],
+            path: PathUids, default_limit: int, max_limit: int) -> SearchResult:
     extended: dict[str, dict[str, ExtendedQueryTagDefinition]] = {}
 
     def extended_tags() -> Mapping[str, ExtendedQueryTagDefinition]:
@@ -104,11 +153,17 @@ def search(conn: DbConn, partition_key: int, api_version: int, resource_name: st
         return extended["tags"]
 
     params = parse_query(args, RESOURCES[resource_name], extended_tags, default_limit, max_limit)
-    columns, rows = dao.search(conn, partition_key, params, path)
     result = SearchResult(erroneous_keys=params.erroneous_keys)
+    if not partition_keys:
+        return result
+    columns, rows = dao.search(conn, partition_keys, params, path)
     if rows:
         tags = result_tags(params, api_version)
-        result.datasets = _Builder(conn, partition_key, params, tags).build(columns, rows)
+        if origin is not None:
+            tags = sorted({*tags, RETRIEVE_URL, PARTITION_PRIVATE_CREATOR_TAG,
+                           PARTITION_NAME_TAG})
+        result.datasets = _Builder(conn, partition_keys, params, tags, origin).build(
+            columns, rows)
     return result
 
 
@@ -142,7 +197,13 @@ _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 #: How the builder answers an attribute (``_Builder.plan``).
 _INDEX_STR, _INDEX_INT, _INDEX_PN, _MODALITIES, _STUDY_SERIES, _STUDY_INSTANCES, \
-    _SERIES_INSTANCES, _STORED = range(8)
+    _SERIES_INSTANCES, _STORED, _RETRIEVE_URL, _PARTITION_NAME, _PARTITION_CREATOR = range(11)
+#: A result's origin: its RetrieveURL and its partition's name, each as JSON text.
+_RowOrigin = tuple[str, str]
+_PARTITION_CREATOR_TEXT = _quote(PARTITION_PRIVATE_CREATOR)
+_ORIGIN_KINDS = {RETRIEVE_URL: (_RETRIEVE_URL, "UR"),
+                 PARTITION_PRIVATE_CREATOR_TAG: (_PARTITION_CREATOR, "LO"),
+                 PARTITION_NAME_TAG: (_PARTITION_NAME, "LO")}
 _COUNT_KINDS = {NUMBER_OF_STUDY_RELATED_SERIES: _STUDY_SERIES,
                 NUMBER_OF_STUDY_RELATED_INSTANCES: _STUDY_INSTANCES,
                 NUMBER_OF_SERIES_RELATED_INSTANCES: _SERIES_INSTANCES}
@@ -165,16 +226,19 @@ class _Builder:
     and parsed only when the key of such an attribute occurs in its text.
     """
 
-    def __init__(self, conn: DbConn, partition_key: int, params: QueryParams,
-                 tags: list[int]) -> None:
-        self.conn, self.partition_key, self.params = conn, partition_key, params
+    def __init__(self, conn: DbConn, partition_keys: tuple[int, ...], params: QueryParams,
+                 tags: list[int], origin: _Origin | None = None) -> None:
+        self.conn, self.partition_keys, self.params = conn, partition_keys, params
+        self.origin = origin
         self.level = params.resource.result_level
         self.index_tags = {t: c for t in tags if (c := _index_column(t, self.level))}
         # a study-level count cannot describe a series of another level's row, and vice versa
         self.computed = [t for t in tags if t in COMPUTED_TAGS
                          and LEVEL_RANK[COMPUTED_TAGS[t]] >= LEVEL_RANK[self.level]]
-        self.metadata_tags = [t for t in tags
-                              if t not in self.index_tags and t not in COMPUTED_TAGS]
+        self.origin_tags = {t: _ORIGIN_KINDS[t] for t in tags
+                            if origin is not None and t in _ORIGIN_KINDS}
+        self.metadata_tags = [t for t in tags if t not in self.index_tags
+                              and t not in COMPUTED_TAGS and t not in self.origin_tags]
         self.tags = tags
 
     def _plan(self, columns: dict[str, int]) -> list[tuple[int, int, str, str, str]]:
@@ -182,10 +246,13 @@ class _Builder:
         plan = []
         for tag in self.tags:
             path, vr = tag_path(tag), vr_of(tag) or "UN"
+            kind, vr = self.origin_tags.get(tag, (_STORED, vr))
             key = f'"{path}":'
             head = f'{key}{{"vr":{_quote(vr)},"Value":['
             index = -1
-            if tag in self.index_tags:
+            if kind != _STORED:
+                pass  # the result's partition (a search across partitions)
+            elif tag in self.index_tags:
                 index = columns[self.index_tags[tag]]
                 kind = _INDEX_PN if vr == "PN" else _INDEX_INT if vr in _INTEGER_VRS \
                     else _INDEX_STR
@@ -193,8 +260,6 @@ class _Builder:
                 kind = _MODALITIES
             elif tag in self.computed:
                 kind = _COUNT_KINDS[tag]
-            else:
-                kind = _STORED
             plan.append((kind, index, head, key, path))
         return plan
 
@@ -206,13 +271,13 @@ class _Builder:
         needs_metadata = bool(self.metadata_tags)
         study_counts = {NUMBER_OF_STUDY_RELATED_SERIES, NUMBER_OF_STUDY_RELATED_INSTANCES}
         if study_counts & set(self.computed) or (needs_metadata and self.level == STUDY):
-            study_stats = dao.get_stats(self.conn, self.partition_key, STUDY,
+            study_stats = dao.get_stats(self.conn, self.partition_keys, STUDY,
                                         sorted({r[study_at] for r in rows}))
         if series_at is not None and (NUMBER_OF_SERIES_RELATED_INSTANCES in self.computed or (
                 needs_metadata and self.level == SERIES)):
-            series_stats = dao.get_stats(self.conn, self.partition_key, SERIES,
+            series_stats = dao.get_stats(self.conn, self.partition_keys, SERIES,
                                          sorted({r[series_at] for r in rows}))
-        modalities = (dao.get_modalities(self.conn, self.partition_key,
+        modalities = (dao.get_modalities(self.conn, self.partition_keys,
                                          sorted({r[study_at] for r in rows}))
                       if MODALITIES_IN_STUDY in self.computed else {})
         newest: dict[int, int] = {}
@@ -226,21 +291,40 @@ class _Builder:
                     stats = level_stats.get(int(row[level_at]))  # type: ignore[index]
                     if stats is not None:
                         newest[index] = stats.max_watermark
-        metadata = dao.get_metadata(self.conn, self.partition_key, newest.values())
+        metadata = dao.get_metadata(self.conn, self.partition_keys, newest.values())
         plan = self._plan(column)
+        origin = self._origin_of(column)
         texts = []
         for index, row in enumerate(rows):
             texts.append(self._dataset(
                 plan, row, metadata.get(newest.get(index, -1)),
                 study_stats.get(row[study_at]),
                 series_stats.get(row[series_at]) if series_at is not None else None,
-                modalities.get(row[study_at])))
+                modalities.get(row[study_at]), origin(row) if origin else None))
         return texts
+
+    def _origin_of(self, column: dict[str, int]) -> Callable[[tuple[Any, ...]], _RowOrigin] | None:
+        """For a search across partitions: row -> (RetrieveURL, partition name) as JSON text."""
+        origin = self.origin
+        if origin is None or not self.origin_tags:
+            return None
+        partition_at, study_at = column["partition_key"], column["study_instance_uid"]
+        series_at = column.get("series_instance_uid") if self.level != STUDY else None
+        sop_at = column.get("sop_instance_uid") if self.level == INSTANCE else None
+
+        def of(row: tuple[Any, ...]) -> _RowOrigin:
+            key = int(row[partition_at])
+            url = origin.retrieve_url(key, row[study_at],
+                                      None if series_at is None else row[series_at],
+                                      None if sop_at is None else row[sop_at])
+            return _quote(url), _quote(origin.names[key])
+        return of
 
     @staticmethod
     def _dataset(plan: list[tuple[int, int, str, str, str]], row: tuple[Any, ...],
                  stored_text: str | None, study: dao.Stats | None,
-                 series: dao.Stats | None, modalities: list[str] | None) -> str:
+                 series: dao.Stats | None, modalities: list[str] | None,
+                 origin: _RowOrigin | None = None) -> str:
         parts = []
         parsed: dict[str, Any] | None = None
         for kind, index, head, key, path in plan:
@@ -257,6 +341,10 @@ class _Builder:
             elif kind == _MODALITIES:
                 text = (f"{head}{','.join(_quote(m) for m in modalities)}]}}" if modalities
                         else f'{key}{{"vr":"CS"}}')
+            elif kind >= _RETRIEVE_URL:
+                text = (_PARTITION_CREATOR_TEXT if kind == _PARTITION_CREATOR
+                        else origin[kind - _RETRIEVE_URL])  # type: ignore[index]
+                text = f"{head}{text}]}}"
             elif kind != _STORED:
                 stats = series if kind == _SERIES_INSTANCES else study
                 count = 0 if stats is None else (
