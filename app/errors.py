@@ -28,6 +28,10 @@ class BadRequestError(DicomServerError):
     message = "The request is invalid."
 
 
+#: A JSON body that does not parse or bind (reference.md §0.1: JsonException).
+BODY_SYNTAX_INVALID = "The syntax of the request body is invalid."
+
+
 class InvalidIdentifierError(BadRequestError):
     """A UID in the path or payload is not a valid DICOM UID."""
 

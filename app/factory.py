@@ -7,8 +7,8 @@ from typing import Any, Mapping
 from flask import Flask
 
 from . import cli, config, db, partitioning, query_guard, security, worker
-from .api import (change_feed, delete, edge, errors, export, extended_query_tags, health,
-                  operations, partitions, qido, stow, wado, workitems)
+from .api import (bulk_update, change_feed, delete, edge, errors, export, extended_query_tags,
+                  health, operations, partitions, qido, stow, wado, workitems)
 from .api import metrics as metrics_api
 from .api import openapi
 from .blobs import FileSystemBlobStore
@@ -19,7 +19,7 @@ from .services.store_identity import StoreIdentityError, check_store_identity
 
 #: Partition-aware APIs: registered under every base prefix, plain and /partitions/<name>.
 PARTITION_AWARE_APIS = (stow.bp, wado.bp, qido.bp, delete.bp, change_feed.bp, workitems.bp,
-                        export.bp)
+                        export.bp, bulk_update.bp)
 #: Global APIs: registered under every base prefix, plain only.
 GLOBAL_APIS = (partitions.bp, qido.all_partitions_bp, extended_query_tags.bp, operations.bp)
 

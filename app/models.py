@@ -1,7 +1,7 @@
 """Domain models shared by services and the DAO."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 DEFAULT_PARTITION_KEY = 1
@@ -38,6 +38,16 @@ class VersionedInstance:
     transfer_syntax_uid: str | None = None
     sop_class_uid: str | None = None
     number_of_frames: int | None = None
+    #: The file as first stored, when a bulk update replaced it (None: never updated).
+    original_blob_key: str | None = None
+    original_blob_size: int | None = None
+
+    def original(self) -> "VersionedInstance":
+        """This instance with its original file (itself when it was never updated)."""
+        if self.original_blob_key is None or self.original_blob_size is None:
+            return self
+        return replace(self, blob_key=self.original_blob_key,
+                       blob_size=self.original_blob_size)
 
 
 #: ``tag_level`` of an extended query tag row -> the level name (reference.md §8.3).

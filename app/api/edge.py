@@ -18,7 +18,8 @@ from ..db import Database, DbConn
 from ..dicomweb.decode_limits import DecodeLimits
 from ..dicomweb.numbers import bounded_integer
 from ..dicomweb import media_types
-from ..errors import BadRequestError, EmptyUnsupportedMediaTypeError, PayloadTooLargeError
+from ..errors import (BODY_SYNTAX_INVALID, BadRequestError, EmptyUnsupportedMediaTypeError,
+                      PayloadTooLargeError)
 
 #: (URL prefix, blueprint-name prefix, API major version). Unversioned behaves as v2.
 BASE_PREFIXES: tuple[tuple[str, str, int], ...] = (
@@ -27,8 +28,6 @@ BASE_PREFIXES: tuple[tuple[str, str, int], ...] = (
     ("/v1.0-prerelease", "v1pre_", 1),
     ("/v2", "v2_", 2),
 )
-#: The reference's text for a JSON body that does not parse.
-BODY_SYNTAX_INVALID = "The syntax of the request body is invalid."
 _VERSIONS = {prefix.lstrip("/"): version for prefix, _, version in BASE_PREFIXES if prefix}
 
 
@@ -61,12 +60,16 @@ def bounded_body(limit: int) -> bytes:
     return data
 
 
-def json_body(limit: int | None = None) -> Any:
+def json_body(limit: int | None = None, content_type_required: bool = True) -> Any:
     """The JSON request body; 415 (empty) unless it is JSON, 400 when it does not parse, 413
-    above ``limit`` bytes (when given)."""
-    media, _ = media_types.parse_header(request.headers.get("Content-Type"))
-    if media != "application/json":
-        raise EmptyUnsupportedMediaTypeError()
+    above ``limit`` bytes (when given). Without ``content_type_required`` a request without a
+    Content-Type is read as JSON too (ASP.NET's ``[Consumes]`` filter passes it to the body
+    binding; bulk update)."""
+    content_type = request.headers.get("Content-Type")
+    if content_type is not None or content_type_required:
+        media, _ = media_types.parse_header(content_type)
+        if media != "application/json":
+            raise EmptyUnsupportedMediaTypeError()
     data = request.get_data(cache=False) if limit is None else bounded_body(limit)
     try:
         return json.loads(data or b"")

@@ -212,6 +212,19 @@ ROUTES: dict[str, RouteDoc] = {
         404: empty("Export is off (DICOM_ENABLE_EXPORT), after the body is validated."),
         413: text("Body larger than 4 MiB."),
         415: empty("Not application/json (empty body)."), **_COMMON}, body={JSON: _EXPORT_BODY}),
+    "bulk_update.bulk_update_studies": RouteDoc("Bulk update", {
+        202: ok("Update queued: the operation's id and href (v2 only; v1: 404).", JSON,
+                schema={"type": "object", "properties": {"id": STRING, "href": STRING}}),
+        400: Response("Invalid request (text), or a DICOM JSON dataset whose "
+                      "FailedAttributesSequence lists the elements that may not change.",
+                      {TEXT: {"type": "string"}, DICOM_JSON: {"type": "object"}}),
+        409: text("An update operation is already active."),
+        415: empty("Not application/json (empty body)."), 503: UNAVAILABLE},
+        body={JSON: {"type": "object", "required": ["studyInstanceUids", "changeDataset"],
+                     "properties": {"studyInstanceUids": {"type": "array", "items": STRING,
+                                                          "maxItems": 50},
+                                    "changeDataset": {"type": "object",
+                                                      "description": "DICOM JSON"}}}}),
     "operations.get_operation": RouteDoc("Operations", {
         200: ok("Finished.", JSON, schema="Operation"),
         202: ok("Not started or running; Location is this URL.", JSON, schema="Operation"),

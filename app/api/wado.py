@@ -33,6 +33,9 @@ SINGLE_FRAME_ONLY = ("The accept header is supported for single frame retrieval,
 TOO_MANY_FRAMES = ("The specified frames value is not valid. At most {0} frames may be requested "
                    "at once (DICOM_MAX_FRAMES_PER_REQUEST).")
 DUPLICATE_FRAMES = "The specified frames value is not valid. Each frame may be requested only once."
+#: Bulk update: with "true" (its first value, any case), study, series and instance retrieves
+#: and their metadata return each instance as first stored (reference-2.md §2.4).
+ORIGINAL_VERSION_HEADER = "msdicom-request-original"
 
 
 def _ids(study: str, series: str | None = None, instance: str | None = None) -> ResourceIds:
@@ -93,7 +96,8 @@ def _send_single(part: FilePart, media_type: str) -> Response:
 def _retrieve(ids: ResourceIds, rules: tuple[accept.Rule, ...]) -> Response:
     negotiated = accept.negotiate(request.headers.get("Accept"), rules)
     partition, parts = service.retrieve_files(get_db(), get_blobstore(), ids,
-                                              negotiated.transfer_syntax, get_decode_limits())
+                                              negotiated.transfer_syntax, get_decode_limits(),
+                                              original=_original_requested())
     partition_found(partition)
     metrics.instances("retrieved", partition.partition_name, len(parts),
                       sum(part.length for part in parts))
@@ -123,11 +127,18 @@ def retrieve_instance(study: str, series: str, instance: str):
     return _retrieve(_ids(study, series, instance), accept.INSTANCE_RULES)
 
 
+def _original_requested() -> bool:
+    """Whether the request asks for the original version of updated instances."""
+    values = request.headers.getlist(ORIGINAL_VERSION_HEADER)
+    return bool(values) and values[0].strip().lower() == "true"
+
+
 def _metadata(ids: ResourceIds) -> Response:
     if not media_types.accepts_dicom_json(request.headers.get("Accept")):
         raise NotAcceptableError()
     result = service.retrieve_metadata(get_db(), ids, resource_base_url,
-                                       request.headers.get("If-None-Match"))
+                                       request.headers.get("If-None-Match"),
+                                       original=_original_requested())
     partition_found(result.partition)
     if result.body is None:
         return Response(status=304)

@@ -13,6 +13,7 @@ NOT_STARTED, RUNNING, SUCCEEDED, FAILED, CANCELED = (
 ACTIVE = (NOT_STARTED, RUNNING)
 REINDEX = "reindex"
 EXPORT = "export"
+UPDATE = "update"
 
 
 @dataclass(frozen=True, slots=True)

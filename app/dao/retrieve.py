@@ -34,7 +34,10 @@ def _instance(row: Any) -> VersionedInstance:
         watermark=int(row["watermark"]), blob_key=row["blob_key"],
         blob_size=int(row["blob_size"]), transfer_syntax_uid=row["transfer_syntax_uid"],
         sop_class_uid=row["sop_class_uid"],
-        number_of_frames=None if frames is None else int(frames))
+        number_of_frames=None if frames is None else int(frames),
+        original_blob_key=row["original_blob_key"],
+        original_blob_size=None if row["original_blob_size"] is None
+        else int(row["original_blob_size"]))
 
 
 def _metadata(row: Any) -> InstanceMetadata:
@@ -73,9 +76,12 @@ def list_instances(conn: DbConn, partition_name: str, study_instance_uid: str,
 
 def list_metadata(conn: DbConn, partition_name: str, study_instance_uid: str,
                   series_instance_uid: str | None = None,
-                  sop_instance_uid: str | None = None) -> list[InstanceMetadata]:
-    """The stored DICOM JSON of the visible instances of a study, series or instance."""
+                  sop_instance_uid: str | None = None,
+                  original: bool = False) -> list[InstanceMetadata]:
+    """The stored DICOM JSON of the visible instances of a study, series or instance (with
+    ``original``, of each one's original version; the watermarks stay the current ones)."""
     uids = _uids(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid)
+    uids["original"] = 1 if original else 0
     if sop_instance_uid is not None:
         rows = conn.run("list_instance_metadata", **uids)
     elif series_instance_uid is not None:

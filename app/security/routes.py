@@ -62,6 +62,8 @@ ROUTES: dict[str, RouteRule] = {
         "search_for_studies", "search_for_series", "search_for_instances",
         "search_for_series_in_study", "search_for_instances_in_study",
         "search_for_instances_in_series")},
+    # Bulk update (v2; the partition must exist, so its lookup needs read too)
+    "bulk_update.bulk_update_studies": RouteRule(_WRITE, PARTITION),
     # DELETE
     "delete.delete_study": RouteRule(_DELETE, PARTITION),
     "delete.delete_series": RouteRule(_DELETE, PARTITION),

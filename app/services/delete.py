@@ -7,7 +7,8 @@ One write transaction per request, set-based whatever the size of the study:
 2. mark the instances in scope ``status = 2``; nothing marked -> 404 at the requested level;
 3. remove everything hanging off them and the rows themselves (``dao.delete.delete_marked``):
    change-feed Delete entries, earlier entries set to "Deleted", extended query tag values and
-   errors, metadata, file references, empty series and study;
+   errors, metadata, file references (an updated instance's original file and metadata too:
+   bulk update), empty series and study;
 4. recompute the remaining study/series "latest wins" columns from the remaining instances;
 5. commit; the rows of files whose reference count reached zero stay, released (count 0).
 6. remove those files after the commit (``blob_sweep.remove_released_files``): each under its

@@ -131,10 +131,11 @@ def _transcoded(blobs: FileSystemBlobStore, instance: VersionedInstance, path: P
 
 @_retry_if_deleted
 def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
-                   transfer_syntax: str,
-                   limits: DecodeLimits) -> tuple[Partition, list[FilePart]]:
+                   transfer_syntax: str, limits: DecodeLimits,
+                   original: bool = False) -> tuple[Partition, list[FilePart]]:
     """The partition as stored and the files of a study, series or instance, each in
-    ``transfer_syntax`` (``*``: as stored).
+    ``transfer_syntax`` (``*``: as stored); with ``original``, an updated instance's file as
+    first stored (reference-2.md §2.4).
 
     Files that need transcoding are transcoded now, into temporary files, so a codec failure
     is a 406 before anything is sent (decisions §5: each instance is transcoded as needed).
@@ -143,6 +144,8 @@ def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
     partition, instances = _found_instances(conn, ids)
     try:
         for instance in instances:
+            if original:
+                instance = instance.original()
             path = _blob_path(blobs, instance)
             stored = instance.transfer_syntax_uid or ""
             if pixels.needs_transcoding(stored, transfer_syntax):
@@ -258,15 +261,17 @@ def retrieve_rendered(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds
 
 
 def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: Callable[[str], str],
-                      if_none_match: str | None) -> MetadataResult:
-    """The stored DICOM JSON of a study, series or instance as one JSON array text.
+                      if_none_match: str | None, original: bool = False) -> MetadataResult:
+    """The stored DICOM JSON of a study, series or instance as one JSON array text (with
+    ``original``, each updated instance's as first stored: reference-2.md §2.4).
 
     ETag (reference.md §4.4): ``{watermark}`` for an instance, ``{max watermark}-{count}``
-    otherwise; a matching ``If-None-Match`` gives ``body=None`` (304). Texts are concatenated,
+    otherwise, always of the current versions; a matching ``If-None-Match`` gives ``body=None`` (304). Texts are concatenated,
     never parsed; ``bulkdata:`` references become absolute bulk-data URLs, under
     ``resource_base(stored partition name)``.
     """
-    rows = dao.list_metadata(conn, ids.partition_name, ids.study, ids.series, ids.sop)
+    rows = dao.list_metadata(conn, ids.partition_name, ids.study, ids.series, ids.sop,
+                             original=original)
     if not rows:
         raise ids.not_found()
     partition = rows[0].partition

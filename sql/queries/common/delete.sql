@@ -80,19 +80,29 @@ DELETE FROM instance_metadata
                         AND original_watermark IS NOT NULL);
 
 -- name: release_blob_references(study_key)!
--- Count fewer references to the files of the marked instances (one per instance).
+-- Count fewer references to the files of the marked instances: one for the current file of
+-- each, one more for the original file of an updated instance (bulk update, schema 0090).
 UPDATE blobs SET ref_count = blobs.ref_count - released.n
-  FROM (SELECT blob_key, COUNT(*) AS n FROM instances
-         WHERE study_key = :study_key AND status = 2
+  FROM (SELECT blob_key, COUNT(*) AS n
+          FROM (SELECT blob_key FROM instances WHERE study_key = :study_key AND status = 2
+                UNION ALL
+                SELECT original_blob_key FROM instances
+                 WHERE study_key = :study_key AND status = 2
+                   AND original_blob_key IS NOT NULL) AS files
          GROUP BY blob_key) AS released
  WHERE blobs.blob_key = released.blob_key;
 
 -- name: list_unreferenced_blobs(study_key)
--- The marked instances' files nothing references any more. Their rows stay (ref_count 0) until
--- the service removes each file after the commit (remove_released_blob in blobs.sql).
+-- The marked instances' files (current and original) nothing references any more. Their rows
+-- stay (ref_count 0) until the service removes each file after the commit
+-- (remove_released_blobs in maintenance.sql).
 SELECT blob_key FROM blobs
  WHERE ref_count <= 0
-   AND blob_key IN (SELECT blob_key FROM instances WHERE study_key = :study_key AND status = 2);
+   AND blob_key IN (SELECT blob_key FROM instances WHERE study_key = :study_key AND status = 2
+                    UNION
+                    SELECT original_blob_key FROM instances
+                     WHERE study_key = :study_key AND status = 2
+                       AND original_blob_key IS NOT NULL);
 
 -- name: delete_marked_instances(study_key)!
 -- Remove the marked instance rows.

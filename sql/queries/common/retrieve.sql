@@ -3,12 +3,15 @@
 -- GetInstancesByStudyAndSeries*.sql. Each query finds the partition by its name (any case,
 -- ux_partitions_name) in the same statement, so a read is one round trip, and returns the
 -- stored name and key with every row; then it leads with the partition key (ux_instances_uid).
+-- Bulk update: the instance queries return an updated instance's original file too; with
+-- original = 1 the metadata queries return each instance's original DICOM JSON (the watermark
+-- returned stays the current one, which ETags name).
 
 -- name: list_study_instances(partition_name, study_instance_uid)
 -- The visible instances of a study, in store order.
 SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instance_uid,
        i.sop_instance_uid, i.watermark, i.blob_key, i.blob_size, i.transfer_syntax_uid,
-       i.number_of_frames, i.sop_class_uid
+       i.number_of_frames, i.sop_class_uid, i.original_blob_key, i.original_blob_size
   FROM partitions p
   JOIN instances i ON i.partition_key = p.partition_key
  WHERE lower(p.partition_name) = lower(:partition_name)
@@ -20,7 +23,7 @@ SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instanc
 -- The visible instances of a series, in store order.
 SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instance_uid,
        i.sop_instance_uid, i.watermark, i.blob_key, i.blob_size, i.transfer_syntax_uid,
-       i.number_of_frames, i.sop_class_uid
+       i.number_of_frames, i.sop_class_uid, i.original_blob_key, i.original_blob_size
   FROM partitions p
   JOIN instances i ON i.partition_key = p.partition_key
  WHERE lower(p.partition_name) = lower(:partition_name)
@@ -32,7 +35,7 @@ SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instanc
 -- The visible instance with these UIDs, or None.
 SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instance_uid,
        i.sop_instance_uid, i.watermark, i.blob_key, i.blob_size, i.transfer_syntax_uid,
-       i.number_of_frames, i.sop_class_uid
+       i.number_of_frames, i.sop_class_uid, i.original_blob_key, i.original_blob_size
   FROM partitions p
   JOIN instances i ON i.partition_key = p.partition_key
  WHERE lower(p.partition_name) = lower(:partition_name)
@@ -40,37 +43,40 @@ SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instanc
    AND i.series_instance_uid = :series_instance_uid AND i.sop_instance_uid = :sop_instance_uid
    AND i.status = 1;
 
--- name: list_study_metadata(partition_name, study_instance_uid)
+-- name: list_study_metadata(partition_name, study_instance_uid, original)
 -- Watermark and stored DICOM JSON of each visible instance of a study, in store order.
 SELECT p.partition_key, p.partition_name, i.series_instance_uid, i.sop_instance_uid,
        i.watermark, m.dataset
   FROM partitions p
   JOIN instances i ON i.partition_key = p.partition_key
-  JOIN instance_metadata m ON m.watermark = i.watermark
+  JOIN instance_metadata m
+    ON m.watermark = CASE WHEN :original = 1 THEN i.original_watermark ELSE i.watermark END
  WHERE lower(p.partition_name) = lower(:partition_name)
    AND i.study_instance_uid = :study_instance_uid
    AND i.status = 1
  ORDER BY i.instance_key;
 
--- name: list_series_metadata(partition_name, study_instance_uid, series_instance_uid)
+-- name: list_series_metadata(partition_name, study_instance_uid, series_instance_uid, original)
 -- Watermark and stored DICOM JSON of each visible instance of a series, in store order.
 SELECT p.partition_key, p.partition_name, i.series_instance_uid, i.sop_instance_uid,
        i.watermark, m.dataset
   FROM partitions p
   JOIN instances i ON i.partition_key = p.partition_key
-  JOIN instance_metadata m ON m.watermark = i.watermark
+  JOIN instance_metadata m
+    ON m.watermark = CASE WHEN :original = 1 THEN i.original_watermark ELSE i.watermark END
  WHERE lower(p.partition_name) = lower(:partition_name)
    AND i.study_instance_uid = :study_instance_uid
    AND i.series_instance_uid = :series_instance_uid AND i.status = 1
  ORDER BY i.instance_key;
 
--- name: list_instance_metadata(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid)
+-- name: list_instance_metadata(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid, original)
 -- Watermark and stored DICOM JSON of one visible instance (zero or one row).
 SELECT p.partition_key, p.partition_name, i.series_instance_uid, i.sop_instance_uid,
        i.watermark, m.dataset
   FROM partitions p
   JOIN instances i ON i.partition_key = p.partition_key
-  JOIN instance_metadata m ON m.watermark = i.watermark
+  JOIN instance_metadata m
+    ON m.watermark = CASE WHEN :original = 1 THEN i.original_watermark ELSE i.watermark END
  WHERE lower(p.partition_name) = lower(:partition_name)
    AND i.study_instance_uid = :study_instance_uid
    AND i.series_instance_uid = :series_instance_uid AND i.sop_instance_uid = :sop_instance_uid

@@ -8,8 +8,13 @@ SELECT study_key FROM studies
    FOR UPDATE;
 
 -- name: lock_blobs_for_delete(study_key)
--- Lock the marked instances' file rows in key order, so concurrent deletes cannot deadlock.
+-- Lock the marked instances' file rows (current and original) in key order, so concurrent
+-- deletes cannot deadlock.
 SELECT blob_key FROM blobs
- WHERE blob_key IN (SELECT blob_key FROM instances WHERE study_key = :study_key AND status = 2)
+ WHERE blob_key IN (SELECT blob_key FROM instances WHERE study_key = :study_key AND status = 2
+                    UNION
+                    SELECT original_blob_key FROM instances
+                     WHERE study_key = :study_key AND status = 2
+                       AND original_blob_key IS NOT NULL)
  ORDER BY blob_key
    FOR UPDATE;

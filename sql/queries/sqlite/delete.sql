@@ -6,5 +6,8 @@ SELECT study_key FROM studies
  WHERE partition_key = :partition_key AND study_instance_uid = :study_instance_uid;
 
 -- name: lock_blobs_for_delete(study_key)
--- Nothing to lock in SQLite; returns the marked instances' file keys.
-SELECT DISTINCT blob_key FROM instances WHERE study_key = :study_key AND status = 2;
+-- Nothing to lock in SQLite; returns the marked instances' file keys (current and original).
+SELECT blob_key FROM instances WHERE study_key = :study_key AND status = 2
+UNION
+SELECT original_blob_key FROM instances
+ WHERE study_key = :study_key AND status = 2 AND original_blob_key IS NOT NULL;
