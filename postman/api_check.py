@@ -46,8 +46,8 @@ def newman(collection: str, base_url: str, server_url: str, environment: str | N
 
 
 def curl_scripts(base_url: str, partition: str | None) -> None:
-    """The curl examples, end to end: store, search, retrieve, metadata, render, export, feed,
-    delete, and a worklist round trip."""
+    """The curl examples, end to end: store, search, retrieve, metadata, render, export, bulk
+    update, feed, delete, and a worklist round trip."""
     args = ["--base-url", base_url] + (["--partition", partition] if partition else [])
     run(["bash", str(CURL / "store.sh"), *args, str(SAMPLES)])
     listing = run(["bash", str(CURL / "search.sh"), *args, "AccessionNumber=*"])
@@ -75,6 +75,8 @@ def curl_scripts(base_url: str, partition: str | None) -> None:
     exported = run(["bash", str(CURL / "export.sh"), *args, "curl", study])
     assert "succeeded exported" in exported and "skipped 0" in exported, \
         "export.sh did not export the study"
+    updated = run(["bash", str(CURL / "bulk-update.sh"), *args, study, "Curl^Updated", "CURL-1"])
+    assert "succeeded" in updated, "bulk-update.sh did not succeed"
     feed = run(["bash", str(CURL / "changefeed.sh"), *args])
     assert "Create" in feed, "change feed shows no Create entry"
     run(["bash", str(CURL / "delete.sh"), *args, study])

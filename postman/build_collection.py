@@ -67,6 +67,23 @@ BEARER_AUTH = {"type": "bearer",
                "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}]}
 
 
+def poll_operation(finished: list[str], counter: str = "operationPolls") -> list[str]:
+    """Tests of an operation request that repeats itself (up to 60 times, 250 ms apart, counted
+    in the collection variable ``counter``) while the operation runs, then expects 200 and
+    runs the ``finished`` tests."""
+    return [
+        f'const polls = Number(pm.collectionVariables.get("{counter}") || 0);',
+        'if (pm.response.code === 202 && polls < 60) {',
+        f'  pm.collectionVariables.set("{counter}", String(polls + 1));',
+        '  setTimeout(() => {}, 250);',
+        '  postman.setNextRequest(pm.info.requestName);',
+        '} else {',
+        status_test(200),
+        *finished,
+        '}',
+    ]
+
+
 def folder(name: str, items: list[dict]) -> dict:
     return {"name": name, "item": items}
 
@@ -236,17 +253,9 @@ def collection() -> dict:
         ], {"Content-Type": "application/json"},
             json_body([{"path": "0008103E", "vr": "LO", "level": "Series"}])),
         request("Get the operation (polls until done)", "GET",
-                "{{baseUrl}}/operations/{{operationId}}", [
-                    'const polls = Number(pm.collectionVariables.get("operationPolls") || 0);',
-                    'if (pm.response.code === 202 && polls < 60) {',
-                    '  pm.collectionVariables.set("operationPolls", String(polls + 1));',
-                    '  setTimeout(() => {}, 250);',
-                    '  postman.setNextRequest(pm.info.requestName);',
-                    '} else {',
-                    status_test(200),
+                "{{baseUrl}}/operations/{{operationId}}", poll_operation([
                     '  pm.test("succeeded", () => pm.expect(pm.response.json().status).to.be.oneOf(["succeeded", "completed"]));',
-                    '}',
-                ]),
+                ])),
         request("List extended query tags", "GET", "{{baseUrl}}/extendedquerytags", [
             status_test(200),
             'pm.test("tag listed", () => pm.expect(pm.response.json().map(t => t.path)).to.include("0008103E"));',
@@ -285,21 +294,13 @@ def collection() -> dict:
             "source": {"type": "identifiers", "settings": {
                 "values": ["{{studyUid}}", "{{studyUid}}/1.2.826.0.1.3680043.10.543.999"]}},
             "destination": {"type": "filesystem", "settings": {"path": "postman"}}})),
-        request("Get the export (polls until done)", "GET", "{{baseUrl}}/operations/{{exportId}}", [
-            'const polls = Number(pm.collectionVariables.get("exportPolls") || 0);',
-            'if (pm.response.code === 202 && polls < 60) {',
-            '  pm.collectionVariables.set("exportPolls", String(polls + 1));',
-            '  setTimeout(() => {}, 250);',
-            '  postman.setNextRequest(pm.info.requestName);',
-            '} else {',
-            status_test(200),
+        request("Get the export (polls until done)", "GET", "{{baseUrl}}/operations/{{exportId}}", poll_operation([
             '  const op = pm.response.json();',
             '  pm.test("an export", () => pm.expect(op.type).to.eql("export"));',
             '  pm.test("succeeded", () => pm.expect(op.status).to.be.oneOf(["succeeded", "completed"]));',
             '  pm.test("3 exported, 1 skipped", () => pm.expect([op.results.exported, op.results.skipped]).to.eql([3, 1]));',
             '  pm.test("errors log", () => pm.expect(op.results.errorHref).to.match(/^file:.*errors\.log$/));',
-            '}',
-        ]),
+        ], "exportPolls")),
         request("Export a bad identifier: 400", "POST", f"{P}/export", [
             status_test(400),
             'pm.test("text", () => pm.expect(pm.response.text()).to.eql("The string \'1.2/x\' was not recognized as a valid DICOM identifier."));',
@@ -313,6 +314,8 @@ def collection() -> dict:
             "source": {"type": "identifiers", "settings": {"values": ["{{studyUid}}"]}},
             "destination": {"type": "filesystem", "settings": {"path": "../up"}}})),
     ])
+    bulk_update = folder("6b. Bulk update (v2)", bulk_update_requests(
+        f"{{{{serverUrl}}}}/v2{{{{partitionPrefix}}}}", "{{serverUrl}}/v2"))
     delete = folder("7. DELETE", [
         request("Delete an instance", "DELETE",
                 f"{SERIES_URL}/instances/{{{{sop2Uid}}}}", [status_test(204)]),
@@ -346,10 +349,64 @@ def collection() -> dict:
                                 "token. Export needs DICOM_ENABLE_EXPORT=true and "
                                 "DICOM_EXPORT_ROOT on the server."},
         "auth": BEARER_AUTH,
-        "item": [setup, stow, wado, qido, change_feed, extended_query_tags, export, delete,
-                 workitems],
+        "item": [setup, stow, wado, qido, change_feed, extended_query_tags, export, bulk_update,
+                 delete, workitems],
         "variable": [{"key": k, "value": v} for k, v in variables.items()],
     }
+
+
+#: The request of the reference's bulk update documentation (docs/concepts/bulk-update.md),
+#: for this collection's study.
+BULK_UPDATE = {"studyInstanceUids": ["{{studyUid}}"],
+               "changeDataset": {"00100010": {"vr": "PN", "Value": [
+                   {"Alphabetic": "New Patient Name 1"}]}}}
+
+
+def bulk_update_requests(base: str, operations: str) -> list[dict]:
+    """Bulk update of the test study (``base``: the v2 partition-aware prefix), its operation
+    polled until done, the updated and the original metadata, and the reference's errors."""
+    metadata = f"{base}/studies/{{{{studyUid}}}}/series/{{{{series1Uid}}}}/instances/{{{{sop1Uid}}}}/metadata"
+    name = 'pm.response.json()[0]["00100010"].Value[0].Alphabetic'
+    return [
+        request("Bulk update the study (the reference's documented request)", "POST",
+                f"{base}/studies/$bulkUpdate", [
+                    status_test(202),
+                    'const ref = pm.response.json();',
+                    'pm.test("operation reference", () => pm.expect(Object.keys(ref).sort()).to.eql(["href", "id"]));',
+                    'pm.test("id", () => pm.expect(ref.id).to.match(/^[0-9a-f]{32}$/));',
+                    'pm.test("href", () => pm.expect(ref.href).to.include("/v2/operations/" + ref.id));',
+                    'pm.collectionVariables.set("operationId", ref.id);',
+                    'pm.collectionVariables.set("operationPolls", "0");',
+                ], {"Content-Type": "application/json"}, json_body(BULK_UPDATE)),
+        request("Get the update operation (polls until done)", "GET",
+                f"{operations}/operations/{{{{operationId}}}}", poll_operation([
+                    '  const op = pm.response.json();',
+                    '  pm.test("type update", () => pm.expect(op.type).to.eql("update"));',
+                    '  pm.test("succeeded", () => pm.expect(op.status).to.eql("succeeded"));',
+                    '  pm.test("results", () => pm.expect(op.results).to.eql({studyProcessed: 1, studyUpdated: 1, studyFailed: 0, instanceUpdated: 3}));',
+                ])),
+        request("Metadata has the new name", "GET", metadata, [
+            status_test(200),
+            f'pm.test("new name", () => pm.expect({name}).to.eql("New Patient Name 1"));',
+        ], {"Accept": DICOM_JSON}),
+        request("Original metadata (msdicom-request-original: true)", "GET", metadata, [
+            status_test(200),
+            f'pm.test("name as stored", () => pm.expect({name}).to.eql("Postman^Pat"));',
+        ], {"Accept": DICOM_JSON, "msdicom-request-original": "true"}),
+        request("Bulk update of a tag that may not change: 400 dataset", "POST",
+                f"{base}/studies/$bulkUpdate", [
+                    status_test(400),
+                    'const item = pm.response.json()["00741048"].Value[0];',
+                    'pm.test("error comment", () => pm.expect(item["00000902"].Value[0]).to.eql("DICOM100: (0020,000d) - Updating the tag is not supported"));',
+                ], {"Content-Type": "application/json"},
+                json_body({"studyInstanceUids": ["{{studyUid}}"], "changeDataset": {
+                    "0020000D": {"vr": "UI", "Value": ["1.2.3"]}}})),
+        request("Bulk update without studies: 400", "POST", f"{base}/studies/$bulkUpdate", [
+            status_test(400),
+            'pm.test("text", () => pm.expect(pm.response.text()).to.eql("The required field \'StudyInstanceUids\' is missing or empty."));',
+        ], {"Content-Type": "application/json"},
+            json_body({"studyInstanceUids": [], "changeDataset": BULK_UPDATE["changeDataset"]})),
+    ]
 
 
 def reference_style_collection() -> dict:
@@ -382,6 +439,11 @@ def reference_style_collection() -> dict:
                 [status_test(200)], {"Accept": "application/dicom; transfer-syntax=*"}),
         request("Change feed", "GET", "{{baseUrl}}/changefeed?offset=0&limit=100", [
             status_test(200)]),
+        # The reference's bulk update request: v1 has no bulk update (404, empty body).
+        request("Bulk update in v1: 404", "POST", f"{base}/studies/$bulkUpdate", [
+            status_test(404),
+            'pm.test("empty body", () => pm.expect(pm.response.text()).to.eql(""));',
+        ], {"Content-Type": "application/json"}, json_body(BULK_UPDATE)),
         request("Delete study", "DELETE", f"{base}/studies/{{{{studyUid}}}}", [status_test(204)]),
         *reference_style_workitems(base, request, status_test, json_body),
     ]

@@ -14,6 +14,8 @@ from ..services import bulk_update as service
 from .edge import api_version, get_db, json_body, version_base_url
 
 bp = scope(Blueprint("bulk_update", __name__))
+#: A request body is at most this large (50 UIDs and 36 attributes need a few kB): 413 above.
+MAX_BODY_SIZE = 1024 * 1024
 
 
 class _NotInVersion(ResourceNotFoundError):
@@ -28,7 +30,7 @@ def bulk_update_studies() -> Response:
         raise _NotInVersion()
     try:
         operation_id = service.start_bulk_update(get_db(), current_partition(),
-                                                 json_body(content_type_required=False))
+                                                 json_body(MAX_BODY_SIZE, content_type_required=False))
     except service.ChangeDatasetInvalidError as exc:
         return Response(dumps(exc.body), status=400, content_type=media_types.DICOM_JSON)
     response = jsonify({"id": operation_id,

@@ -120,6 +120,14 @@ def test_elements_that_may_not_change_are_listed_in_a_dataset(client, base):
         "DICOM100: (0020,000d) - Updating the tag is not supported"]
 
 
+def test_a_body_above_the_json_limit_is_413(client, base):
+    body = b'{"studyInstanceUids": ["' + b"1" * (1024 * 1024) + b'"]}'
+    response = _post(client, base, body)
+    assert response.status_code == 413
+    assert response.get_data(as_text=True) == (
+        "The request exceeded the allowed limit of 1048576 bytes.")
+
+
 def test_other_content_types_are_415_and_v1_is_404(client, base):
     body = {"studyInstanceUids": ["1.2.3"], "changeDataset": NEW_NAME}
     response = _post(client, base, b"{}", headers={"Content-Type": "text/plain"})
@@ -244,13 +252,21 @@ def test_delete_removes_both_versions_and_their_files(app, client, base):
         assert client.get(_instance_url(base, ds), headers=headers).status_code == 404
 
 
-def test_study_delete_keeps_a_file_another_instance_shares(app, client, base):
+@pytest.mark.parametrize("partition_mode", ["partitioned"])
+def test_delete_keeps_an_original_file_another_instance_shares(app, client):
+    """The same bytes stored in two partitions are one file; updating and deleting the copy in
+    one partition leaves the other's file."""
     ds = make_dataset()
-    twin = make_dataset(ds.StudyInstanceUID, ds.SeriesInstanceUID)
-    assert store(client, base, ds, twin).status_code == 200
-    _run(app, client, _update(client, base, [ds.StudyInstanceUID]))
-    assert client.delete(f"{base}/studies/{ds.StudyInstanceUID}").status_code == 204
-    assert list(app.extensions["dicom_blobs"].keys()) == []
+    for name in ("SiteA", "SiteB"):
+        assert store(client, f"/partitions/{name}", ds).status_code == 200
+    _run(app, client, _update(client, "/partitions/SiteA", [ds.StudyInstanceUID]))
+    blobs = app.extensions["dicom_blobs"]
+    assert len(list(blobs.keys())) == 2  # the shared original and SiteA's updated file
+    assert client.delete(f"/partitions/SiteA/studies/{ds.StudyInstanceUID}").status_code == 204
+    assert len(list(blobs.keys())) == 1
+    assert _file(client, "/partitions/SiteB", ds) == to_bytes(ds)
+    assert client.delete(f"/partitions/SiteB/studies/{ds.StudyInstanceUID}").status_code == 204
+    assert list(blobs.keys()) == []
 
 
 def test_unreadable_instance_fails_its_study_only(app, client, base):
