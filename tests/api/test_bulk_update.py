@@ -3,11 +3,14 @@ original version, delete of both versions, partitions."""
 from __future__ import annotations
 
 import io
+import uuid
+from datetime import datetime, timezone
 
 import pydicom
 import pytest
 
 from app.api.edge import get_database
+from app.dao import operations as operations_dao
 from app.services.partitions import get_or_add_partition
 from app.worker import run_pending_once
 from tests.api.helpers import DICOM_JSON, store, values
@@ -147,6 +150,16 @@ def test_one_active_update_for_the_whole_server(client, base):
     assert response.get_data(as_text=True) == (
         f"There is already an active update operation with ID '{first['id']}'.")
     assert "Location" not in response.headers
+
+
+def test_the_database_refuses_a_second_active_update(app, client, base):
+    """Two requests racing past the check: the unique index keeps one (migration 0090)."""
+    _update(client, base, ["1.2.3"])
+    database = get_database(app)
+    with pytest.raises(database.engine.integrity_errors):
+        with database.connection() as conn, conn.transaction(write=True):
+            operations_dao.add_operation(conn, uuid.uuid4().hex, operations_dao.UPDATE, [],
+                                         {}, datetime.now(timezone.utc))
 
 
 @pytest.mark.parametrize("partition_mode", ["partitioned"])
