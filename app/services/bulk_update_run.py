@@ -53,7 +53,10 @@ MORE_FAILED = ("There are more instances failed to update than listed above. Ple
 #: Study columns a change may set (reference-2.md §2.3 step 3); the rest are left alone.
 _STUDY_COLUMNS = ("patient_id", "patient_name", "patient_name_words",
                   "referring_physician_name", "referring_physician_name_words",
-                  "study_description", "accession_number", "patient_birth_date")
+                  "study_description", "accession_number", "patient_birth_date",
+                  "patient_id_folded", "patient_name_folded",
+                  "referring_physician_name_folded", "study_description_folded",
+                  "accession_number_folded")
 #: Transactions tried per study (a deadlock with a concurrent store aborts one).
 _ATTEMPTS = 3
 

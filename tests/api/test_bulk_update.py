@@ -201,7 +201,7 @@ def test_update_rewrites_every_instance_and_keeps_the_original(app, client, base
     assert _file(client, base, first, original=True) == stored_bytes
     # Never updated: the header changes nothing.
     assert _file(client, base, other, original=True) == _file(client, base, other)
-    found = client.get(f"{base}/studies?PatientName=Updated^Jane").json
+    found = client.get(f"{base}/studies?PatientName=updated^jane").json
     assert [values(s, "0020000D") for s in found] == [[study]]
     untouched = client.get(f"{base}/studies?StudyInstanceUID={other.StudyInstanceUID}").json
     assert _name(untouched[0]) == "Doe^John"

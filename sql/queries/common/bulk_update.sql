@@ -39,8 +39,9 @@ UPDATE instances
 -- An instance's extended query tag errors follow it to its new version.
 UPDATE extended_query_tag_errors SET watermark = :watermark WHERE watermark = :old_watermark;
 
--- name: update_study_for_bulk_update(study_key, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_description, accession_number, patient_birth_date)!
--- The study's columns a change sets (NULL: unchanged, as the reference's ISNULL).
+-- name: update_study_for_bulk_update(study_key, patient_id, patient_name, patient_name_words, referring_physician_name, referring_physician_name_words, study_description, accession_number, patient_birth_date, patient_id_folded, patient_name_folded, referring_physician_name_folded, study_description_folded, accession_number_folded)!
+-- The study's columns a change sets, with their folded search twins (NULL: unchanged, as the
+-- reference's ISNULL).
 UPDATE studies
    SET patient_id = COALESCE(:patient_id, patient_id),
        patient_name = COALESCE(:patient_name, patient_name),
@@ -50,5 +51,11 @@ UPDATE studies
                                                  referring_physician_name_words),
        study_description = COALESCE(:study_description, study_description),
        accession_number = COALESCE(:accession_number, accession_number),
-       patient_birth_date = COALESCE(:patient_birth_date, patient_birth_date)
+       patient_birth_date = COALESCE(:patient_birth_date, patient_birth_date),
+       patient_id_folded = COALESCE(:patient_id_folded, patient_id_folded),
+       patient_name_folded = COALESCE(:patient_name_folded, patient_name_folded),
+       referring_physician_name_folded = COALESCE(:referring_physician_name_folded,
+                                                  referring_physician_name_folded),
+       study_description_folded = COALESCE(:study_description_folded, study_description_folded),
+       accession_number_folded = COALESCE(:accession_number_folded, accession_number_folded)
  WHERE study_key = :study_key;
