@@ -8,7 +8,8 @@ import importlib
 import sys
 
 BENCHMARKS: list[str] = ["bench.floor", "bench.stow", "bench.wado", "bench.qido", "bench.delete",
-                         "bench.reindex", "bench.import", "bench.workitems"]  # one per issue
+                         "bench.reindex", "bench.import", "bench.workitems",
+                         "bench.export"]  # one per issue
 
 
 def main(argv: list[str]) -> int:
