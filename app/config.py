@@ -15,7 +15,12 @@ from flask import Flask
 DEFAULTS: dict[str, Any] = {
     "DATA_DIR": "./data",
     "DATABASE_URL": None,  # sqlite:///<DATA_DIR>/dicom.sqlite3
-    "BLOB_STORE_PATH": None,  # <DATA_DIR>/blobs
+    "BLOB_STORE_PATH": None,  # <DATA_DIR>/blobs (with BLOB_STORE=s3: the local spool folder)
+    "BLOB_STORE": "filesystem",  # filesystem or s3 (issue #17)
+    "S3_BUCKET": "",
+    "S3_ENDPOINT_URL": "",  # for S3-compatible stores other than AWS
+    "S3_PREFIX": "",  # every object's key starts with it (e.g. "dicom/")
+    "S3_REGION": "",
     "ENABLE_DATA_PARTITIONS": False,
     "HOST": "127.0.0.1",
     "PORT": 8080,
@@ -180,6 +185,12 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
         settings["SECURITY_KEY_REFRESH_COOLDOWN_SECONDS"])
     if settings["CORS_MAX_AGE"] not in (None, ""):
         settings["CORS_MAX_AGE"] = _parse_int(settings["CORS_MAX_AGE"], "CORS_MAX_AGE")
+
+    settings["BLOB_STORE"] = str(settings["BLOB_STORE"]).strip().lower()
+    if settings["BLOB_STORE"] not in ("filesystem", "s3"):
+        raise ConfigError("Setting BLOB_STORE must be filesystem or s3.")
+    if settings["BLOB_STORE"] == "s3" and not settings["S3_BUCKET"]:
+        raise ConfigError("Setting BLOB_STORE=s3 needs S3_BUCKET.")
 
     data_dir = Path(settings["DATA_DIR"]).expanduser()
     settings["DATA_DIR"] = str(data_dir)

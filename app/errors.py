@@ -125,6 +125,20 @@ class DataStoreError(DicomServerError):
     message = "The data store is unavailable."
 
 
+class ObjectStoreError(DataStoreError):
+    """The object store of the S3 blob backend failed: unreachable, 5xx, throttled, refused
+    credentials, missing bucket (issue #17). The text says what failed; nothing was stored."""
+
+    message = "The object store is unavailable."
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(self.message)
+        self.reason = reason or ""
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.reason}".strip()
+
+
 class BlobNotFoundError(DicomServerError):
     """A stored file is missing from the blob store: reported as a generic 500."""
 

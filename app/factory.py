@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
@@ -11,8 +12,9 @@ from .api import (bulk_update, change_feed, delete, edge, errors, export, extend
                   health, operations, partitions, qido, stow, wado, workitems)
 from .api import metrics as metrics_api
 from .api import openapi
-from .blobs import FileSystemBlobStore
+from .blobs import BlobStore, FileSystemBlobStore
 from .dicomweb.decode_limits import DecodeLimits
+from .errors import ObjectStoreError
 from .partitioning import register_api
 from .services import blob_sweep, collations, partitions as partition_service
 from .services.store_identity import StoreIdentityError, check_store_identity
@@ -39,11 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # reference; merging would redirect to another resource.
     app.url_map.merge_slashes = False
     database = edge.init_app(app)
-    try:
-        app.extensions["dicom_blobs"] = FileSystemBlobStore(app.config["BLOB_STORE_PATH"],
-                                                            app.config["FSYNC"])
-    except (OSError, ValueError) as exc:  # not writable, or a layout this version cannot read
-        raise StartupError(f"Cannot use the blob store: {exc}") from exc
+    app.extensions["dicom_blobs"] = open_blob_store(app.config)
     app.extensions["dicom_decode_limits"] = DecodeLimits(app.config["MAX_DECODED_SIZE"],
                                                          app.config["DECODE_CONCURRENCY"])
     errors.init_app(app)
@@ -69,6 +67,26 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         start_blob_sweep(app, at_start=app.config["SWEEP_BLOBS_AT_STARTUP"])
         worker.init_app(app)  # background operations (re-index), issue #7
     return app
+
+
+def open_blob_store(settings: Mapping[str, Any]) -> BlobStore:
+    """The blob store the settings choose (BLOB_STORE): files under BLOB_STORE_PATH, or a
+    bucket (spooled through BLOB_STORE_PATH/.tmp) whose existence and credentials are checked
+    now. StartupError says why it cannot be used."""
+    try:
+        if settings["BLOB_STORE"] != "s3":
+            return FileSystemBlobStore(settings["BLOB_STORE_PATH"], settings["FSYNC"])
+        from .blobs.s3 import S3BlobStore  # boto3 loads only when S3 is used
+        store = S3BlobStore(settings["S3_BUCKET"], Path(settings["BLOB_STORE_PATH"]) / ".tmp",
+                            settings["S3_PREFIX"], settings["S3_ENDPOINT_URL"],
+                            settings["S3_REGION"])
+        store.check_bucket()
+        return store
+    except (OSError, ValueError) as exc:  # not writable, or a layout this version cannot read
+        raise StartupError(f"Cannot use the blob store: {exc}") from exc
+    except ObjectStoreError as exc:  # no bucket, refused credentials, unreachable
+        raise StartupError(f"Cannot use the S3 bucket {settings['S3_BUCKET']}: {exc.reason}"
+                           ) from exc
 
 
 def start_blob_sweep(app: Flask, at_start: bool) -> None:

@@ -171,6 +171,7 @@ def _serve_forked(app: Flask, processes: int) -> int:
             print("Waiting for a running blob sweep to finish", file=sys.stderr, flush=True)
         sweep.stop()
     app.extensions["dicom_db"].close()
+    app.extensions["dicom_blobs"].close()  # no connection to the object store across fork
     others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     if others:
         print(f"Cannot fork: threads still running: {others}", file=sys.stderr)

@@ -83,39 +83,50 @@ def getter(path: str, accept: str | None = None, items: int = 1):
     return request
 
 
-def run_backend(backend: str, rss: bool, only: str | None = None) -> list[str]:
+def prepare(server: Server) -> list[tuple[str, str, str | None, int, int]]:
+    """Store the cases' instances; return the cases (name, path, Accept, items, requests)."""
+    study, series = generate_uid(), generate_uid()
+    series_files = [instance(study, series, 512, 512, number=i) for i in range(40)]
+    stow(server, series_files)  # 40 x 512 KiB
+    meta_study, meta_series = generate_uid(), generate_uid()
+    stow(server, [instance(meta_study, meta_series, 16, 16, number=i) for i in range(100)])
+    multi = instance(study, generate_uid(), 256, 256, frames=30)
+    stow(server, [multi])
+    from pydicom import dcmread
+    multi_ds = dcmread(io.BytesIO(multi), stop_before_pixels=True)
+    first = dcmread(io.BytesIO(series_files[0]), stop_before_pixels=True)
+    one = f"/studies/{study}/series/{series}/instances/{first.SOPInstanceUID}"
+    frames = (f"/studies/{study}/series/{multi_ds.SeriesInstanceUID}/instances/"
+              f"{multi_ds.SOPInstanceUID}/frames/1,10,20")
+    return [
+        ("single instance", one, "application/dicom; transfer-syntax=*", 1, 300),
+        ("series multipart (40 x 512 KiB)", f"/studies/{study}/series/{series}",
+         'multipart/related; type="application/dicom"; transfer-syntax=*', 40, 30),
+        ("study metadata (100 instances)", f"/studies/{meta_study}/metadata", None, 1, 200),
+        ("frames 1,10,20 (256x256x16)", frames, None, 3, 300),
+        ("rendered jpeg (512x512)", f"{one}/rendered", "image/jpeg", 1, 100),
+    ]
+
+
+def run_cases(server: Server, label: str, cases: list[tuple[str, str, str | None, int, int]],
+              only: str | None = None, concurrencies: tuple[int, ...] = (1, 4)) -> list[str]:
+    """Drive each case (after a warm-up) at each concurrency; one table row each."""
     rows = []
+    for name, path, accept, items, count in cases:
+        if only and only not in name:
+            continue
+        for concurrency in concurrencies:
+            drive(server, name, concurrency, max(4, count // 10), getter(path, accept, items))
+            result = drive(server, f"{name}, c={concurrency}", concurrency, count,
+                           getter(path, accept, items))
+            rows.append(result.row().replace("| ", f"| {label} ", 1))
+            print(rows[-1], flush=True)
+    return rows
+
+
+def run_backend(backend: str, rss: bool, only: str | None = None) -> list[str]:
     with running_server(backend, extra_env={"DICOM_FSYNC": "false"}) as server:
-        study, series = generate_uid(), generate_uid()
-        series_files = [instance(study, series, 512, 512, number=i) for i in range(40)]
-        stow(server, series_files)  # 40 x 512 KiB
-        meta_study, meta_series = generate_uid(), generate_uid()
-        stow(server, [instance(meta_study, meta_series, 16, 16, number=i) for i in range(100)])
-        multi = instance(study, generate_uid(), 256, 256, frames=30)
-        stow(server, [multi])
-        from pydicom import dcmread
-        multi_ds = dcmread(io.BytesIO(multi), stop_before_pixels=True)
-        first = dcmread(io.BytesIO(series_files[0]), stop_before_pixels=True)
-        one = f"/studies/{study}/series/{series}/instances/{first.SOPInstanceUID}"
-        frames = (f"/studies/{study}/series/{multi_ds.SeriesInstanceUID}/instances/"
-                  f"{multi_ds.SOPInstanceUID}/frames/1,10,20")
-        cases = [
-            ("single instance", one, "application/dicom; transfer-syntax=*", 1, 300),
-            ("series multipart (40 x 512 KiB)", f"/studies/{study}/series/{series}",
-             'multipart/related; type="application/dicom"; transfer-syntax=*', 40, 30),
-            ("study metadata (100 instances)", f"/studies/{meta_study}/metadata", None, 1, 200),
-            ("frames 1,10,20 (256x256x16)", frames, None, 3, 300),
-            ("rendered jpeg (512x512)", f"{one}/rendered", "image/jpeg", 1, 100),
-        ]
-        for name, path, accept, items, count in cases:
-            if only and only not in name:
-                continue
-            for concurrency in (1, 4):
-                drive(server, name, concurrency, max(4, count // 10), getter(path, accept, items))
-                result = drive(server, f"{name}, c={concurrency}", concurrency, count,
-                               getter(path, accept, items))
-                rows.append(result.row().replace("| ", f"| {backend} ", 1))
-                print(rows[-1], flush=True)
+        rows = run_cases(server, backend, prepare(server), only)
         if rss:
             rows.append(rss_row(server, backend))
             print(rows[-1], flush=True)

@@ -1,5 +1,7 @@
 """Fixtures: every database test runs on SQLite and PostgreSQL, every API test in both
-partition modes.
+partition modes; a module marked ``pytestmark = with_s3`` (``tests/s3_server.py``) runs on a
+third ``backend``, ``s3``: PostgreSQL with the blobs in a bucket of a real SeaweedFS server
+(one per test worker, started when first needed).
 
 PostgreSQL: ``DICOM_TEST_DATABASE_URL`` (a server URL whose user may create databases), else the
 local cluster at 127.0.0.1:5432 if it answers. With ``DICOM_REQUIRE_POSTGRES=1`` (set by
@@ -75,7 +77,35 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
+    """The database (``s3``: PostgreSQL with the blobs in a bucket, in modules marked
+    ``with_s3``)."""
     return request.param
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """This worker's SeaweedFS S3 server; the standard AWS variables point boto3 at it."""
+    from tests.s3_server import SeaweedServer
+
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweedfs")).start()
+    patch = pytest.MonkeyPatch()
+    for name, value in server.environment().items():
+        patch.setenv(name, value)
+    yield server
+    patch.undo()
+    server.close()
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    """A fresh, empty bucket on this worker's S3 server (~0.5 s)."""
+    return s3_server.new_bucket()
+
+
+@pytest.fixture
+def s3_prefix() -> str:
+    """A fresh key prefix: in the server's ``shared_bucket`` as good as a new bucket, and free."""
+    return f"t-{uuid.uuid4().hex[:12]}/"
 
 
 @pytest.fixture
@@ -104,9 +134,16 @@ def partition_mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_app(database_url: str, tmp_path: Path) -> Callable[..., Any]:
-    """Build an app on this test's database; keyword arguments override settings."""
+def make_app(database_url: str, tmp_path: Path, backend: str,
+             request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Build an app on this test's database (and bucket, on the ``s3`` backend); keyword
+    arguments override settings."""
     apps = []
+    blob_settings: dict[str, Any] = {}
+    if backend == "s3":
+        server = request.getfixturevalue("s3_server")
+        blob_settings = server.settings(server.shared_bucket,
+                                        request.getfixturevalue("s3_prefix"))
 
     def factory(**overrides: Any):
         settings = {
@@ -119,6 +156,7 @@ def make_app(database_url: str, tmp_path: Path) -> Callable[..., Any]:
             "SWEEP_BLOBS_AT_STARTUP": False,
             "SWEEP_INTERVAL_SECONDS": 0,
             "LOG_LEVEL": "WARNING",
+            **blob_settings,
         }
         settings.update(overrides)
         app = create_app(settings)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from ..blobs import FileSystemBlobStore
+from ..blobs import BlobStore
 from ..db import Database, DbConn
 from ..dicomweb.decode_limits import DecodeLimits
 from ..dicomweb.numbers import bounded_integer
@@ -109,7 +109,7 @@ def _close_db(exc: BaseException | None = None) -> None:
         get_database().release(conn)
 
 
-def get_blobstore() -> FileSystemBlobStore:
+def get_blobstore() -> BlobStore:
     """The app's blob store (created by the app factory)."""
     return current_app.extensions["dicom_blobs"]
 

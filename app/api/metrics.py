@@ -12,7 +12,7 @@ import time
 from flask import Blueprint, Flask, Response, current_app, g, request, request_started
 
 from .. import metrics
-from ..errors import BlobNotFoundError, DataStoreError
+from ..errors import BlobNotFoundError, DataStoreError, ObjectStoreError
 from ..services import operations as operations_service
 from .edge import get_database
 
@@ -79,7 +79,7 @@ def init_app(app: Flask) -> None:
 def count_backend_error(error: BaseException) -> None:
     """Count a request that failed on the database (or its pool) or on the blob store; called
     by the error handler for every error it answers."""
-    if isinstance(error, BlobNotFoundError):
+    if isinstance(error, (BlobNotFoundError, ObjectStoreError)):
         metrics.backend_error("blob_store")
     elif isinstance(error, DataStoreError):
         # A body that could not be spooled, or a file that could not be written, is an OSError.

@@ -88,7 +88,7 @@ def _stream(parts: list[FilePart], media_type: str) -> Response:
 def _send_single(part: FilePart, media_type: str) -> Response:
     """One file (or a range of it) as the whole body."""
     response = _file_response(FileBody([part]), content_type(media_type, part.transfer_syntax))
-    if not part.offset and part.length == part.path.stat().st_size:
+    if part.whole:
         response.cache_control.no_cache = True  # as send_file marked a whole file
     return response
 

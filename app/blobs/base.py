@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from .spool import SpoolFile
@@ -20,6 +21,16 @@ KEY = re.compile(r"[0-9a-f]{64}")
 
 class BlobStore:
     """Interface of a content-addressed blob store."""
+
+    #: The backend's name (health, logs): "filesystem" or "s3".
+    kind = ""
+    #: A local directory for temporary files (spools, transcodes).
+    tmp: Path
+    #: What the health check calls it.
+    description = "Blob store"
+    #: Whether ``exists`` costs next to nothing (a stat), so a retrieve of many instances
+    #: checks every file before its response starts; in object storage it is a request each.
+    cheap_exists = True
 
     def spool(self, head_size: int = 0) -> SpoolFile:
         """A temporary file to write an incoming blob to while hashing it (keeping its first
@@ -39,7 +50,19 @@ class BlobStore:
             return spool.key
 
     def open(self, key: str) -> BinaryIO:
-        """A read handle on the blob's bytes (FileNotFoundError if there is none)."""
+        """A handle to read the blob's bytes sequentially (FileNotFoundError if there is
+        none)."""
+        raise NotImplementedError
+
+    def open_range(self, key: str, offset: int, length: int) -> BinaryIO:
+        """A handle to read ``length`` bytes of the blob from ``offset`` sequentially (a
+        ranged GET in object storage; FileNotFoundError if there is none)."""
+        raise NotImplementedError
+
+    def open_seekable(self, key: str, size: int | None = None) -> BinaryIO:
+        """A seekable read handle (header parsing, frames): in object storage each read past
+        its buffer is a ranged GET, so a frame costs its own bytes, not the file's. ``size``:
+        the blob's size when the caller knows it."""
         raise NotImplementedError
 
     def exists(self, key: str) -> bool:
@@ -101,10 +124,27 @@ class BlobStore:
         """Write the store identity unless the store has one; return the one it has."""
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Drop open connections (before a fork: a child must not share its parent's); the
+        store opens new ones when used again."""
+
     def check(self, min_free_bytes: int = 0) -> None:
         """Raise if the store cannot be written and read, or has less than ``min_free_bytes``
         of room left (it could not take the next instances)."""
         raise NotImplementedError
+
+
+def remove_old_files(directory: Path, cutoff: float) -> int:
+    """Remove the files of ``directory`` last modified before ``cutoff``; return the count."""
+    removed = 0
+    for path in directory.iterdir():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def iter_file(handle: BinaryIO, chunk: int = CHUNK) -> Iterator[bytes]:

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .base import KEY, BlobStore
+from .base import KEY, BlobStore, remove_old_files
 from .spool import SpoolFile
 
 
@@ -32,6 +32,8 @@ QUARANTINE_DIR = ".quarantine"
 
 class FileSystemBlobStore(BlobStore):
     """Blobs as files under a root directory."""
+
+    kind = "filesystem"
 
     def __init__(self, root: str | os.PathLike[str], fsync: bool = True) -> None:
         self.root = Path(root)
@@ -137,6 +139,14 @@ class FileSystemBlobStore(BlobStore):
     def open(self, key: str) -> BinaryIO:
         return open(self._file(key), "rb")
 
+    def open_range(self, key: str, offset: int, length: int) -> BinaryIO:
+        handle = open(self._file(key), "rb")
+        handle.seek(offset)
+        return handle
+
+    def open_seekable(self, key: str, size: int | None = None) -> BinaryIO:
+        return open(self._file(key), "rb")
+
     def exists(self, key: str) -> bool:
         return os.path.exists(self._file(key))
 
@@ -158,16 +168,7 @@ class FileSystemBlobStore(BlobStore):
         return time.time() - os.stat(self._file(key)).st_mtime
 
     def remove_stale_temporary(self, min_age_seconds: float) -> int:
-        removed = 0
-        cutoff = time.time() - min_age_seconds
-        for path in self.tmp.iterdir():
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                pass
-        return removed
+        return remove_old_files(self.tmp, time.time() - min_age_seconds)
 
     def _quarantined(self, key: str) -> Path:
         if not KEY.fullmatch(key):

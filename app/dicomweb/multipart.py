@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import logging
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -23,8 +24,10 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser
 
-from ..blobs import SpoolFile
-from ..errors import InvalidMultipartRequestError, PayloadTooLargeError
+from ..blobs import BlobStore, SpoolFile
+from ..errors import DataStoreError, InvalidMultipartRequestError, PayloadTooLargeError
+
+logger = logging.getLogger(__name__)
 
 READ_SIZE = 256 * 1024
 #: Longest preamble skipped before the first boundary.
@@ -132,19 +135,38 @@ def iter_parts(stream: BinaryIO, boundary: str, new_spool: Callable[[], SpoolFil
 
 @dataclass(frozen=True, slots=True)
 class FilePart:
-    """A byte range of a file to send as one part; ``temporary`` files are removed after."""
+    """A byte range to send as one part: of a local ``path`` (``temporary`` files are removed
+    after), or of a stored blob (``blobs`` and ``key``; ``path`` None). ``whole``: the range is
+    the whole file."""
 
-    path: Path
+    path: Path | None
     transfer_syntax: str
     offset: int
     length: int
     temporary: bool = False
+    blobs: BlobStore | None = None
+    key: str = ""
+    whole: bool = False
+
+    def open(self, inside: int = 0) -> BinaryIO:
+        """A handle to read the part's bytes from ``inside`` on, sequentially (a blob's is one
+        ranged read of the rest of the part)."""
+        if self.blobs is not None:
+            return self.blobs.open_range(self.key, self.offset + inside, self.length - inside)
+        assert self.path is not None
+        handle = open(self.path, "rb")
+        handle.seek(self.offset + inside)
+        return handle
+
+    @property
+    def name(self) -> str:
+        return str(self.path) if self.path is not None else f"blob {self.key}"
 
 
 def discard(parts: list[FilePart]) -> None:
     """Remove the temporary files among ``parts``."""
     for part in parts:
-        if part.temporary:
+        if part.temporary and part.path is not None:
             try:
                 part.path.unlink()
             except FileNotFoundError:
@@ -210,7 +232,7 @@ class FileBody(io.RawIOBase):
             position += len(piece) if isinstance(piece, bytes) else piece.length
         self._size = position
         self._position = 0
-        self._open: tuple[int, BinaryIO] | None = None
+        self._open: tuple[int, BinaryIO, int] | None = None  # piece, handle, where in it
 
     def __len__(self) -> int:
         return self._size
@@ -239,11 +261,11 @@ class FileBody(io.RawIOBase):
         if isinstance(piece, bytes):
             data = piece[inside:inside + size] if inside or size < len(piece) else piece
         else:
-            handle = self._handle(index, piece)
-            handle.seek(piece.offset + inside)
+            handle = self._handle(index, piece, inside)
             data = handle.read(min(size, piece.length - inside))
             if not data:  # the file is shorter than its index entry says
-                raise OSError(f"{piece.path} ended {piece.length - inside} bytes early")
+                raise OSError(f"{piece.name} ended {piece.length - inside} bytes early")
+            self._open = (index, handle, inside + len(data))
         self._position += len(data)
         return data
 
@@ -252,12 +274,18 @@ class FileBody(io.RawIOBase):
         buffer[:len(data)] = data
         return len(data)
 
-    def _handle(self, index: int, part: FilePart) -> BinaryIO:
-        if self._open is not None and self._open[0] == index:
+    def _handle(self, index: int, part: FilePart, inside: int) -> BinaryIO:
+        """The open handle of piece ``index`` if it is at ``inside``, else a new one there
+        (read sequentially: object storage streams cannot seek)."""
+        if self._open is not None and self._open[0] == index and self._open[2] == inside:
             return self._open[1]
         self._close_handle()
-        handle = open(part.path, "rb")
-        self._open = (index, handle)
+        try:
+            handle = part.open(inside)
+        except (OSError, DataStoreError) as exc:  # the status is sent: the body ends here
+            logger.error("Cannot read %s while sending it: %s", part.name, exc)
+            raise
+        self._open = (index, handle, inside)
         return handle
 
     def _close_handle(self) -> None:

@@ -21,7 +21,7 @@ def check_health(database: Database, blobs: BlobStore, min_free_bytes: int = 0
         blobs.check(min_free_bytes)
 
     for name, description, probe in (
-            ("DicomBlobHealthCheck", "Blob store", blob_check),
+            ("DicomBlobHealthCheck", blobs.description, blob_check),
             ("MetadataHealthCheck", "Metadata store", blob_check),
             ("DatabaseHealthCheck", f"Index database ({database.dialect})",
              lambda: _ping(database))):

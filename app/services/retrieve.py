@@ -10,11 +10,15 @@ import functools
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, BinaryIO, Callable, Iterator, TypeVar
 
-from ..blobs import FileSystemBlobStore
+from pydicom.dataset import Dataset
+
+from ..blobs import BlobStore
 from ..dao import retrieve as dao
 from ..db import DbConn
 from ..dicomweb import pixels
@@ -96,41 +100,51 @@ def _missing(instance: VersionedInstance) -> BlobNotFoundError:
     return BlobNotFoundError()
 
 
-def _blob_path(blobs: FileSystemBlobStore, instance: VersionedInstance) -> Path:
-    """The file's path, checked to exist (files of a response are opened as it is sent)."""
-    path = blobs.path(instance.blob_key)
-    if not path.is_file():
+def _check_blob(blobs: BlobStore, instance: VersionedInstance) -> None:
+    if not blobs.exists(instance.blob_key):
         raise _missing(instance)
-    return path
 
 
-def _open(blobs: FileSystemBlobStore, instance: VersionedInstance):
+def _open(blobs: BlobStore, instance: VersionedInstance) -> BinaryIO:
+    """A seekable handle on an instance's file (in object storage each read past its buffer
+    is a ranged GET: a frame costs its bytes, not the file's)."""
     try:
-        return open(blobs.path(instance.blob_key), "rb")
+        handle = blobs.open_seekable(instance.blob_key, instance.blob_size)
     except (FileNotFoundError, IsADirectoryError):
         raise _missing(instance) from None
+    try:
+        # The head, read now: a blob missing from object storage shows here.
+        handle.peek(1)  # type: ignore[attr-defined]
+    except FileNotFoundError:
+        handle.close()
+        raise _missing(instance) from None
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
-def _transcoded(blobs: FileSystemBlobStore, instance: VersionedInstance, path: Path,
-                target: str, limits: DecodeLimits) -> FilePart:
+def _transcoded(blobs: BlobStore, instance: VersionedInstance, target: str,
+                limits: DecodeLimits) -> FilePart:
     pixels.check_size(instance.blob_size)
     if instance.transfer_syntax_uid not in pixels.TRANSCODABLE_SOURCES:
         raise pixels.TranscodingError()
-    with open(path, "rb") as source:
+    with _open(blobs, instance) as source:
         header = pixels.read_header(source)
-    limits.check(header, number_of_frames(header))
-    fd, name = tempfile.mkstemp(dir=blobs.tmp, prefix="transcode-")
-    try:
-        with os.fdopen(fd, "wb") as out, open(path, "rb") as source, limits.slot():
-            pixels.transcode(source, target, out)
-        return FilePart(Path(name), target, 0, os.path.getsize(name), temporary=True)
-    except BaseException:
-        os.unlink(name)
-        raise
+        limits.check(header, number_of_frames(header))
+        fd, name = tempfile.mkstemp(dir=blobs.tmp, prefix="transcode-")
+        try:
+            with os.fdopen(fd, "wb") as out, limits.slot():
+                pixels.transcode(source, target, out)
+            return FilePart(Path(name), target, 0, os.path.getsize(name), temporary=True,
+                            whole=True)
+        except BaseException:
+            os.unlink(name)
+            raise
 
 
 @_retry_if_deleted
-def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
+def retrieve_files(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
                    transfer_syntax: str, limits: DecodeLimits,
                    original: bool = False) -> tuple[Partition, list[FilePart]]:
     """The partition as stored and the files of a study, series or instance, each in
@@ -142,16 +156,22 @@ def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
     """
     parts: list[FilePart] = []
     partition, instances = _found_instances(conn, ids)
+    # In object storage each check is a request: a study or series is streamed without them
+    # (an object missing mid-stream ends the body early, as a file removed mid-stream does);
+    # one instance is still checked (404 after a concurrent delete, 500 for a loss).
+    check = blobs.cheap_exists or len(instances) == 1
     try:
         for instance in instances:
             if original:
                 instance = instance.original()
-            path = _blob_path(blobs, instance)
             stored = instance.transfer_syntax_uid or ""
             if pixels.needs_transcoding(stored, transfer_syntax):
-                parts.append(_transcoded(blobs, instance, path, transfer_syntax, limits))
+                parts.append(_transcoded(blobs, instance, transfer_syntax, limits))
             else:
-                parts.append(FilePart(path, stored, 0, instance.blob_size))
+                if check:
+                    _check_blob(blobs, instance)
+                parts.append(FilePart(None, stored, 0, instance.blob_size, blobs=blobs,
+                                      key=instance.blob_key, whole=True))
     except BaseException:
         discard(parts)
         raise
@@ -159,7 +179,7 @@ def retrieve_files(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
 
 
 @_retry_if_deleted
-def retrieve_frames(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
+def retrieve_frames(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
                     frames: list[int], negotiated: Negotiated,
                     limits: DecodeLimits) -> tuple[Iterator[bytes], str]:
     """The requested frames (1-based) of an instance, streamed from its file, and the transfer
@@ -170,9 +190,20 @@ def retrieve_frames(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
     as the response is sent. A later frame that cannot be produced ends the body early.
     """
     instance = _instances(conn, ids)[0]
-    handle = _open(blobs, instance)
+    layout = _LAYOUTS.get(instance.blob_key) if negotiated.media_type != JP2 else None
+    if layout is not None and pixels.frame_decodes(layout, _target(negotiated)):
+        layout = None  # decoded from the whole header: read it
+    if layout is None:
+        handle = _open(blobs, instance)
+    else:  # the header was read before: straight to the frames' bytes
+        try:
+            handle = blobs.open_seekable(instance.blob_key, instance.blob_size)
+        except FileNotFoundError:
+            raise _missing(instance) from None
     try:
-        layout = _layout(handle, instance)
+        if layout is None:
+            layout = _layout(handle, instance)
+            _LAYOUTS.put(instance.blob_key, layout)
         if any(frame > layout.number_of_frames for frame in frames):
             raise FrameNotFoundError()
         produce, syntax = _frame_producer(handle, layout, negotiated)
@@ -184,10 +215,49 @@ def retrieve_frames(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
         except (ValueError, EOFError) as exc:  # a stored file whose pixel data is too short
             logger.warning("Cannot read the frames of %s: %s", instance.sop_instance_uid, exc)
             raise FrameNotFoundError() from None
+        except FileNotFoundError:  # gone since its layout was cached
+            raise _missing(instance) from None
     except BaseException:
         handle.close()
         raise
     return _stream_frames(handle, first, produce, frames[1:], instance), syntax
+
+
+class _LayoutCache:
+    """The frame layouts (pixel data offset, frame size, frame count) of recently read files,
+    by blob key: content-addressed, so never stale. A viewer fetching an instance's frames one
+    request at a time has its header parsed once (in object storage: one ranged GET less per
+    request). Only layouts whose frames are read without decoding are kept, with just the
+    attributes that needs; a request that decodes reads the header."""
+
+    _ATTRIBUTES = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated")
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._items: OrderedDict[str, pixels.PixelLayout] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> pixels.PixelLayout | None:
+        with self._lock:
+            layout = self._items.get(key)
+            if layout is not None:
+                self._items.move_to_end(key)
+            return layout
+
+    def put(self, key: str, layout: pixels.PixelLayout) -> None:
+        if layout.value_offset < 0 or pixels.frame_decodes(layout, None):
+            return  # deflated, or 1-bit frames: decoded, from the whole dataset
+        small = Dataset()
+        for name in self._ATTRIBUTES:
+            if name in layout.dataset:
+                setattr(small, name, layout.dataset[name].value)
+        with self._lock:
+            self._items[key] = replace(layout, dataset=small)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_LAYOUTS = _LayoutCache()
 
 
 def _target(negotiated: Negotiated) -> str | None:
@@ -246,7 +316,7 @@ def _layout(handle, instance: VersionedInstance) -> pixels.PixelLayout:
 
 
 @_retry_if_deleted
-def retrieve_rendered(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds, frame: int,
+def retrieve_rendered(conn: DbConn, blobs: BlobStore, ids: ResourceIds, frame: int,
                       media_type: str, quality: int, limits: DecodeLimits) -> bytes:
     """Frame ``frame`` (1-based) of an instance rendered as ``media_type``."""
     instance = _instances(conn, ids)[0]
@@ -293,7 +363,7 @@ def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: Callable[[s
 
 
 @_retry_if_deleted
-def retrieve_bulkdata(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds,
+def retrieve_bulkdata(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
                       tag_path: str) -> tuple[FilePart | bytes, str]:
     """The value of a binary element of an instance (decisions §5) and the stored transfer
     syntax: a file range to stream, or the bytes of a small element inside a sequence."""
@@ -312,4 +382,5 @@ def retrieve_bulkdata(conn: DbConn, blobs: FileSystemBlobStore, ids: ResourceIds
         raise BulkDataNotFoundError()
     if found.data is not None:
         return found.data, stored
-    return FilePart(blobs.path(instance.blob_key), stored, found.offset, found.length), stored
+    return FilePart(None, stored, found.offset, found.length, blobs=blobs,
+                    key=instance.blob_key), stored

@@ -55,5 +55,15 @@ def blob_files(app: Any) -> list[Path]:
             and p.name not in (LAYOUT_FILE, IDENTITY_FILE)]
 
 
+def blob_keys(app: Any) -> list[str]:
+    """The keys of the stored blobs, on either blob store backend."""
+    return sorted(app.extensions["dicom_blobs"].keys())
+
+
+def blob_bytes(app: Any, key: str) -> bytes:
+    with app.extensions["dicom_blobs"].open(key) as handle:
+        return handle.read()
+
+
 def temp_files(app: Any) -> list[Path]:
     return [p for p in (blob_root(app) / ".tmp").iterdir()]

@@ -8,6 +8,10 @@ import pytest
 from app.dicomweb.identifiers import uid_error_message
 from tests.api.helpers import store
 from tests.dicom_factory import make_dataset, to_bytes, uid
+from tests.s3_server import with_s3
+
+#: Also on PostgreSQL with the S3 blob store.
+pytestmark = with_s3
 
 
 def rows(app: Any, sql: str, params: tuple = ()) -> list[dict[str, Any]]:

@@ -14,13 +14,12 @@ from app import create_app
 from app.services import maintenance
 from app.services.blob_sweep import SweepSettings, sweep_blobs
 from tests.api.helpers import store
+from tests.blob_support import backdate, corrupt
 from tests.dicom_factory import make_dataset, to_bytes
+from tests.s3_server import with_s3
 
-OLD = time.time() - 7200
-
-
-def _age(path) -> None:
-    os.utime(path, (OLD, OLD))
+def _age(blobs, key: str, quarantined: bool = False) -> None:
+    backdate(blobs, key, 7200, quarantined)
 
 
 def _sweep(app, **settings):
@@ -28,6 +27,7 @@ def _sweep(app, **settings):
                        SweepSettings(**settings))
 
 
+@with_s3
 def test_sweep_quarantines_old_orphans_and_keeps_stored_files(make_app):
     app = make_app()
     client = app.test_client()
@@ -36,13 +36,13 @@ def test_sweep_quarantines_old_orphans_and_keeps_stored_files(make_app):
     assert store(client, "", ds).status_code == 200
     stored = [key for key in blobs.keys()]
     assert len(stored) == 1
-    _age(blobs.path(stored[0]))
+    _age(blobs, stored[0])
     old_orphan = blobs.put_bytes(b"left behind by a crashed store")
-    _age(blobs.path(old_orphan))
+    _age(blobs, old_orphan)
     young_orphan = blobs.put_bytes(b"a store still in flight")
     stale_tmp = blobs.tmp / "spool-stale"
     stale_tmp.write_bytes(b"x")
-    _age(stale_tmp)
+    os.utime(stale_tmp, (time.time() - 7200,) * 2)
 
     report = _sweep(app)
 
@@ -56,19 +56,21 @@ def test_sweep_quarantines_old_orphans_and_keeps_stored_files(make_app):
     assert response.status_code == 200 and response.data == to_bytes(ds)
 
 
+@with_s3
 def test_the_quarantine_is_purged_only_after_its_retention(make_app):
     app = make_app()
     blobs = app.extensions["dicom_blobs"]
     orphan = blobs.put_bytes(b"orphan")
-    _age(blobs.path(orphan))
+    _age(blobs, orphan)
     assert _sweep(app).quarantined == 1
     assert _sweep(app, quarantine_retention_seconds=3600).purged == 0
     assert [key for key, _ in blobs.quarantined()] == [orphan]
-    _age(blobs.quarantine_dir / orphan)
+    _age(blobs, orphan, quarantined=True)
     assert _sweep(app, quarantine_retention_seconds=3600).purged == 1
     assert list(blobs.quarantined()) == [] and not blobs.exists(orphan)
 
 
+@with_s3
 def test_a_sweep_finding_too_many_unreferenced_files_stops(make_app):
     """The database looks like another archive's, or a restored backup: more than
     SWEEP_MAX_SHARE of the files have no row. Nothing moves; --force moves them."""
@@ -78,7 +80,7 @@ def test_a_sweep_finding_too_many_unreferenced_files_stops(make_app):
     assert store(client, "", *[make_dataset(pixels=False) for _ in range(4)]).status_code == 200
     orphans = [blobs.put_bytes(f"orphan {n}".encode()) for n in range(12)]
     for key in blobs.keys():
-        _age(blobs.path(key))
+        _age(blobs, key)
 
     report = _sweep(app, max_share=0.5)
 
@@ -95,11 +97,12 @@ def test_a_sweep_finding_too_many_unreferenced_files_stops(make_app):
     assert len(list(blobs.keys())) == 4
 
 
+@with_s3
 def test_sweep_command_dry_run_moves_nothing(make_app):
     app = make_app()
     blobs = app.extensions["dicom_blobs"]
     orphan = blobs.put_bytes(b"orphan")
-    _age(blobs.path(orphan))
+    _age(blobs, orphan)
     runner = app.test_cli_runner()
     result = runner.invoke(args=["blobs", "sweep", "--dry-run"])
     assert result.exit_code == 0, result.output
@@ -113,6 +116,7 @@ def test_sweep_command_dry_run_moves_nothing(make_app):
     assert "Restored 1 files." in result.output and blobs.exists(orphan)
 
 
+@with_s3
 def test_storing_the_bytes_of_an_old_orphan_refreshes_it(make_app):
     """A store that reuses an old unreferenced file makes it young again, so a sweep that
     found it unreferenced just before the store committed leaves it (issue #15, item 3)."""
@@ -121,12 +125,13 @@ def test_storing_the_bytes_of_an_old_orphan_refreshes_it(make_app):
     blobs = app.extensions["dicom_blobs"]
     ds = make_dataset()
     orphan = blobs.put_bytes(to_bytes(ds))  # a crashed store of the same instance
-    _age(blobs.path(orphan))
+    _age(blobs, orphan)
     assert store(client, "", ds).status_code == 200
     assert blobs.age(orphan) < 60
     assert _sweep(app).quarantined == 0 and blobs.exists(orphan)
 
 
+@with_s3
 def test_a_sweep_waits_for_a_store_committing_the_same_file(make_app):
     """A store of an old orphan's bytes is between its file check and its commit: the sweep
     found the file unreferenced and old, but takes the file's row lock before it moves it,
@@ -134,7 +139,7 @@ def test_a_sweep_waits_for_a_store_committing_the_same_file(make_app):
     app = make_app()
     blobs = app.extensions["dicom_blobs"]
     orphan = blobs.put_bytes(b"the bytes a store is committing")
-    _age(blobs.path(orphan))
+    _age(blobs, orphan)
     database = app.extensions["dicom_db"]
     committing = database.connect()  # the store's transaction, holding its new row
     found = {}
@@ -152,6 +157,7 @@ def test_a_sweep_waits_for_a_store_committing_the_same_file(make_app):
     assert blobs.exists(orphan)
 
 
+@with_s3
 def test_verify_command_lists_files_whose_bytes_changed(make_app):
     app = make_app()
     blobs = app.extensions["dicom_blobs"]
@@ -160,13 +166,14 @@ def test_verify_command_lists_files_whose_bytes_changed(make_app):
     result = runner.invoke(args=["blobs", "verify"])
     assert result.exit_code == 0, result.output
     assert "Checked 2 files, 0 damaged." in result.output
-    blobs.path(damaged).write_bytes(b"changed")
+    corrupt(blobs, damaged, b"changed")
     result = runner.invoke(args=["blobs", "verify"])
     assert result.exit_code == 1
     assert f"damaged: {damaged}" in result.output and intact not in result.output
     assert "Checked 2 files, 1 damaged." in result.output
 
 
+@with_s3
 def test_verify_command_skips_a_file_removed_while_it_runs(make_app, monkeypatch):
     app = make_app()
     blobs = app.extensions["dicom_blobs"]

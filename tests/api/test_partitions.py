@@ -10,6 +10,10 @@ from app.api.edge import get_database
 from app.services import partitions as partition_service
 from tests.api.helpers import store
 from tests.dicom_factory import make_dataset
+from tests.s3_server import with_s3
+
+#: Also on PostgreSQL with the S3 blob store.
+pytestmark = with_s3
 
 PREFIXES = ["", "/v1", "/v1.0-prerelease", "/v2"]
 INVALID_NAMES = ["a" * 65, "a b", "caf\u00e9", "..", ".", "a;DROP TABLE partitions;--",

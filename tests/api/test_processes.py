@@ -39,12 +39,13 @@ def test_config_processes_below_one_fails():
         resolve({"DICOM_PROCESSES": "0"})
 
 
-def _start(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+def _start(tmp_path: Path, extra_env: dict[str, str] | None = None
+           ) -> tuple[subprocess.Popen, int]:
     """``python wsgi.py`` with two processes on SQLite, answering; (process, port)."""
     port = _free_port()
     env = {**os.environ, "DICOM_DATA_DIR": str(tmp_path), "DICOM_PORT": str(port),
            "DICOM_PROCESSES": "2", "DICOM_THREADS": "2", "DICOM_LOG_LEVEL": "WARNING",
-           "DICOM_DATABASE_URL": f"sqlite:///{tmp_path / 'dicom.sqlite3'}"}
+           "DICOM_DATABASE_URL": f"sqlite:///{tmp_path / 'dicom.sqlite3'}", **(extra_env or {})}
     process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 30
@@ -76,8 +77,9 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def _established(pid: int, port: int) -> int:
-    """Connections to local ``port`` that process ``pid`` holds open (from /proc)."""
+def _established(pid: int, port: int, remote: bool = False) -> int:
+    """Connections to local ``port`` (``remote``: to a server on ``port``) that process
+    ``pid`` holds open (from /proc)."""
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -91,7 +93,7 @@ def _established(pid: int, port: int) -> int:
         with open(table) as lines:
             for line in list(lines)[1:]:
                 fields = line.split()
-                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                local_port = int(fields[2 if remote else 1].rsplit(":", 1)[1], 16)
                 if local_port == port and fields[3] == "01" and fields[9] in inodes:
                     count += 1
     return count
@@ -120,10 +122,20 @@ def test_wsgi_two_processes_share_keep_alive_connections_evenly(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_wsgi_two_processes_storing_at_once_keep_every_file_exact(tmp_path):
+@pytest.mark.parametrize("blob_store", ["filesystem", "s3"])
+def test_wsgi_two_processes_storing_at_once_keep_every_file_exact(tmp_path, blob_store, request):
     """Four clients store distinct instances at once through both processes (fsync on, the
-    default: spooled through O_DIRECT buffers); every instance reads back byte for byte."""
-    process, port = _start(tmp_path)
+    default: spooled through O_DIRECT buffers; or into S3, where the forked processes must not
+    share the parent's connections); every instance reads back byte for byte."""
+    extra_env = {}
+    if blob_store == "s3":
+        server = request.getfixturevalue("s3_server")
+        settings = server.settings(server.shared_bucket, request.getfixturevalue("s3_prefix"))
+        extra_env = {**server.environment(), **{f"DICOM_{k}": v for k, v in settings.items()}}
+    process, port = _start(tmp_path, extra_env)
+    if blob_store == "s3":  # the parent's startup connections were closed before the fork
+        assert _established(process.pid, int(server.endpoint_url.rsplit(":", 1)[1]),
+                            remote=True) == 0
     study = "1.2.826.0.1.3680043.8.498.78"
     sent: dict[str, bytes] = {}
     errors: list[str] = []

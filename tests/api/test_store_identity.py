@@ -7,6 +7,11 @@ from typing import Any
 import pytest
 
 from app import StartupError
+from tests.blob_support import remove_identity
+from tests.s3_server import with_s3
+
+#: Also on PostgreSQL with the S3 blob store.
+pytestmark = with_s3
 
 
 def _identity_in_database(app: Any) -> str | None:
@@ -29,12 +34,15 @@ def test_first_start_writes_one_identity_into_both(make_app):
     assert again.extensions["dicom_blobs"].identity() == identity
 
 
-def test_another_archives_blob_store_refuses_to_start(make_app, tmp_path):
-    make_app(BLOB_STORE_PATH=str(tmp_path / "other"))  # the other archive's store
-    _forget_in_database(make_app(BLOB_STORE_PATH=str(tmp_path / "other")))
+def test_another_archives_blob_store_refuses_to_start(make_app, tmp_path, backend):
+    # The other archive's store: another folder, or another prefix in the bucket.
+    other = ({"S3_PREFIX": f"other-{tmp_path.name}/"} if backend == "s3"
+             else {"BLOB_STORE_PATH": str(tmp_path / "other")})
+    make_app(**other)
+    _forget_in_database(make_app(**other))
     make_app()  # this database now belongs to the default store
     with pytest.raises(StartupError, match="not one archive's index and files"):
-        make_app(BLOB_STORE_PATH=str(tmp_path / "other"))
+        make_app(**other)
 
 
 def test_a_database_without_identity_beside_an_identified_store_refuses_to_start(make_app):
@@ -54,7 +62,7 @@ def test_an_existing_pair_without_identities_adopts_one_on_upgrade(make_app):
     app = make_app()
     blobs = app.extensions["dicom_blobs"]
     _forget_in_database(app)
-    (blobs.root / ".store-id").unlink()  # as a store and database from before identities
+    remove_identity(blobs)  # as a store and database from before identities
     upgraded = make_app()
     identity = upgraded.extensions["dicom_blobs"].identity()
     assert identity and _identity_in_database(upgraded) == identity

@@ -14,9 +14,13 @@ import pytest
 from app.services import extended_query_tags as extended_query_tags_service
 from tests.api.helpers import DICOM_JSON, store, values
 from tests.api.stow_support import (FAILED_ATTRIBUTES, RETRIEVE_URL, SOP_CLASS, SOP_INSTANCE,
-                                    WARNING_REASON, blob_files, comments, count, failed,
+                                    WARNING_REASON, blob_bytes, blob_keys, comments, count, failed,
                                     failure_reasons, referenced, rows, temp_files)
 from tests.dicom_factory import CT_IMAGE_STORAGE, make_dataset, multipart, to_bytes, uid
+from tests.s3_server import with_s3
+
+#: Also on PostgreSQL with the S3 blob store.
+pytestmark = with_s3
 
 
 def _instance_url(host: str, prefix: str, base: str, ds) -> str:
@@ -88,11 +92,11 @@ def test_store_into_two_partitions_shares_one_blob(make_app):
     instances = rows(app, "SELECT partition_key, blob_key FROM instances ORDER BY partition_key")
     assert len({r["partition_key"] for r in instances}) == 2
     assert len({r["blob_key"] for r in instances}) == 1
-    assert len(blob_files(app)) == 1  # identical bytes take disk space once
+    assert len(blob_keys(app)) == 1  # identical bytes take disk space once
     assert rows(app, "SELECT ref_count FROM blobs") == [{"ref_count": 2}]
-    [blob] = blob_files(app)
-    assert blob.name == instances[0]["blob_key"] == hashlib.sha256(data).hexdigest()
-    assert blob.read_bytes() == data  # stored as sent, content-addressed by SHA-256
+    [blob] = blob_keys(app)
+    assert blob == instances[0]["blob_key"] == hashlib.sha256(data).hexdigest()
+    assert blob_bytes(app, blob) == data  # stored as sent, content-addressed by SHA-256
     assert temp_files(app) == []
 
 
@@ -184,7 +188,7 @@ def test_store_part_of_wrong_type_returns_415_and_stores_nothing(make_app):
     assert response.status_code == 415
     assert response.get_data(as_text=True) == (
         "The specified content type 'application/json' is not supported.")
-    assert count(app, "instances") == 0 and blob_files(app) == [] and temp_files(app) == []
+    assert count(app, "instances") == 0 and blob_keys(app) == [] and temp_files(app) == []
 
 
 @pytest.mark.parametrize("content_type,status,text", [
@@ -365,7 +369,7 @@ def test_store_multipart_several_batches_returns_each_outcome(make_app, monkeypa
     assert [values(i, SOP_INSTANCE)[0] for i in referenced(response.json)] == [
         d.SOPInstanceUID for d in datasets]
     assert failure_reasons(response.json) == [43264, 45070]
-    assert count(app, "instances") == 4 and len(blob_files(app)) == 4
+    assert count(app, "instances") == 4 and len(blob_keys(app)) == 4
 
 
 @pytest.mark.parametrize("header", ["short", "longer than the head"])
@@ -432,7 +436,7 @@ def test_stored_bytes_are_exact_with_fsync_on(make_app, partition_mode, base):
             f"/instances/{ds.SOPInstanceUID}",
             headers={"Accept": "application/dicom; transfer-syntax=*"})
         assert response.status_code == 200 and response.data == sent
-    assert sorted(f.name for f in blob_files(app)) == sorted(
+    assert blob_keys(app) == sorted(
         hashlib.sha256(d).hexdigest() for d in data)
     assert temp_files(app) == []
 

@@ -7,7 +7,12 @@ import pytest
 from app.dicomweb.pixels import SIZE_LIMIT
 from tests.api.helpers import store
 from tests.api.wado_helpers import instance_url, parts, read, bundled_file
+from tests.blob_support import remove_behind_the_index
 from tests.dicom_factory import make_dataset, to_bytes, uid
+from tests.s3_server import with_s3
+
+#: Also on PostgreSQL with the S3 blob store.
+pytestmark = with_s3
 
 EXPLICIT = "1.2.840.10008.1.2.1"
 J2K = "1.2.840.10008.1.2.4.90"
@@ -285,7 +290,7 @@ def test_retrieve_missing_blob_returns_500_generic(make_app, caplog):
     store(client, "", ds)
     blobs = app.extensions["dicom_blobs"]
     for key in list(blobs.keys()):
-        blobs.path(key).unlink()
+        remove_behind_the_index(blobs, key)
     for suffix in ("", "/frames/1", "/rendered", "/bulkdata/7FE00010"):
         response = client.get(instance_url("", ds) + suffix)
         assert response.status_code == 500, suffix
