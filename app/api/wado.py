@@ -169,6 +169,7 @@ def retrieve_instance_metadata(study: str, series: str, instance: str):
 
 
 @bp.get(f"{INSTANCE}/frames/<frames>")
+@by_partition_name
 def retrieve_frames(study: str, series: str, instance: str, frames: str):
     """Frames (1-based, comma-separated) as application/octet-stream (or image/jp2) parts."""
     ids = _ids(study, series, instance)
@@ -176,8 +177,9 @@ def retrieve_frames(study: str, series: str, instance: str, frames: str):
     negotiated = accept.negotiate(request.headers.get("Accept"), accept.FRAME_RULES)
     if not negotiated.multipart and len(numbers) > 1:
         raise BadRequestError(SINGLE_FRAME_ONLY)
-    data, syntax = service.retrieve_frames(get_db(), get_blobstore(), ids, numbers, negotiated,
-                                           get_decode_limits())
+    partition, data, syntax = service.retrieve_frames(get_db(), get_blobstore(), ids, numbers,
+                                                      negotiated, get_decode_limits())
+    partition_found(partition)
     if not negotiated.multipart:
         with closing(data):
             return Response(next(data),
@@ -188,18 +190,21 @@ def retrieve_frames(study: str, series: str, instance: str, frames: str):
 def _rendered(ids: ResourceIds, frame: int) -> Response:
     media_type = accept.negotiate_rendered(request.headers.get("Accept"))
     quality = parse_quality(request.args.get("quality"))
-    image = service.retrieve_rendered(get_db(), get_blobstore(), ids, frame, media_type, quality,
-                                      get_decode_limits())
+    partition, image = service.retrieve_rendered(get_db(), get_blobstore(), ids, frame,
+                                                 media_type, quality, get_decode_limits())
+    partition_found(partition)
     return Response(image, content_type=media_type)
 
 
 @bp.get(f"{INSTANCE}/rendered")
+@by_partition_name
 def retrieve_rendered_instance(study: str, series: str, instance: str):
     """The first frame of an instance as image/jpeg or image/png."""
     return _rendered(_ids(study, series, instance), 1)
 
 
 @bp.get(f"{INSTANCE}/frames/<frame>/rendered")
+@by_partition_name
 def retrieve_rendered_frame(study: str, series: str, instance: str, frame: str):
     """One frame (1-based) as image/jpeg or image/png."""
     ids = _ids(study, series, instance)
@@ -210,12 +215,15 @@ def retrieve_rendered_frame(study: str, series: str, instance: str, frame: str):
 
 
 @bp.get(f"{INSTANCE}/bulkdata/<path:tag_path>")
+@by_partition_name
 def retrieve_bulkdata(study: str, series: str, instance: str, tag_path: str):
     """The value of a binary attribute named by a metadata BulkDataURI (decisions §5):
     application/octet-stream, single part or (when asked) multipart/related."""
     ids = _ids(study, series, instance)
     negotiated = accept.negotiate(request.headers.get("Accept"), accept.BULKDATA_RULES)
-    found, syntax = service.retrieve_bulkdata(get_db(), get_blobstore(), ids, tag_path)
+    partition, found, syntax = service.retrieve_bulkdata(get_db(), get_blobstore(), ids,
+                                                         tag_path)
+    partition_found(partition)
     if isinstance(found, bytes):
         if negotiated.multipart:
             return _multipart_bytes([found], negotiated.media_type, syntax)

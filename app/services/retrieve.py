@@ -81,12 +81,8 @@ def _retry_if_deleted(fn: Callable[..., _T]) -> Callable[..., _T]:
     return wrapper
 
 
-def _instances(conn: DbConn, ids: ResourceIds) -> list[VersionedInstance]:
-    return _found_instances(conn, ids)[1]
-
-
-def _found_instances(conn: DbConn,
-                     ids: ResourceIds) -> tuple[Partition, list[VersionedInstance]]:
+def _instances(conn: DbConn, ids: ResourceIds) -> tuple[Partition, list[VersionedInstance]]:
+    """The partition as stored and the visible instances; the resource's 404 if none."""
     partition, rows = dao.list_instances(conn, ids.partition_name, ids.study, ids.series,
                                          ids.sop)
     if partition is None:
@@ -155,7 +151,7 @@ def retrieve_files(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
     is a 406 before anything is sent (decisions §5: each instance is transcoded as needed).
     """
     parts: list[FilePart] = []
-    partition, instances = _found_instances(conn, ids)
+    partition, instances = _instances(conn, ids)
     # In object storage each check is a request: a study or series is streamed without them
     # (an object missing mid-stream ends the body early, as a file removed mid-stream does);
     # one instance is still checked (404 after a concurrent delete, 500 for a loss).
@@ -181,15 +177,15 @@ def retrieve_files(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
 @_retry_if_deleted
 def retrieve_frames(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
                     frames: list[int], negotiated: Negotiated,
-                    limits: DecodeLimits) -> tuple[Iterator[bytes], str]:
-    """The requested frames (1-based) of an instance, streamed from its file, and the transfer
-    syntax they are in.
+                    limits: DecodeLimits) -> tuple[Partition, Iterator[bytes], str]:
+    """The partition as stored, the requested frames (1-based) of an instance, streamed from
+    its file, and the transfer syntax they are in.
 
     Everything that can fail with a status is checked, and the first frame produced, before
     this returns; the later frames are read (or decoded, one at a time, each in a decode slot)
     as the response is sent. A later frame that cannot be produced ends the body early.
     """
-    instance = _instances(conn, ids)[0]
+    partition, [instance, *_] = _instances(conn, ids)
     layout = _LAYOUTS.get(instance.blob_key) if negotiated.media_type != JP2 else None
     if layout is not None and pixels.frame_decodes(layout, _target(negotiated)):
         layout = None  # decoded from the whole header: read it
@@ -220,7 +216,7 @@ def retrieve_frames(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
     except BaseException:
         handle.close()
         raise
-    return _stream_frames(handle, first, produce, frames[1:], instance), syntax
+    return partition, _stream_frames(handle, first, produce, frames[1:], instance), syntax
 
 
 class _LayoutCache:
@@ -317,9 +313,11 @@ def _layout(handle, instance: VersionedInstance) -> pixels.PixelLayout:
 
 @_retry_if_deleted
 def retrieve_rendered(conn: DbConn, blobs: BlobStore, ids: ResourceIds, frame: int,
-                      media_type: str, quality: int, limits: DecodeLimits) -> bytes:
-    """Frame ``frame`` (1-based) of an instance rendered as ``media_type``."""
-    instance = _instances(conn, ids)[0]
+                      media_type: str, quality: int,
+                      limits: DecodeLimits) -> tuple[Partition, bytes]:
+    """The partition as stored and frame ``frame`` (1-based) of an instance rendered as
+    ``media_type``."""
+    partition, [instance, *_] = _instances(conn, ids)
     check_render_size(instance.blob_size)
     with _open(blobs, instance) as handle:
         layout = _layout(handle, instance)
@@ -327,7 +325,8 @@ def retrieve_rendered(conn: DbConn, blobs: BlobStore, ids: ResourceIds, frame: i
             raise FrameNotFoundError()
         limits.check_render(layout.dataset)
         with limits.slot():
-            return render_frame(handle, layout.transfer_syntax, frame - 1, media_type, quality)
+            return partition, render_frame(handle, layout.transfer_syntax, frame - 1,
+                                           media_type, quality)
 
 
 def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: Callable[[str], str],
@@ -364,13 +363,14 @@ def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: Callable[[s
 
 @_retry_if_deleted
 def retrieve_bulkdata(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
-                      tag_path: str) -> tuple[FilePart | bytes, str]:
-    """The value of a binary element of an instance (decisions §5) and the stored transfer
-    syntax: a file range to stream, or the bytes of a small element inside a sequence."""
+                      tag_path: str) -> tuple[Partition, FilePart | bytes, str]:
+    """The partition as stored, the value of a binary element of an instance (decisions §5)
+    and the stored transfer syntax: a file range to stream, or the bytes of a small element
+    inside a sequence."""
     path = parse_tag_path(tag_path)
     if path is None:
         raise BulkDataNotFoundError()
-    instance = _instances(conn, ids)[0]
+    partition, [instance, *_] = _instances(conn, ids)
     stored = instance.transfer_syntax_uid or ""
     with _open(blobs, instance) as handle:
         try:
@@ -381,6 +381,6 @@ def retrieve_bulkdata(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
     if found is None:
         raise BulkDataNotFoundError()
     if found.data is not None:
-        return found.data, stored
-    return FilePart(None, stored, found.offset, found.length, blobs=blobs,
-                    key=instance.blob_key), stored
+        return partition, found.data, stored
+    return partition, FilePart(None, stored, found.offset, found.length, blobs=blobs,
+                               key=instance.blob_key), stored

@@ -336,8 +336,18 @@ def test_retrieve_finds_the_partition_in_any_case_and_a_missing_one_comes_first(
         assert client.get(f"{study}/metadata").get_json()[0]["00100020"]["Value"] == [
             ds.PatientID]
         assert client.get(f"/partitions/{name}/studies/{uid()}").status_code == 404
+        one = instance_url(f"/partitions/{name}", ds)
+        assert client.get(f"{one}/frames/1").status_code == 200
+        assert client.get(f"{one}/rendered").status_code == 200
+        assert client.get(f"{one}/bulkdata/7FE00010").status_code == 200
+        assert client.get(f"{one}/frames/2").status_code == 404
     missing = f"/partitions/Nope/studies/{ds.StudyInstanceUID}"
+    nowhere = instance_url("/partitions/Nope", ds)
     for path, accept in ((missing, None), (f"{missing}/metadata", None),
+                         (f"{nowhere}/frames/1", None), (f"{nowhere}/frames/0", None),
+                         (f"{nowhere}/rendered", None), (f"{nowhere}/rendered", "text/plain"),
+                         (f"{nowhere}/frames/1/rendered", None),
+                         (f"{nowhere}/bulkdata/7FE00010", None),
                          ("/partitions/Nope/studies/not..a..uid", None),
                          (f"{missing}/metadata", "image/png"), (missing, "text/plain"),
                          (instance_url("/partitions/Nope", ds), None)):
