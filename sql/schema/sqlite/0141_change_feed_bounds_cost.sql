@@ -1,0 +1,2 @@
+-- The change feed's read bounds are PostgreSQL's (postgresql/0141_change_feed_bounds_cost.sql):
+-- nothing to do on SQLite.
