@@ -8,3 +8,4 @@ ALTER SEQUENCE watermark_sequence RESTART WITH 1;
 INSERT INTO partitions (partition_key, partition_name, created_date)
 VALUES (1, 'Microsoft.Default', now());
 ALTER TABLE partitions ALTER COLUMN partition_key RESTART WITH 2;
+UPDATE blob_sweep_schedule SET last_started = NULL;

@@ -1,5 +1,5 @@
-"""Maintenance rows: the blob sweep's reference check and lock, released files, the store
-identity, a new database's first statistics (sql: common/ and <dialect>/maintenance.sql)."""
+"""Maintenance rows: the blob sweep's reference check, lock and schedule, released files, the
+store identity, a new database's first statistics (sql: common/ and <dialect>/maintenance.sql)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -35,6 +35,12 @@ def list_released(conn: DbConn, max_rows: int) -> list[str]:
 def claim_unreferenced(conn: DbConn, blob_key: str, now: datetime) -> bool:
     """Lock a key no row references (inside a write transaction); False if a row exists."""
     return conn.run("claim_unreferenced_blob", blob_key=blob_key, created_date=now) is not None
+
+
+def claim_periodic_sweep(conn: DbConn, started: datetime, due_before: datetime) -> bool:
+    """Claim this interval's periodic sweep: False when a sweep started after ``due_before``
+    (on any node)."""
+    return conn.run("claim_periodic_blob_sweep", started=started, due_before=due_before) > 0
 
 
 def get_store_identity(conn: DbConn) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
 from ..blobs import BlobStore
@@ -198,8 +198,25 @@ def _quarantine(conn: DbConn, blobs: BlobStore, key: str, min_age_seconds: float
         return False
 
 
+#: A node sweeps when no node started a sweep in this share of the interval (timers of nodes
+#: started at different times drift apart; a sweep is never skipped for a whole interval).
+_DUE_SHARE = 0.9
+
+
+def claim_periodic_sweep(database: Database, interval_seconds: float) -> bool:
+    """Whether this node runs this interval's periodic sweep: with several nodes on one
+    database the first whose timer fires claims it, the others skip it (a bucket is listed
+    once per interval, not once per node)."""
+    now = datetime.now(timezone.utc)
+    with database.connection() as conn:
+        with conn.transaction(write=True):
+            return dao.claim_periodic_sweep(
+                conn, now, now - timedelta(seconds=interval_seconds * _DUE_SHARE))
+
+
 class PeriodicSweep:
-    """A daemon thread that sweeps every ``interval_seconds`` (first at once if ``at_start``)."""
+    """A daemon thread that sweeps every ``interval_seconds`` (first at once if ``at_start``),
+    unless another node sweeping the same database did so meanwhile."""
 
     def __init__(self, database: Database, blobs: BlobStore, settings: SweepSettings,
                  interval_seconds: float, at_start: bool) -> None:
@@ -227,7 +244,11 @@ class PeriodicSweep:
             if self._stop.wait(wait):
                 return
             try:
-                sweep_blobs(*self._args)
+                if wait == 0.0 or claim_periodic_sweep(self._args[0], self.interval_seconds):
+                    sweep_blobs(*self._args)
+                else:
+                    logger.info("Blob sweep skipped: another node swept in the last %.0f s",
+                                self.interval_seconds * _DUE_SHARE)
             except Exception:  # a failed sweep must never stop the server
                 logger.exception("Blob sweep failed")
             if self.interval_seconds <= 0:

@@ -229,3 +229,17 @@ def test_first_stores_give_a_new_postgresql_database_statistics(pg_test_url, tmp
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def test_the_periodic_sweep_runs_once_per_interval_whichever_node_comes_first(make_app):
+    """Two servers on one database (two apps here): the first whose timer fires claims the
+    interval's sweep, the other skips it; once the interval is over the next claim wins."""
+    from app.services.blob_sweep import claim_periodic_sweep
+
+    first, second = make_app(), make_app()
+    assert claim_periodic_sweep(first.extensions["dicom_db"], 3600) is True
+    assert claim_periodic_sweep(second.extensions["dicom_db"], 3600) is False
+    assert claim_periodic_sweep(first.extensions["dicom_db"], 3600) is False
+    time.sleep(0.05)
+    assert claim_periodic_sweep(second.extensions["dicom_db"], 0.01) is True  # interval over
+    assert claim_periodic_sweep(first.extensions["dicom_db"], 3600) is False

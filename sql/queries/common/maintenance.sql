@@ -21,3 +21,9 @@ SELECT identity FROM store_identity WHERE singleton = 1;
 -- The first start's identity; a concurrent first start's insert wins as well as this one.
 INSERT INTO store_identity (singleton, identity) VALUES (1, :identity)
 ON CONFLICT (singleton) DO NOTHING;
+
+-- name: claim_periodic_blob_sweep(started, due_before)!
+-- The periodic sweep of this interval, for this node: only if no node started one since
+-- due_before (one row count: 1 claimed, 0 another node swept lately).
+UPDATE blob_sweep_schedule SET last_started = :started
+ WHERE singleton = 1 AND (last_started IS NULL OR last_started < :due_before);
