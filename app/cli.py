@@ -1,5 +1,5 @@
 """Every ``flask --app wsgi ...`` command: ``db upgrade``, ``blobs sweep``,
-``blobs restore-quarantine``, ``blobs verify``, ``import``.
+``blobs restore-quarantine``, ``blobs verify``, ``blobs migrate``, ``import``.
 
 Registered by the app factory; each command runs in the app context (``AppGroup``) and calls
 services.
@@ -7,6 +7,7 @@ services.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import IO
 
 import click
@@ -14,6 +15,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from .api.edge import get_blobstore, get_database
+from .blobs import FileSystemBlobStore
 from .bulk_import.progress import Progress
 from .bulk_import.runner import run
 from .bulk_import.sources import find_items
@@ -21,6 +23,7 @@ from .bulk_import.targets import LocalTarget, RemoteTarget, Target
 from .errors import InvalidPartitionNameError
 from .models import DEFAULT_PARTITION_NAME
 from .services import collations
+from .services.blob_migrate import StoreIdentityConflict, journal_name, migrate_blobs, plan
 from .services.blob_sweep import SweepSettings, sweep_blobs
 from .services.partitions import validate_partition_name
 
@@ -100,6 +103,39 @@ def verify_command() -> None:
             click.echo(f"damaged: {key}")
     click.echo(f"Checked {checked} files, {len(damaged)} damaged.")
     if damaged:
+        raise SystemExit(1)
+
+
+@blobs_group.command("migrate")
+@click.option("--source", type=click.Path(exists=True, file_okay=False),
+              help="The file-system blob store to copy (default: DICOM_BLOB_STORE_PATH).")
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Files copied at once.")
+def migrate_command(source: str | None, workers: int) -> None:
+    """Copy a file-system blob store into the configured one (DICOM_BLOB_STORE=s3 and the
+    DICOM_S3_* settings): every file, each object hashed after the copy, then the store
+    identity. Run it again to resume, or to copy what was stored since; exit with status 1
+    if any file failed."""
+    target = get_blobstore()
+    path = Path(source or current_app.config["BLOB_STORE_PATH"]).resolve()
+    if isinstance(target, FileSystemBlobStore) and target.root.resolve() == path:
+        raise click.UsageError(
+            f"The configured blob store is the source ({path}): set DICOM_BLOB_STORE=s3 and "
+            f"the DICOM_S3_* settings of the bucket to copy into.")
+    store = FileSystemBlobStore(path, fsync=False)
+    keys, total = plan(store)
+    click.echo(f"Copying {len(keys)} files ({total / 1e6:.1f} MB) from {path} into "
+               f"{target!r} with {workers} workers.", err=True)
+    progress = Progress(len(keys), total)
+    try:
+        report = migrate_blobs(store, target, keys, path / journal_name(target), workers,
+                               lambda size: progress.advance(1, size, 1))
+    except StoreIdentityConflict as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        progress.close()
+    click.echo(report.summary())
+    if not report.ok:
         raise SystemExit(1)
 
 
