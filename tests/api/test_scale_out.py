@@ -1,5 +1,6 @@
 """Several nodes (issue #17): two independent server processes (``python wsgi.py`` each) on one
-PostgreSQL database and one blob store behave as one server. Driven alternately: what one
+PostgreSQL database and one blob store (a directory, or a bucket of a real SeaweedFS server)
+behave as one server. Driven alternately: what one
 node stores the other finds, retrieves and deletes at once; an extended query tag added
 through one validates the other's next store; a re-index runs once and survives the death of
 the node running it; identical bytes stored into two partitions through both nodes at once,
@@ -14,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,13 +38,42 @@ def backend() -> str:
     return "postgresql"
 
 
-@pytest.fixture
-def nodes(tmp_path: Path, database_url: str):
+@dataclass
+class Store:
+    """Where the nodes keep blobs: ``copies(data)`` are the stored copies of these bytes (one
+    file or object per blob key, however many instances share it)."""
+
+    env: dict[str, str]
+    copies: Callable[[bytes], list[bytes]]
+
+
+@pytest.fixture(params=["filesystem"])
+def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "filesystem":
+        def files(data: bytes) -> list[bytes]:
+            key = hashlib.sha256(data).hexdigest()
+            return [p.read_bytes() for p in (tmp_path / "data" / "blobs").rglob(key)
+                    if ".quarantine" not in p.parts]
+        return Store({}, files)
+    server = request.getfixturevalue("s3_server")
+    prefix = request.getfixturevalue("s3_prefix")
+    client = server.client()
+
+    def objects(data: bytes) -> list[bytes]:
+        name = f"{prefix}blobs/{hashlib.sha256(data).hexdigest()}"
+        found = client.list_objects_v2(Bucket=server.shared_bucket, Prefix=name)
+        return [client.get_object(Bucket=server.shared_bucket, Key=o["Key"])["Body"].read()
+                for o in found.get("Contents", [])]
+    return Store({f"DICOM_{k}": v for k, v in server.settings(server.shared_bucket,
+                                                               prefix).items()}, objects)
+
+
+def _nodes(tmp_path: Path, database_url: str, store_env: dict[str, str]):
     """Nodes A and B: one database, one blob store, partitions on, background workers with a
     short lease."""
     env = {"DICOM_ENABLE_DATA_PARTITIONS": "true", "DICOM_ENABLE_BACKGROUND_WORKER": "true",
            "DICOM_WORKER_POLL_SECONDS": "0.2", "DICOM_OPERATION_LEASE_SECONDS": "2",
-           "DICOM_REINDEX_BATCH_SIZE": "1"}
+           "DICOM_REINDEX_BATCH_SIZE": "1", **store_env}
     pair = [Server(tmp_path / "data", database_url, env) for _ in range(2)]
     try:
         pair[0].start()  # first: it migrates and writes the store identity
@@ -51,6 +82,18 @@ def nodes(tmp_path: Path, database_url: str):
     finally:
         for node in pair:
             node.stop()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, database_url: str, blob_store: Store):
+    """Two nodes on the test's blob store (a directory, or a bucket)."""
+    yield from _nodes(tmp_path, database_url, blob_store.env)
+
+
+@pytest.fixture
+def nodes_on_files(tmp_path: Path, database_url: str):
+    """Two nodes on a directory (tests whose subject is not the blob store)."""
+    yield from _nodes(tmp_path, database_url, {})
 
 
 def _sql(database_url: str, query: str, params: tuple = ()) -> list[tuple]:
@@ -86,13 +129,6 @@ def _found(node: Server, partition: str, query: str) -> list[dict]:
                                 headers=JSON)
     assert status in (200, 204), body
     return json.loads(body) if status == 200 else []
-
-
-def _blob(tmp_path: Path, data: bytes) -> tuple[str, list[Path]]:
-    """The blob key of these bytes and the files of that key in the store."""
-    key = hashlib.sha256(data).hexdigest()
-    return key, [p for p in (tmp_path / "data" / "blobs").rglob(key) if ".quarantine" not in
-                 p.parts]
 
 
 def _wait_for(condition: Callable[[], Any], seconds: float, what: str) -> Any:
@@ -142,7 +178,8 @@ def test_an_extended_query_tag_added_through_one_node_validates_the_others_next_
     assert _store(b, "SiteA", make_dataset(PatientAge="5Y"), prefix="/v1")[0] == 200
 
 
-def test_a_reindex_runs_once_and_survives_the_death_of_its_node(nodes, database_url):
+def test_a_reindex_runs_once_and_survives_the_death_of_its_node(nodes_on_files, database_url):
+    nodes = nodes_on_files
     a, b = nodes
     datasets = [make_dataset(AcquisitionNumber=str(n)) for n in range(REINDEX_INSTANCES)]
     for first in range(0, len(datasets), 50):
@@ -199,7 +236,7 @@ def _at_once(*calls: Callable[[], Any]) -> list[Any]:
     return results
 
 
-def test_identical_bytes_into_two_partitions_through_both_nodes_at_once(nodes, tmp_path,
+def test_identical_bytes_into_two_partitions_through_both_nodes_at_once(nodes, blob_store,
                                                                         database_url):
     a, b = nodes
     for round_ in range(4):
@@ -208,8 +245,8 @@ def test_identical_bytes_into_two_partitions_through_both_nodes_at_once(nodes, t
         first, second = (a, b) if round_ % 2 == 0 else (b, a)
         results = _at_once(lambda: _store(first, "One", data), lambda: _store(second, "Two", data))
         assert [status for status, _ in results] == [200, 200]
-        key, files = _blob(tmp_path, data)
-        assert len(files) == 1 and files[0].read_bytes() == data
+        key = hashlib.sha256(data).hexdigest()
+        assert blob_store.copies(data) == [data]
         assert _sql(database_url, "SELECT ref_count FROM blobs WHERE blob_key = %s",
                     (key,)) == [(2,)]
         assert _retrieve(second, "One", ds) == (200, data)
@@ -220,10 +257,10 @@ def test_identical_bytes_into_two_partitions_through_both_nodes_at_once(nodes, t
         assert _retrieve(first, "Two", ds) == (200, data)
         assert _sql(database_url, "SELECT ref_count FROM blobs WHERE blob_key = %s",
                     (key,)) == [(1,)]
-        assert _blob(tmp_path, data)[1] == files
+        assert blob_store.copies(data) == [data]
 
 
-def test_a_delete_racing_a_store_of_the_same_bytes(nodes, tmp_path, database_url):
+def test_a_delete_racing_a_store_of_the_same_bytes(nodes, blob_store, database_url):
     a, b = nodes
     for round_ in range(6):
         ds = make_dataset(study_uid=uid(), rows=32, columns=32 + round_)
@@ -238,8 +275,8 @@ def test_a_delete_racing_a_store_of_the_same_bytes(nodes, tmp_path, database_url
         assert _retrieve(storer, "One", ds)[0] == 404
         for node in nodes:
             assert _retrieve(node, "Two", ds) == (200, data)
-        key, files = _blob(tmp_path, data)
-        assert len(files) == 1
+        key = hashlib.sha256(data).hexdigest()
+        assert blob_store.copies(data) == [data]
         assert _sql(database_url, "SELECT ref_count FROM blobs WHERE blob_key = %s",
                     (key,)) == [(1,)]
 
