@@ -23,7 +23,7 @@ class Target:
     replace: Callable[[str, bytes], None]
 
 
-@pytest.fixture(params=["filesystem"])
+@pytest.fixture(params=["filesystem", "s3"])
 def target(request: pytest.FixtureRequest, tmp_path) -> Target:
     """The bucket of a real SeaweedFS server (under a fresh prefix), or another directory."""
     if request.param == "filesystem":

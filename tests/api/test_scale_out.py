@@ -47,7 +47,7 @@ class Store:
     copies: Callable[[bytes], list[bytes]]
 
 
-@pytest.fixture(params=["filesystem"])
+@pytest.fixture(params=["filesystem", "s3"])
 def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "filesystem":
         def files(data: bytes) -> list[bytes]:
