@@ -67,7 +67,7 @@ def database(database_url, backend):
 def _plan(conn, backend: str, query: str) -> str:
     params = parse_query([tuple(pair.split("=")) for pair in query.split("&")],
                          RESOURCES["studies"], lambda: query_dao.list_extended_query_tags(conn))
-    sql, values = query_dao.build_search(conn, 1, params, query_dao.PathUids())
+    sql, values = query_dao.build_search(conn, [1], params, query_dao.PathUids())
     if backend == "sqlite":
         rows = conn.fetchall("EXPLAIN QUERY PLAN " + sql, values)
         return "\n".join(row["detail"] for row in rows)
