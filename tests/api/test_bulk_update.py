@@ -14,7 +14,7 @@ from app.dao import operations as operations_dao
 from app.services.partitions import get_or_add_partition
 from app.worker import run_pending_once
 from tests.api.helpers import DICOM_JSON, store, values
-from tests.dicom_factory import make_dataset, to_bytes, uid
+from tests.dicom_factory import make_dataset, sample_file, to_bytes, uid
 
 URL = "/studies/$bulkUpdate"
 JSON_TYPE = {"Content-Type": "application/json"}
@@ -205,6 +205,20 @@ def test_update_rewrites_every_instance_and_keeps_the_original(app, client, base
     assert [values(s, "0020000D") for s in found] == [[study]]
     untouched = client.get(f"{base}/studies?StudyInstanceUID={other.StudyInstanceUID}").json
     assert _name(untouched[0]) == "Doe^John"
+
+
+def test_a_real_file_keeps_everything_after_the_patient_and_study_groups(app, client, base):
+    """Only the part of the file before group 0041 is written again; the rest (the pixel data
+    of a 2.8 MB RGB image here) is copied byte for byte."""
+    data = sample_file("red-triangle.dcm")
+    ds = pydicom.dcmread(io.BytesIO(data))
+    assert store(client, base, data).status_code == 200
+    _run(app, client, _update(client, base, [ds.StudyInstanceUID]))
+    updated = _file(client, base, ds)
+    assert str(pydicom.dcmread(io.BytesIO(updated)).PatientName) == "Updated^Jane"
+    tail = data[data.index(b"\xe0\x7f\x10\x00"):]  # from (7FE0,0010) on
+    assert updated.endswith(tail) and len(tail) > 2_000_000
+    assert _file(client, base, ds, original=True) == data
 
 
 def test_change_feed_has_an_update_entry_per_instance(app, client, base):
