@@ -21,10 +21,9 @@ same bytes, so the same blobs). An instance whose file cannot be rewritten fails
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable
 
 from pydicom.dataset import Dataset
 
@@ -204,23 +203,12 @@ def _study_columns(change: rules.Change, uid: str) -> dict[str, Any]:
 
 def _rewrite(blobs: BlobStore, instance: dao.InstanceVersion, change: rules.Change) -> _NewFile:
     """Write the instance's current file with the change as a new, durable blob."""
-    with blobs.open(instance.blob_key) as source, blobs.spool() as spool:
-        charset = _rewrite_seekable(source, spool.write, change)
+    with blobs.open_seekable(instance.blob_key, instance.blob_size) as source, \
+            blobs.spool() as spool:
+        charset = rules.rewrite(source, spool.write, change)
         spool.finish()
         blobs.put(spool)
         return _NewFile(instance.watermark, spool.key, spool.size, charset)
-
-
-def _rewrite_seekable(source: BinaryIO, write: Callable[[bytes], Any],
-                      change: rules.Change) -> str | None:
-    """``rules.rewrite`` from a store whose files may not be seekable (object storage)."""
-    if source.seekable():
-        return rules.rewrite(source, write, change)
-    with tempfile.TemporaryFile() as local:
-        for chunk in iter(lambda: source.read(1024 * 1024), b""):
-            local.write(chunk)
-        local.seek(0)
-        return rules.rewrite(local, write, change)
 
 
 def _record_failure(conn: DbConn, operation: operations_dao.Operation, owner: str,
