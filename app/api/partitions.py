@@ -1,19 +1,44 @@
-"""``GET /partitions``: list data partitions (global, not partition-prefixed)."""
-from flask import Blueprint, current_app, jsonify
+"""``/partitions``: list data partitions, and one partition with its statistics (global, not
+partition-prefixed; issue #20)."""
+from flask import Blueprint, current_app, jsonify, request
 
-from ..errors import DataPartitionsFeatureDisabledError
-from ..schemas.partitions import partition_list_schema
-from ..security import may_read
+from ..dicomweb.numbers import boolean_value
+from ..errors import DataPartitionsFeatureDisabledError, DataPartitionsNotFoundError
+from ..schemas.partitions import (partition_details_list_schema, partition_details_schema,
+                                  partition_list_schema)
+from ..security import authorize_partition, may_read
 from ..services import partitions as service
 from .edge import get_db
 
 bp = Blueprint("partitions", __name__)
 
 
+def _require_feature() -> None:
+    if not current_app.config["ENABLE_DATA_PARTITIONS"]:
+        raise DataPartitionsFeatureDisabledError()
+
+
 @bp.get("/partitions")
 def list_partitions():
     """Every partition the caller may read, ordered by key; 400 when the feature is off."""
-    if not current_app.config["ENABLE_DATA_PARTITIONS"]:
-        raise DataPartitionsFeatureDisabledError()
+    _require_feature()
+    raw = next((v for k, v in request.args.items() if k.lower() == "includestatistics"), None)
+    if raw is not None and boolean_value("includeStatistics", raw):
+        details = service.list_partitions_with_statistics(get_db())
+        return jsonify(partition_details_list_schema.dump(
+            [p for p in details if may_read(p.partition_name)]))
     partitions = [p for p in service.list_partitions(get_db()) if may_read(p.partition_name)]
     return jsonify(partition_list_schema.dump(partitions))
+
+
+@bp.get("/partitions/<partition_name>")
+def get_partition(partition_name: str):
+    """One partition with its statistics; 400 for an unknown or invalid name."""
+    _require_feature()
+    partition = service.find_partition(get_db(), partition_name)
+    if partition is None:
+        authorize_partition(partition_name, lookup=True)  # 403 before "does not exist"
+        raise DataPartitionsNotFoundError()
+    authorize_partition(partition.partition_name, lookup=True)
+    return jsonify(partition_details_schema.dump(
+        service.describe_partition(get_db(), partition)))

@@ -171,7 +171,12 @@ ROUTES: dict[str, RouteDoc] = {
         200: ok("The latest entry.", JSON, schema="ChangeFeedEntry"),
         204: empty("The feed is empty."), **_COMMON}, _FEED_QUERY[2:3]),
     "partitions.list_partitions": RouteDoc("Partitions", {
-        200: ok("Every partition.", JSON, schema={"type": "array", "items": "Partition"}),
+        200: ok("Every partition (with includeStatistics=true: PartitionDetails items).", JSON,
+                schema={"type": "array", "items": "Partition"}),
+        **_COMMON}, (("includeStatistics", BOOL, "Add each partition's statistics."),),
+        when=_partitions_on),
+    "partitions.get_partition": RouteDoc("Partitions", {
+        200: ok("The partition and its statistics.", JSON, schema="PartitionDetails"),
         **_COMMON}, when=_partitions_on),
     "extended_query_tags.add_extended_query_tags": RouteDoc("Extended query tags", {
         202: ok("Re-index queued; Location is the operation.", JSON,

@@ -2,7 +2,7 @@
 digits with an optional sign and surrounding white space. Python's ``int()`` also accepts
 ``1_000`` and non-ASCII digits (``١``, full-width ``１``), which the reference rejects.
 
-The reference's model-binding errors for integer parameters are built here, once, for the
+The reference's model-binding errors for integer and bool parameters are built here, once, for the
 views, the change feed and QIDO."""
 from __future__ import annotations
 
@@ -51,3 +51,14 @@ def int32(key: str, text: str) -> int:
     if value is None or abs(value) > INT32_MAX:
         raise binding_error(key, f"Unable to parse value '{text}' as Int32.")
     return value
+
+
+def boolean_value(key: str, raw: str) -> bool:
+    """``raw`` as a .NET bool (true/false in any case, spaces around allowed), else the
+    reference's binding 400 naming the parameter as ``key``."""
+    text = raw.strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    message = "The value '' is invalid." if raw == "" else (
+        f"The value '{raw}' is not valid for {key}.")
+    raise binding_error(key, message)

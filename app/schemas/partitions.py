@@ -1,4 +1,4 @@
-"""``GET /partitions`` items."""
+"""``GET /partitions`` items and ``GET /partitions/{name}`` (issue #20)."""
 from marshmallow import Schema, fields
 
 
@@ -8,4 +8,22 @@ class PartitionSchema(Schema):
     created_date = fields.DateTime(data_key="createdDate", format="iso")
 
 
+class PartitionStatisticsSchema(Schema):
+    """What a partition holds; ``bytesOnDisk`` counts each distinct file once."""
+
+    studies = fields.Integer()
+    series = fields.Integer()
+    instances = fields.Integer()
+    stored_bytes = fields.Integer(data_key="bytesStored")
+    disk_bytes = fields.Integer(data_key="bytesOnDisk")
+    last_stored_date = fields.DateTime(data_key="lastStoredTime", format="iso",
+                                       allow_none=True)
+
+
+class PartitionDetailsSchema(PartitionSchema):
+    statistics = fields.Nested(PartitionStatisticsSchema)
+
+
 partition_list_schema = PartitionSchema(many=True)
+partition_details_schema = PartitionDetailsSchema()
+partition_details_list_schema = PartitionDetailsSchema(many=True)

@@ -82,6 +82,8 @@ ROUTES: dict[str, RouteRule] = {
     "export.export": RouteRule(DataAction.EXPORT, PARTITION),
     # Partitions: everyone with read somewhere; the list shows the caller's partitions only
     "partitions.list_partitions": RouteRule(_READ, FILTERED),
+    # One partition's statistics: read in that partition (checked by the view, issue #20)
+    "partitions.get_partition": RouteRule(_READ, FILTERED),
     # Extended query tags and their errors span every partition; so do re-index operations
     "extended_query_tags.list_extended_query_tags": RouteRule(_READ, GLOBAL),
     "extended_query_tags.get_extended_query_tag": RouteRule(_READ, GLOBAL),

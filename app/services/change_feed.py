@@ -21,7 +21,7 @@ from typing import Mapping
 from ..dao import change_feed as dao
 from ..dao.change_feed import ChangeFeedEntry
 from ..db import DbConn
-from ..dicomweb.numbers import INT32_MAX, binding_error, bounded_integer
+from ..dicomweb.numbers import INT32_MAX, binding_error, boolean_value, bounded_integer
 from ..models import Partition
 
 LONG_MAX = 2 ** 63 - 1
@@ -71,12 +71,7 @@ def parse_include_metadata(args: Mapping[str, str]) -> bool:
     raw = _get(args, "includeMetadata")
     if raw is None:
         return True
-    text = raw.strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    message = "The value '' is invalid." if raw == "" else (
-        f"The value '{raw}' is not valid for includeMetadata.")
-    raise binding_error("includeMetadata", message)
+    return boolean_value("includeMetadata", raw)
 
 
 def _time(args: Mapping[str, str], name: str, key: str, default: datetime) -> datetime:

@@ -1,7 +1,11 @@
 """Data partitions: lookup, implicit creation, listing, and the startup check (reference.md §2)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from ..dao import partitions as dao
+from ..dao.partitions import PartitionStatistics
 from ..db import DbConn
 from ..errors import DataPartitionsNotFoundError, DicomServerError, InvalidPartitionNameError
 from ..dicomweb.identifiers import is_valid_partition_name
@@ -54,6 +58,33 @@ def get_or_add_partition(conn: DbConn, name: str) -> Partition:
 def list_partitions(conn: DbConn) -> list[Partition]:
     """Every partition, ordered by key."""
     return dao.list_partitions(conn)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionDetails:
+    """A partition as ``GET /partitions/{name}`` describes it (issue #20)."""
+
+    partition_key: int
+    partition_name: str
+    created_date: datetime | None
+    statistics: PartitionStatistics
+
+
+def _details(partition: Partition, statistics: PartitionStatistics) -> PartitionDetails:
+    return PartitionDetails(int(partition.partition_key),  # type: ignore[arg-type]
+                            partition.partition_name, partition.created_date, statistics)
+
+
+def describe_partition(conn: DbConn, partition: Partition) -> PartitionDetails:
+    """The partition with its statistics (maintained as data changes: a few rows read)."""
+    return _details(partition, dao.get_statistics(conn, int(partition.partition_key)))
+
+
+def list_partitions_with_statistics(conn: DbConn) -> list[PartitionDetails]:
+    """Every partition with its statistics, ordered by key."""
+    statistics = dao.list_statistics(conn)
+    return [_details(p, statistics.get(int(p.partition_key), PartitionStatistics()))
+            for p in dao.list_partitions(conn)]
 
 
 def check_feature_can_be_disabled(conn: DbConn) -> None:

@@ -165,6 +165,8 @@ CASES = (
               200),
     RouteCase("change_feed.get_change_feed", "GET", "/changefeed", "read", 200),
     RouteCase("partitions.list_partitions", "GET", "/partitions", "read", 200, plain_status=400),
+    RouteCase("partitions.get_partition", "GET", "/partitions/Microsoft.Default", "read", 200,
+              plain_status=400),
     RouteCase("extended_query_tags.list_extended_query_tags", "GET", "/extendedquerytags",
               "read", 200),
     RouteCase("extended_query_tags.get_extended_query_tag", "GET", "/extendedquerytags/00100040",

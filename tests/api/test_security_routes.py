@@ -108,6 +108,8 @@ def test_every_route_for_every_kind_of_caller(make_app, idp, partition_mode, tmp
         if case.endpoint == "partitions.list_partitions":
             response = expect(case, other_scope, case.expected(partitioned))
             assert not partitioned or response.json == []  # SiteB does not exist
+        elif case.endpoint == "partitions.get_partition" and not partitioned:
+            expect(case, other_scope, 400)  # the feature is off, whoever asks
         else:
             expect(case, other_scope, 403, FORBIDDEN)
         expect(case, bearer(idp.token([ROLE_FOR[case.action], "reader"])),

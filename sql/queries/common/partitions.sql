@@ -22,3 +22,20 @@ ON CONFLICT DO NOTHING;
 -- name: count_partitions()^
 -- The number of partitions, the default one included.
 SELECT count(*) AS partition_count FROM partitions;
+
+-- name: get_partition_statistics(partition_key)^
+-- A partition's statistics: the sum of its slots (sql/schema/*/0080_partition_statistics.sql).
+SELECT COALESCE(sum(studies), 0) AS studies, COALESCE(sum(series), 0) AS series,
+       COALESCE(sum(instances), 0) AS instances,
+       COALESCE(sum(stored_bytes), 0) AS stored_bytes,
+       COALESCE(sum(disk_bytes), 0) AS disk_bytes, max(last_stored_date) AS last_stored_date
+  FROM partition_statistics
+ WHERE partition_key = :partition_key;
+
+-- name: list_partition_statistics()
+-- The statistics of every partition that has any.
+SELECT partition_key, sum(studies) AS studies, sum(series) AS series,
+       sum(instances) AS instances, sum(stored_bytes) AS stored_bytes,
+       sum(disk_bytes) AS disk_bytes, max(last_stored_date) AS last_stored_date
+  FROM partition_statistics
+ GROUP BY partition_key;
