@@ -58,6 +58,17 @@ class DataPartitionsNotFoundError(BadRequestError):
     message = "Specified PartitionName does not exist."
 
 
+class DefaultPartitionUnchangeableError(BadRequestError):
+    """Ours (issue #20): the default partition cannot be renamed or deleted."""
+
+    def __init__(self, change: str) -> None:
+        super().__init__(f"The default partition 'Microsoft.Default' cannot be {change}.")
+
+
+class PartitionUpdateInvalidError(BadRequestError):
+    """Ours (issue #20): a PATCH /partitions/{name} body that does not validate."""
+
+
 class InvalidMultipartRequestError(BadRequestError):
     message = "The multipart request is invalid."
 
@@ -90,6 +101,13 @@ class ConflictError(DicomServerError):
 
 class InstanceAlreadyExistsError(ConflictError):
     message = "The specified instance already exists."
+
+
+class PartitionAlreadyExistsError(ConflictError):
+    """Ours (issue #20): a rename to a name another partition has (in any case)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"A partition named '{name}' already exists.")
 
 
 class NotAcceptableError(DicomServerError):

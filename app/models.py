@@ -15,10 +15,17 @@ class Partition:
     partition_key: int | None
     partition_name: str
     created_date: datetime | None = None
+    #: The quota (issue #20): the most instances / bytes it may hold; None = no limit.
+    max_instances: int | None = None
+    max_bytes: int | None = None
 
     @property
     def exists(self) -> bool:
         return self.partition_key is not None
+
+    @property
+    def has_quota(self) -> bool:
+        return self.max_instances is not None or self.max_bytes is not None
 
 
 DEFAULT_PARTITION = Partition(DEFAULT_PARTITION_KEY, DEFAULT_PARTITION_NAME)

@@ -19,7 +19,8 @@ from ..schemas.change_feed import ChangeFeedEntrySchema
 from ..schemas.extended_query_tags import (AddExtendedQueryTagResponseSchema,
                                            ExtendedQueryTagErrorSchema, ExtendedQueryTagSchema)
 from ..schemas.operations import OperationReferenceSchema, OperationSchema
-from ..schemas.partitions import PartitionDetailsSchema, PartitionSchema
+from ..schemas.partitions import (PartitionDetailsSchema, PartitionSchema,
+                                  PartitionUpdateSchema)
 from ..security import routes as security_routes
 from .edge import BASE_PREFIXES, base_prefix
 from .route_docs import PATH_PARAMETERS, ROUTES, STRING, RouteDoc
@@ -108,6 +109,7 @@ def build_document(app: Flask, prefix: str) -> dict[str, Any]:
             "description": "An OIDC access token of DICOM_SECURITY_AUTHORITY (docs/security.md)."})
     for name, schema in (("Partition", PartitionSchema),
                          ("PartitionDetails", PartitionDetailsSchema),
+                         ("PartitionUpdate", PartitionUpdateSchema),
                          ("ChangeFeedEntry", ChangeFeedEntrySchema),
                          ("ExtendedQueryTag", ExtendedQueryTagSchema(base="")),
                          ("ExtendedQueryTagError", ExtendedQueryTagErrorSchema(True)),

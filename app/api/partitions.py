@@ -1,14 +1,17 @@
 """``/partitions``: list data partitions, and one partition with its statistics (global, not
 partition-prefixed; issue #20)."""
 from flask import Blueprint, current_app, jsonify, request
+from marshmallow import ValidationError
 
 from ..dicomweb.numbers import boolean_value
-from ..errors import DataPartitionsFeatureDisabledError, DataPartitionsNotFoundError
-from ..schemas.partitions import (partition_details_list_schema, partition_details_schema,
-                                  partition_list_schema)
+from ..errors import (DataPartitionsFeatureDisabledError, DataPartitionsNotFoundError,
+                      PartitionUpdateInvalidError)
+from ..schemas.partitions import (describe_error, partition_details_list_schema,
+                                  partition_details_schema, partition_list_schema,
+                                  partition_update_schema)
 from ..security import authorize_partition, may_read
 from ..services import partitions as service
-from .edge import get_db
+from .edge import get_db, json_body
 
 bp = Blueprint("partitions", __name__)
 
@@ -42,3 +45,16 @@ def get_partition(partition_name: str):
     authorize_partition(partition.partition_name, lookup=True)
     return jsonify(partition_details_schema.dump(
         service.describe_partition(get_db(), partition)))
+
+
+@bp.patch("/partitions/<partition_name>")
+def update_partition(partition_name: str):
+    """Rename a partition and/or set its quota (``{"partitionName": ..., "quota": ...}``)."""
+    _require_feature()
+    try:
+        changes = partition_update_schema.load(json_body())
+    except ValidationError as exc:
+        raise PartitionUpdateInvalidError(describe_error(exc)) from None
+    details = service.update_partition(get_db(), partition_name, changes.get("partition_name"),
+                                       changes.get("quota", service.UNCHANGED))
+    return jsonify(partition_details_schema.dump(details))

@@ -178,6 +178,11 @@ ROUTES: dict[str, RouteDoc] = {
     "partitions.get_partition": RouteDoc("Partitions", {
         200: ok("The partition and its statistics.", JSON, schema="PartitionDetails"),
         **_COMMON}, when=_partitions_on),
+    "partitions.update_partition": RouteDoc("Partitions", {
+        200: ok("The partition as it is now.", JSON, schema="PartitionDetails"),
+        409: text("Another partition has the new name (in any case)."),
+        415: empty("Not application/json (empty body)."), **_COMMON},
+        body={JSON: "PartitionUpdate"}, when=_partitions_on),
     "extended_query_tags.add_extended_query_tags": RouteDoc("Extended query tags", {
         202: ok("Re-index queued; Location is the operation.", JSON,
                 schema="AddExtendedQueryTagResponse"),

@@ -9,14 +9,24 @@ from ..db import DbConn, as_datetime
 from ..models import Partition
 
 
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def _to_partition(row: Any) -> Partition:
     return Partition(int(row["partition_key"]), row["partition_name"],
-                     as_datetime(row["created_date"]))
+                     as_datetime(row["created_date"]), _optional_int(row["max_instances"]),
+                     _optional_int(row["max_bytes"]))
 
 
 def get_partition(conn: DbConn, partition_name: str) -> Partition | None:
     """The partition with this name (case-insensitive), or None."""
     row = conn.run("get_partition", partition_name=partition_name)
+    return _to_partition(row) if row else None
+
+
+def get_partition_by_key(conn: DbConn, partition_key: int) -> Partition | None:
+    row = conn.run("get_partition_by_key", partition_key=partition_key)
     return _to_partition(row) if row else None
 
 
@@ -62,3 +72,37 @@ def list_statistics(conn: DbConn) -> dict[int, PartitionStatistics]:
     """The statistics of every partition that has any, by partition key."""
     return {int(row["partition_key"]): _to_statistics(row)
             for row in conn.run("list_partition_statistics")}
+
+
+def rename_partition(conn: DbConn, partition_key: int, partition_name: str) -> None:
+    """Rename; raises the engine's integrity error when another partition has the name."""
+    conn.run("rename_partition", partition_key=partition_key, partition_name=partition_name)
+
+
+def set_quota(conn: DbConn, partition_key: int, max_instances: int | None,
+              max_bytes: int | None) -> None:
+    conn.run("set_partition_quota", partition_key=partition_key, max_instances=max_instances,
+             max_bytes=max_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionUsage:
+    """A partition's quota and what counts against it."""
+
+    max_instances: int | None
+    max_bytes: int | None
+    instances: int
+    stored_bytes: int
+
+
+def get_usage(conn: DbConn, partition_key: int, lock: bool = False) -> PartitionUsage | None:
+    """The partition's quota and usage; None when it no longer exists. ``lock`` (inside a
+    write transaction): first wait for the stores into it that hold the quota lock, and hold
+    it until commit, so the usage read includes theirs."""
+    if lock:
+        conn.run("lock_partition_quota", partition_key=partition_key)
+    row = conn.run("get_partition_usage", partition_key=partition_key)
+    if row is None:
+        return None
+    return PartitionUsage(_optional_int(row["max_instances"]), _optional_int(row["max_bytes"]),
+                          int(row["instances"]), int(row["stored_bytes"]))

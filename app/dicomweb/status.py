@@ -8,6 +8,9 @@ VALIDATION_FAILURE = 0xA900  # 43264
 SOP_INSTANCE_ALREADY_EXISTS = 0xB00E  # 45070
 #: The instance exists but is still being created.
 PENDING_SOP_INSTANCE = 0xB00F  # 45071
+#: PS3.4 Annex B "Refused: Out of Resources": the instance would exceed its partition's quota
+#: (ours, issue #20).
+OUT_OF_RESOURCES = 0xA700  # 42752
 
 #: Warning: the dataset does not match the SOP class (implicit VR file).
 DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xB007  # 45063

@@ -13,7 +13,9 @@ class DataAction(enum.Flag):
     DELETE = enum.auto()
     MANAGE_EXTENDED_QUERY_TAGS = enum.auto()
     EXPORT = enum.auto()
-    ALL = READ | WRITE | DELETE | MANAGE_EXTENDED_QUERY_TAGS | EXPORT
+    #: Ours (issue #20): rename, set the quota of, or delete a partition (scope ``/``).
+    MANAGE_PARTITIONS = enum.auto()
+    ALL = READ | WRITE | DELETE | MANAGE_EXTENDED_QUERY_TAGS | EXPORT | MANAGE_PARTITIONS
 
 
 #: The names the roles file uses (the reference's ``DataActions`` JSON names).
@@ -23,6 +25,7 @@ ACTION_NAMES: dict[str, DataAction] = {
     "delete": DataAction.DELETE,
     "manageExtendedQueryTags": DataAction.MANAGE_EXTENDED_QUERY_TAGS,
     "export": DataAction.EXPORT,
+    "managePartitions": DataAction.MANAGE_PARTITIONS,
     "*": DataAction.ALL,
 }
 _NAME_OF = {action: name for name, action in ACTION_NAMES.items()}

@@ -84,6 +84,8 @@ ROUTES: dict[str, RouteRule] = {
     "partitions.list_partitions": RouteRule(_READ, FILTERED),
     # One partition's statistics: read in that partition (checked by the view, issue #20)
     "partitions.get_partition": RouteRule(_READ, FILTERED),
+    # Renaming, quotas (and deleting) change what every caller sees: scope '/'
+    "partitions.update_partition": RouteRule(DataAction.MANAGE_PARTITIONS, GLOBAL),
     # Extended query tags and their errors span every partition; so do re-index operations
     "extended_query_tags.list_extended_query_tags": RouteRule(_READ, GLOBAL),
     "extended_query_tags.get_extended_query_tag": RouteRule(_READ, GLOBAL),

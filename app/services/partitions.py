@@ -7,9 +7,11 @@ from datetime import datetime
 from ..dao import partitions as dao
 from ..dao.partitions import PartitionStatistics
 from ..db import DbConn
-from ..errors import DataPartitionsNotFoundError, DicomServerError, InvalidPartitionNameError
+from ..errors import (DataPartitionsNotFoundError, DefaultPartitionUnchangeableError,
+                      DicomServerError, InvalidPartitionNameError, PartitionAlreadyExistsError,
+                      PartitionUpdateInvalidError)
 from ..dicomweb.identifiers import is_valid_partition_name
-from ..models import Partition
+from ..models import DEFAULT_PARTITION_KEY, Partition
 
 FEATURE_CANNOT_BE_DISABLED = (
     "Data partitions feature cannot be disabled while existing data has already been partitioned."
@@ -68,11 +70,13 @@ class PartitionDetails:
     partition_name: str
     created_date: datetime | None
     statistics: PartitionStatistics
+    quota: Partition  # its max_instances and max_bytes
 
 
 def _details(partition: Partition, statistics: PartitionStatistics) -> PartitionDetails:
     return PartitionDetails(int(partition.partition_key),  # type: ignore[arg-type]
-                            partition.partition_name, partition.created_date, statistics)
+                            partition.partition_name, partition.created_date, statistics,
+                            partition)
 
 
 def describe_partition(conn: DbConn, partition: Partition) -> PartitionDetails:
@@ -85,6 +89,69 @@ def list_partitions_with_statistics(conn: DbConn) -> list[PartitionDetails]:
     statistics = dao.list_statistics(conn)
     return [_details(p, statistics.get(int(p.partition_key), PartitionStatistics()))
             for p in dao.list_partitions(conn)]
+
+
+#: ``update_partition``'s ``quota`` when the request leaves the quota as it is.
+UNCHANGED: dict[str, int | None] = {}
+
+
+def update_partition(conn: DbConn, name: str, new_name: str | None = None,
+                     quota: dict[str, int | None] | None = UNCHANGED) -> PartitionDetails:
+    """Rename a partition and/or change its quota (``PATCH /partitions/{name}``, issue #20).
+
+    ``quota``: the limits to set (``max_instances``, ``max_bytes``; a missing one is kept, None
+    removes it), None to remove both, UNCHANGED to keep them. The key and the data stay; after
+    a rename the old name is unknown (every process resolves names in the database, per
+    request). Returns the partition as ``describe_partition`` does.
+    """
+    if new_name is None and quota is UNCHANGED:
+        raise PartitionUpdateInvalidError("The request body has neither partitionName nor quota.")
+    if new_name is not None:
+        validate_partition_name(new_name)
+    with conn.transaction(write=True):
+        partition = get_partition(conn, name)
+        key = int(partition.partition_key)  # type: ignore[arg-type]
+        if new_name is not None and new_name != partition.partition_name:
+            if key == DEFAULT_PARTITION_KEY:
+                raise DefaultPartitionUnchangeableError("renamed")
+            other = dao.get_partition(conn, new_name)
+            if other is not None and other.partition_key != key:
+                raise PartitionAlreadyExistsError(new_name)
+            try:
+                dao.rename_partition(conn, key, new_name)
+            except conn.engine.integrity_errors:  # a concurrent rename or creation took it
+                raise PartitionAlreadyExistsError(new_name) from None
+        if quota is not UNCHANGED:
+            limits = quota or {"max_instances": None, "max_bytes": None}
+            dao.set_quota(conn, key, limits.get("max_instances", partition.max_instances),
+                          limits.get("max_bytes", partition.max_bytes))
+        updated = dao.get_partition_by_key(conn, key)
+    assert updated is not None
+    return describe_partition(conn, updated)
+
+
+def within_quota(conn: DbConn, partition: Partition, sizes: list[int],
+                 lock: bool = False) -> list[bool]:
+    """Which of these new instances (their file sizes, in store order) the partition's quota
+    admits, each counted after the ones admitted before it. ``lock`` (in the store's write
+    transaction): serialize with the other stores into the partition first, so the answer
+    stays true until commit. A partition without a quota (when the request resolved it)
+    admits everything."""
+    if not partition.exists or not partition.has_quota:
+        return [True] * len(sizes)
+    usage = dao.get_usage(conn, int(partition.partition_key),  # type: ignore[arg-type]
+                          lock=lock)
+    if usage is None:
+        return [True] * len(sizes)
+    instances, stored = usage.instances, usage.stored_bytes
+    admitted = []
+    for size in sizes:
+        fits = ((usage.max_instances is None or instances + 1 <= usage.max_instances)
+                and (usage.max_bytes is None or stored + size <= usage.max_bytes))
+        if fits:
+            instances, stored = instances + 1, stored + size
+        admitted.append(fits)
+    return admitted
 
 
 def check_feature_can_be_disabled(conn: DbConn) -> None:

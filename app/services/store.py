@@ -204,6 +204,7 @@ def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
     check_in_transaction = not conn.engine.serialized_writes
     if not check_in_transaction:
         _check_not_stored(req, new)
+        _check_quota(req, new)
         _put(req, spool)
     for attempt in range(_ATTEMPTS):
         now = datetime.now(timezone.utc)
@@ -212,10 +213,12 @@ def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
             with conn.transaction(write=True, begin_with_next_statement=True):
                 if check_in_transaction:  # with the tag lock: no round trip of its own
                     _check_not_stored(req, new, lock_tags=True)
+                    _check_quota(req, new)
                     _put(req, spool)
                 if not partition.exists:
                     partition = partition_service.get_or_add_partition(
                         conn, partition.partition_name)
+                _check_quota(req, new, lock=True)
                 keys = _add_rows(req, partition, ds, spool, new, now, tag_signature)
             break
         except extended_query_tags.ExtendedQueryTagsChanged:
@@ -246,7 +249,7 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
     """Check, put and index a batch of validated parts (see ``store_instances``)."""
     conn = req.conn
     _check_none_stored(req, prepared)  # duplicates never write a file
-    ready = [(o, i) for o, i in prepared if o.failure_reason is None]
+    ready = _admitted(req, [(o, i) for o, i in prepared if o.failure_reason is None])
     with ThreadPoolExecutor(max_workers=_PUT_THREADS) as pool:  # fsync releases the GIL
         list(pool.map(lambda pair: _capture(pair[0], lambda: _put(req, pair[1][1])), ready))
     ready = [(o, i) for o, i in ready if o.failure_reason is None]
@@ -264,7 +267,8 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
             # PostgreSQL aborts one and its parts are stored one by one.
             store_dao.lock_studies_for_store(conn, partition.partition_name,
                                              [o.study_instance_uid or "" for o, _ in ready])
-            for _, (ds, spool, _, new, tag_signature) in ready:
+            admitted = _admitted(req, ready, lock=True)
+            for _, (ds, spool, _, new, tag_signature) in admitted:
                 if not partition.exists:
                     partition = partition_service.get_or_add_partition(
                         conn, partition.partition_name)
@@ -275,11 +279,13 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
         logger.info("Storing %d instances together failed (%s); storing them one by one",
                     len(ready), type(exc).__name__)
         for outcome, item in ready:
-            _capture(outcome, lambda: _store(req, *item))
+            if outcome.failure_reason is None:  # not refused by the quota
+                _capture(outcome, lambda: _store(req, *item))
         return
     req.partition = partition
-    logger.debug("Stored %d instances in partition %s", len(ready), partition.partition_name)
-    maintenance.note_stored(conn, len(ready))
+    logger.debug("Stored %d instances in partition %s", len(admitted),
+                 partition.partition_name)
+    maintenance.note_stored(conn, len(admitted))
 
 
 def _add_rows(req: _Request, partition: Partition, ds: Dataset, spool: SpoolFile,
@@ -319,6 +325,25 @@ def _check_none_stored(req: _Request, prepared: list[tuple[StoreOutcome, _Prepar
         found = existing.get(_uids(item[3]))
         if found is not None:
             _reject(outcome, _already_stored(found))
+
+
+def _check_quota(req: _Request, new: dao.NewInstance, lock: bool = False) -> None:
+    """Reject (42752) an instance its partition's quota does not admit (issue #20)."""
+    if not partition_service.within_quota(req.conn, req.partition, [new.blob_size], lock)[0]:
+        raise Rejected(status.OUT_OF_RESOURCES)
+
+
+def _admitted(req: _Request, ready: list[tuple[StoreOutcome, _Prepared]],
+              lock: bool = False) -> list[tuple[StoreOutcome, _Prepared]]:
+    """The parts of a batch the partition's quota admits, in order; the others fail with
+    42752. Checked before their files are written, and again under the quota lock in the
+    batch's transaction (``lock``), where a concurrent store may have taken the room."""
+    fits = partition_service.within_quota(req.conn, req.partition,
+                                          [item[3].blob_size for _, item in ready], lock)
+    for (outcome, _), admitted in zip(ready, fits):
+        if not admitted:
+            _reject(outcome, Rejected(status.OUT_OF_RESOURCES))
+    return [pair for pair, admitted in zip(ready, fits) if admitted]
 
 
 def _already_stored(instance_status: int) -> Rejected:

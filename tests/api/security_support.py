@@ -16,9 +16,11 @@ ROLES_FILE = Path(__file__).parent.parent / "data" / "security-roles.json"
 FORBIDDEN = b"Authorization failed."
 #: Roles (tests/data/security-roles.json) granting exactly one action, and all but it.
 ROLE_FOR = {"read": "reader", "write": "writer", "delete": "deleter",
-            "manageExtendedQueryTags": "tagManager", "export": "exporter"}
+            "manageExtendedQueryTags": "tagManager", "export": "exporter",
+            "managePartitions": "partitionManager"}
 ALL_BUT = {"read": "notReader", "write": "notWriter", "delete": "notDeleter",
-           "manageExtendedQueryTags": "notTagManager", "export": "notExporter"}
+           "manageExtendedQueryTags": "notTagManager", "export": "notExporter",
+           "managePartitions": "notPartitionManager"}
 
 
 def secure_app(make_app: Callable[..., Any], idp: LocalIdentityProvider, partitioned: bool,
@@ -67,6 +69,10 @@ def export_body(ids: dict[str, str]) -> tuple[bytes, dict[str, str]]:
     return (json.dumps({"source": {"type": "identifiers", "settings": {"values": [ids["study"]]}},
                         "destination": {"type": "filesystem", "settings": {}}}).encode(),
             {"Content-Type": "application/json"})
+
+
+def quota_body() -> tuple[bytes, dict[str, str]]:
+    return b'{"quota": null}', {"Content-Type": "application/json"}
 
 
 def patch_body() -> tuple[bytes, dict[str, str]]:
@@ -167,6 +173,8 @@ CASES = (
     RouteCase("partitions.list_partitions", "GET", "/partitions", "read", 200, plain_status=400),
     RouteCase("partitions.get_partition", "GET", "/partitions/Microsoft.Default", "read", 200,
               plain_status=400),
+    RouteCase("partitions.update_partition", "PATCH", "/partitions/Microsoft.Default",
+              "managePartitions", 200, lambda ids: quota_body(), plain_status=400),
     RouteCase("extended_query_tags.list_extended_query_tags", "GET", "/extendedquerytags",
               "read", 200),
     RouteCase("extended_query_tags.get_extended_query_tag", "GET", "/extendedquerytags/00100040",

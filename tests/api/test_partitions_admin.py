@@ -46,7 +46,8 @@ def test_get_partition_answers_the_list_item_with_statistics(client):
     assert response.mimetype == "application/json"
     body = response.json
     [listed] = [p for p in client.get("/partitions").json if p["partitionName"] == "SiteA"]
-    assert {k: v for k, v in body.items() if k != "statistics"} == listed
+    assert {k: v for k, v in body.items() if k not in ("statistics", "quota")} == listed
+    assert body["quota"] == {"maxInstances": None, "maxBytes": None}
     statistics = body["statistics"]
     assert statistics.pop("lastStoredTime") is not None
     assert statistics == {"studies": 2, "series": 3, "instances": 4, "bytesStored": size,

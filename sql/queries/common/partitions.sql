@@ -3,13 +3,19 @@
 
 -- name: get_partition(partition_name)^
 -- The partition with this name (case-insensitive), or None.
-SELECT partition_key, partition_name, created_date
+SELECT partition_key, partition_name, created_date, max_instances, max_bytes
   FROM partitions
  WHERE lower(partition_name) = lower(:partition_name);
 
+-- name: get_partition_by_key(partition_key)^
+-- The partition with this key, or None.
+SELECT partition_key, partition_name, created_date, max_instances, max_bytes
+  FROM partitions
+ WHERE partition_key = :partition_key;
+
 -- name: list_partitions()
 -- Every partition, ordered by key.
-SELECT partition_key, partition_name, created_date
+SELECT partition_key, partition_name, created_date, max_instances, max_bytes
   FROM partitions
  ORDER BY partition_key;
 
@@ -39,3 +45,24 @@ SELECT partition_key, sum(studies) AS studies, sum(series) AS series,
        sum(disk_bytes) AS disk_bytes, max(last_stored_date) AS last_stored_date
   FROM partition_statistics
  GROUP BY partition_key;
+
+-- name: rename_partition(partition_key, partition_name)!
+-- Give a partition another name; the unique index on lower(partition_name) refuses a name
+-- another partition has (any case).
+UPDATE partitions SET partition_name = :partition_name WHERE partition_key = :partition_key;
+
+-- name: set_partition_quota(partition_key, max_instances, max_bytes)!
+-- Replace a partition's quota (NULL = no limit).
+UPDATE partitions SET max_instances = :max_instances, max_bytes = :max_bytes
+ WHERE partition_key = :partition_key;
+
+-- name: get_partition_usage(partition_key)^
+-- A partition's quota and what counts against it, read in the store transaction after
+-- lock_partition_quota (so every store checked against it sees the ones before it).
+SELECT p.max_instances, p.max_bytes,
+       (SELECT COALESCE(sum(s.instances), 0) FROM partition_statistics s
+         WHERE s.partition_key = p.partition_key) AS instances,
+       (SELECT COALESCE(sum(s.stored_bytes), 0) FROM partition_statistics s
+         WHERE s.partition_key = p.partition_key) AS stored_bytes
+  FROM partitions p
+ WHERE p.partition_key = :partition_key;

@@ -214,3 +214,9 @@ SELECT instance_key, study_key, series_key, watermark,
        (SELECT COALESCE(string_agg(tag_key || ':' || tag_status, ',' ORDER BY tag_key), '')
           FROM extended_query_tags WHERE tag_status IN (0, 1)) AS tag_signature
   FROM instance;
+
+-- name: lock_partition_quota(partition_key)
+-- Serialize the stores into a partition that has a quota, until commit (an advisory lock in
+-- the key space 7462), so each reads what the ones before it stored (get_partition_usage) and
+-- concurrent stores cannot overshoot the quota.
+SELECT pg_advisory_xact_lock(7462, CAST(:partition_key AS integer)) AS locked;

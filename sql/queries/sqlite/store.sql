@@ -22,3 +22,7 @@ SELECT 1 AS locked,
 -- name: lock_study_for_store(study_lock_key)
 -- SQLite serializes write transactions: there is nothing to lock.
 SELECT :study_lock_key AS locked;
+
+-- name: lock_partition_quota(partition_key)
+-- SQLite serializes write transactions: there is nothing to lock.
+SELECT :partition_key AS locked;
