@@ -103,6 +103,13 @@ class InstanceAlreadyExistsError(ConflictError):
     message = "The specified instance already exists."
 
 
+class PartitionBeingDeletedError(ConflictError):
+    """Ours (issue #20): a store into, or a change of, a partition being deleted."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The partition '{name}' is being deleted.")
+
+
 class PartitionAlreadyExistsError(ConflictError):
     """Ours (issue #20): a rename to a name another partition has (in any case)."""
 

@@ -6,6 +6,9 @@ from datetime import datetime
 
 DEFAULT_PARTITION_KEY = 1
 DEFAULT_PARTITION_NAME = "Microsoft.Default"
+#: ``partitions.status`` (issue #20): stores are refused while deleting; a deleted partition's
+#: row stays (the change feed names it) without a name anyone can address.
+PARTITION_ACTIVE, PARTITION_DELETING, PARTITION_DELETED = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +21,15 @@ class Partition:
     #: The quota (issue #20): the most instances / bytes it may hold; None = no limit.
     max_instances: int | None = None
     max_bytes: int | None = None
+    status: int = PARTITION_ACTIVE
 
     @property
     def exists(self) -> bool:
         return self.partition_key is not None
+
+    @property
+    def deleting(self) -> bool:
+        return self.status == PARTITION_DELETING
 
     @property
     def has_quota(self) -> bool:

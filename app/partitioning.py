@@ -16,7 +16,8 @@ from werkzeug.exceptions import HTTPException
 from .api.edge import BASE_PREFIXES, get_db, version_base_url
 from .api.errors import add_not_found_diagnosis
 from .errors import (DataPartitionsFeatureDisabledError, DataPartitionsMissingPartitionError,
-                     DataPartitionsNotFoundError, DicomServerError, InvalidPartitionNameError)
+                     DataPartitionsNotFoundError, DicomServerError, InvalidPartitionNameError,
+                     PartitionBeingDeletedError)
 from .models import DEFAULT_PARTITION, Partition
 from .security import authorize_global, authorize_partition, needs_scope
 from .services import partitions as partition_service
@@ -140,6 +141,8 @@ def scope(bp: Blueprint, create: bool = False, optional: bool = False) -> Bluepr
             raise DataPartitionsNotFoundError()
         else:
             authorize_partition(partition.partition_name, lookup=not create)
+            if create and partition.deleting:  # issue #20: nothing new goes into it
+                raise PartitionBeingDeletedError(partition.partition_name)
         g.partition = partition
 
     return bp

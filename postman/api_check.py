@@ -47,7 +47,7 @@ def newman(collection: str, base_url: str, server_url: str, environment: str | N
 
 def curl_scripts(base_url: str, partition: str | None) -> None:
     """The curl examples, end to end: store, search, retrieve, metadata, render, export, bulk
-    update, feed, delete, and a worklist round trip."""
+    update, feed, delete, a worklist round trip, and (partitions on) partition administration."""
     args = ["--base-url", base_url] + (["--partition", partition] if partition else [])
     run(["bash", str(CURL / "store.sh"), *args, str(SAMPLES)])
     listing = run(["bash", str(CURL / "search.sh"), *args, "AccessionNumber=*"])
@@ -83,6 +83,11 @@ def curl_scripts(base_url: str, partition: str | None) -> None:
     worklist = run(["bash", str(CURL / "workitems.sh"), *args])
     assert "complete 200 COMPLETED" in worklist and "CANCELED" in worklist, \
         "workitems.sh did not complete and cancel its workitems"
+    if partition:
+        steps = run(["bash", str(CURL / "partitions.sh"), "--base-url", base_url, partition,
+                     f"{partition}-Renamed"])
+        assert f"renamed {partition}-Renamed" in steps and "delete succeeded 100" in steps, \
+            "partitions.sh did not rename and delete the partition"
 
 
 def main(argv: list[str]) -> int:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from postman.make_data import SERIES_1, SERIES_2, SOP_1, SOP_2, SOP_3, STUDY
+from postman.partitions_admin import partition_admin_folder
 from postman.workitems import reference_style_workitems, workitems_folder
 
 HERE = Path(__file__).parent
@@ -333,12 +334,15 @@ def collection() -> dict:
     ])
     workitems = folder("8. Workitems (UPS-RS)",
                        workitems_folder(P, request, status_test, json_body))
+    partitions = folder("9. Partition administration", partition_admin_folder(
+        request, PARTITION_ON, json_body, file_body))
     variables = {"baseUrl": "http://127.0.0.1:8080", "serverUrl": "http://127.0.0.1:8080",
                  "partitionName": "SiteA", "partitionPrefix": "", "partitionsEnabled": "false",
                  "studyUid": STUDY, "series1Uid": SERIES_1, "series2Uid": SERIES_2,
                  "sop1Uid": SOP_1, "sop2Uid": SOP_2, "sop3Uid": SOP_3, "operationId": "",
                  "operationPolls": "0", "exportId": "", "exportPolls": "0", "pixelDataUri": "",
-                 "token": "", "workitemUid": "", "workitem2Uid": "", "transactionUid": ""}
+                 "token": "", "workitemUid": "", "workitem2Uid": "", "transactionUid": "",
+                 "deletionId": "", "deletionPolls": "0"}
     return {
         "info": {"name": "DICOMweb server with data partitions", "schema": SCHEMA,
                  "description": "Every route of the API. Set baseUrl (and, with partitions "
@@ -350,7 +354,7 @@ def collection() -> dict:
                                 "DICOM_EXPORT_ROOT on the server."},
         "auth": BEARER_AUTH,
         "item": [setup, stow, wado, qido, change_feed, extended_query_tags, export, bulk_update,
-                 delete, workitems],
+                 delete, workitems, partitions],
         "variable": [{"key": k, "value": v} for k, v in variables.items()],
     }
 

@@ -9,9 +9,11 @@ from ..errors import (DataPartitionsFeatureDisabledError, DataPartitionsNotFound
 from ..schemas.partitions import (describe_error, partition_details_list_schema,
                                   partition_details_schema, partition_list_schema,
                                   partition_update_schema)
+from ..schemas.operations import OperationReferenceSchema
 from ..security import authorize_partition, may_read
+from ..services import partition_deletion
 from ..services import partitions as service
-from .edge import get_db, json_body
+from .edge import get_db, json_body, version_base_url
 
 bp = Blueprint("partitions", __name__)
 
@@ -58,3 +60,15 @@ def update_partition(partition_name: str):
     details = service.update_partition(get_db(), partition_name, changes.get("partition_name"),
                                        changes.get("quota", service.UNCHANGED))
     return jsonify(partition_details_schema.dump(details))
+
+
+@bp.delete("/partitions/<partition_name>")
+def delete_partition(partition_name: str):
+    """Delete a partition and everything in it: 202 with the ``deletePartition`` operation."""
+    _require_feature()
+    operation_id = partition_deletion.start_deletion(get_db(), partition_name)
+    href = f"{version_base_url()}/operations/{operation_id}"
+    response = jsonify(OperationReferenceSchema().dump({"id": operation_id, "href": href}))
+    response.status_code = 202
+    response.headers["Location"] = href
+    return response

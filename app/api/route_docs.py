@@ -183,6 +183,10 @@ ROUTES: dict[str, RouteDoc] = {
         409: text("Another partition has the new name (in any case)."),
         415: empty("Not application/json (empty body)."), **_COMMON},
         body={JSON: "PartitionUpdate"}, when=_partitions_on),
+    "partitions.delete_partition": RouteDoc("Partitions", {
+        202: ok("Deletion queued; Location is the deletePartition operation.", JSON,
+                schema="OperationReference"),
+        409: text("The partition is already being deleted."), **_COMMON}, when=_partitions_on),
     "extended_query_tags.add_extended_query_tags": RouteDoc("Extended query tags", {
         202: ok("Re-index queued; Location is the operation.", JSON,
                 schema="AddExtendedQueryTagResponse"),

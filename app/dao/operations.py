@@ -14,6 +14,7 @@ ACTIVE = (NOT_STARTED, RUNNING)
 REINDEX = "reindex"
 EXPORT = "export"
 UPDATE = "update"
+DELETE_PARTITION = "deletePartition"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ def _optional_int(value: Any) -> int | None:
 def _to_partition(row: Any) -> Partition:
     return Partition(int(row["partition_key"]), row["partition_name"],
                      as_datetime(row["created_date"]), _optional_int(row["max_instances"]),
-                     _optional_int(row["max_bytes"]))
+                     _optional_int(row["max_bytes"]), int(row["status"]))
 
 
 def get_partition(conn: DbConn, partition_name: str) -> Partition | None:
@@ -106,3 +106,61 @@ def get_usage(conn: DbConn, partition_key: int, lock: bool = False) -> Partition
         return None
     return PartitionUsage(_optional_int(row["max_instances"]), _optional_int(row["max_bytes"]),
                           int(row["instances"]), int(row["stored_bytes"]))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCheck:
+    """What a store transaction checks about its partition (``lock_for_store``)."""
+
+    status: int
+    max_instances: int | None
+    max_bytes: int | None
+
+
+def lock_for_store(conn: DbConn, partition_key: int) -> StoreCheck | None:
+    """The partition's status and quota, key-share locked until commit on PostgreSQL (a
+    partition deletion's last step waits for this transaction); None when it is gone."""
+    row = conn.run("lock_partition_for_store", partition_key=partition_key)
+    return None if row is None else StoreCheck(int(row["status"]),
+                                               _optional_int(row["max_instances"]),
+                                               _optional_int(row["max_bytes"]))
+
+
+def mark_deleting(conn: DbConn, partition_key: int) -> bool:
+    """Start deleting an active partition; False when it is not active."""
+    return conn.run("mark_partition_deleting", partition_key=partition_key) > 0
+
+
+def reopen(conn: DbConn, partition_key: int) -> None:
+    conn.run("reopen_partition", partition_key=partition_key)
+
+
+def list_study_uids(conn: DbConn, partition_key: int, limit: int) -> list[str]:
+    return [row["study_instance_uid"] for row in conn.run(
+        "list_partition_study_uids", partition_key=partition_key, limit=limit)]
+
+
+def has_studies(conn: DbConn, partition_key: int) -> bool:
+    return int(conn.run("count_partition_studies",
+                        partition_key=partition_key)["study_count"]) > 0
+
+
+def lock_for_removal(conn: DbConn, partition_key: int) -> None:
+    """Lock the partition row until commit (PostgreSQL): waits for the stores that passed
+    ``lock_for_store``; later ones wait for this transaction."""
+    conn.run("lock_partition_for_removal", partition_key=partition_key)
+
+
+def remove_partition(conn: DbConn, partition_key: int) -> None:
+    """Remove what is left of an emptied partition (workitems, name words, extended query tag
+    values, statistics) and leave its row as a deleted tombstone."""
+    keys = {"partition_key": partition_key}
+    conn.run("delete_partition_workitems", **keys)
+    conn.run("delete_partition_study_name_words", **keys)
+    conn.run("delete_partition_extended_query_tag_string", **keys)
+    conn.run("delete_partition_extended_query_tag_long", **keys)
+    conn.run("delete_partition_extended_query_tag_double", **keys)
+    conn.run("delete_partition_extended_query_tag_datetime", **keys)
+    conn.run("delete_partition_extended_query_tag_person_name", **keys)
+    conn.run("delete_partition_statistics", **keys)
+    conn.run("tombstone_partition", **keys)

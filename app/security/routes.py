@@ -86,6 +86,7 @@ ROUTES: dict[str, RouteRule] = {
     "partitions.get_partition": RouteRule(_READ, FILTERED),
     # Renaming, quotas (and deleting) change what every caller sees: scope '/'
     "partitions.update_partition": RouteRule(DataAction.MANAGE_PARTITIONS, GLOBAL),
+    "partitions.delete_partition": RouteRule(DataAction.MANAGE_PARTITIONS, GLOBAL),
     # Extended query tags and their errors span every partition; so do re-index operations
     "extended_query_tags.list_extended_query_tags": RouteRule(_READ, GLOBAL),
     "extended_query_tags.get_extended_query_tag": RouteRule(_READ, GLOBAL),

@@ -17,7 +17,7 @@ from .. import metrics
 from ..dao import operations as dao
 from ..db import DbConn
 from ..errors import DataStoreError, OperationNotFoundError
-from . import bulk_update_run, export, extended_query_tag_reindex
+from . import bulk_update_run, export, extended_query_tag_reindex, partition_deletion
 from .export_destinations import ExportSettings
 from .operation_runs import LeaseLostError, OperationInterrupted, Runner
 
@@ -65,6 +65,7 @@ RUNNERS: dict[str, Runner] = {
                         extended_query_tag_reindex.release_tags),
     dao.EXPORT: Runner(export.run_export),
     dao.UPDATE: Runner(bulk_update_run.run_bulk_update),
+    dao.DELETE_PARTITION: Runner(partition_deletion.run, partition_deletion.reopen_partition),
 }
 
 

@@ -9,9 +9,9 @@ from ..dao.partitions import PartitionStatistics
 from ..db import DbConn
 from ..errors import (DataPartitionsNotFoundError, DefaultPartitionUnchangeableError,
                       DicomServerError, InvalidPartitionNameError, PartitionAlreadyExistsError,
-                      PartitionUpdateInvalidError)
+                      PartitionBeingDeletedError, PartitionUpdateInvalidError)
 from ..dicomweb.identifiers import is_valid_partition_name
-from ..models import DEFAULT_PARTITION_KEY, Partition
+from ..models import DEFAULT_PARTITION_KEY, PARTITION_ACTIVE, Partition
 
 FEATURE_CANNOT_BE_DISABLED = (
     "Data partitions feature cannot be disabled while existing data has already been partitioned."
@@ -111,6 +111,8 @@ def update_partition(conn: DbConn, name: str, new_name: str | None = None,
     with conn.transaction(write=True):
         partition = get_partition(conn, name)
         key = int(partition.partition_key)  # type: ignore[arg-type]
+        if partition.deleting:
+            raise PartitionBeingDeletedError(partition.partition_name)
         if new_name is not None and new_name != partition.partition_name:
             if key == DEFAULT_PARTITION_KEY:
                 raise DefaultPartitionUnchangeableError("renamed")
@@ -133,14 +135,27 @@ def update_partition(conn: DbConn, name: str, new_name: str | None = None,
 def within_quota(conn: DbConn, partition: Partition, sizes: list[int],
                  lock: bool = False) -> list[bool]:
     """Which of these new instances (their file sizes, in store order) the partition's quota
-    admits, each counted after the ones admitted before it. ``lock`` (in the store's write
-    transaction): serialize with the other stores into the partition first, so the answer
-    stays true until commit. A partition without a quota (when the request resolved it)
-    admits everything."""
-    if not partition.exists or not partition.has_quota:
+    admits, each counted after the ones admitted before it.
+
+    ``lock`` (in the store's write transaction, before its rows): read the partition's status
+    and quota as they are now (key-share locked, so a deletion's last step waits for this
+    store), raise PartitionBeingDeletedError when it is being (or was) deleted, and with a
+    quota serialize with the other stores into the partition, so the answer stays true until
+    commit. Without ``lock`` (the check before files are written) the quota the request
+    resolved is used, and nothing is locked.
+    """
+    if not partition.exists:
         return [True] * len(sizes)
-    usage = dao.get_usage(conn, int(partition.partition_key),  # type: ignore[arg-type]
-                          lock=lock)
+    key = int(partition.partition_key)  # type: ignore[arg-type]
+    limits: Partition | dao.StoreCheck = partition
+    if lock:
+        current = dao.lock_for_store(conn, key)
+        if current is None or current.status != PARTITION_ACTIVE:
+            raise PartitionBeingDeletedError(partition.partition_name)
+        limits = current
+    if limits.max_instances is None and limits.max_bytes is None:
+        return [True] * len(sizes)
+    usage = dao.get_usage(conn, key, lock=lock)
     if usage is None:
         return [True] * len(sizes)
     instances, stored = usage.instances, usage.stored_bytes

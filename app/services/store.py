@@ -25,7 +25,7 @@ from ..db import DbConn
 from ..dicomweb import part10, status
 from ..dicomweb.elements import DECODE_ERRORS, convert_elements, raw_value, uid_value
 from ..dicomweb.json_model import DEFER_SIZE, add_bulkdata_element, dumps, to_dicom_json
-from ..errors import DataStoreError, InstanceAlreadyExistsError
+from ..errors import DataStoreError, InstanceAlreadyExistsError, PartitionBeingDeletedError
 from ..models import Partition
 from . import extended_query_tags, instance_index, maintenance
 from . import partitions as partition_service
@@ -234,6 +234,10 @@ def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
                 raise Rejected(status.PROCESSING_FAILURE) from None
         except InstanceAlreadyExistsError:
             raise Rejected(status.SOP_INSTANCE_ALREADY_EXISTS) from None
+        except PartitionBeingDeletedError:  # deleted since the request resolved it (issue #20)
+            logger.warning("Storing instance %s failed: its partition is being deleted",
+                           new.sop_instance_uid)
+            raise Rejected(status.PROCESSING_FAILURE) from None
         except (Rejected, DataStoreError):
             raise
         except Exception:

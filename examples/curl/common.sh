@@ -43,3 +43,17 @@ fetch() {
 json() {
     python3 -c "import json, sys; d = json.load(sys.stdin); $1"
 }
+
+# Wait for a long-running operation (202 while it runs, 200 once done; at most 10 minutes) and
+# print its JSON.
+wait_operation() {
+    local status
+    for _ in $(seq 1 600); do
+        status=$(fetch "$1" | json 'print(d["status"])')
+        case "$status" in
+            notStarted|running) sleep 1 ;;
+            *) break ;;
+        esac
+    done
+    fetch "$1"
+}

@@ -19,14 +19,6 @@ operation=$(fetch -X POST -H "Content-Type: application/json" --data "$request" 
             | json 'print(d["href"])')
 echo "queued $operation"
 
-# 202 while it runs, 200 when it is done.
-for _ in $(seq 1 600); do
-    status=$(fetch "$operation" | json 'print(d["status"])')
-    case "$status" in
-        notStarted|running) sleep 1 ;;
-        *) break ;;
-    esac
-done
-fetch "$operation" | json '
+wait_operation "$operation" | json '
 r = d.get("results") or {}
 print(d["status"], "exported", r.get("exported"), "skipped", r.get("skipped"), r.get("errorHref"))'

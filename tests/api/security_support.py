@@ -175,6 +175,9 @@ CASES = (
               plain_status=400),
     RouteCase("partitions.update_partition", "PATCH", "/partitions/Microsoft.Default",
               "managePartitions", 200, lambda ids: quota_body(), plain_status=400),
+    # A partition that does not exist: the check comes first, nothing is deleted.
+    RouteCase("partitions.delete_partition", "DELETE", "/partitions/Nowhere", "managePartitions",
+              400),
     RouteCase("extended_query_tags.list_extended_query_tags", "GET", "/extendedquerytags",
               "read", 200),
     RouteCase("extended_query_tags.get_extended_query_tag", "GET", "/extendedquerytags/00100040",

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from tests.api.helpers import store, values
+from tests.api.partition_support import storing_into
 from tests.dicom_factory import make_dataset, to_bytes
 
 NOT_FOUND = "Specified PartitionName does not exist."
@@ -130,37 +131,14 @@ def test_rename_racing_stores_loses_no_acknowledged_instance(make_app):
     before or during the rename) or in a new SiteA (created by a store after it)."""
     app = make_app(ENABLE_DATA_PARTITIONS=True)
     assert store(app.test_client(), "/partitions/SiteA", make_dataset()).status_code == 200
-    stored: list[str] = ["first"]
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def writer() -> None:
-        client = app.test_client()
-        while not stop.is_set():
-            datasets = [make_dataset() for _ in range(3)]
-            response = store(client, "/partitions/SiteA", *datasets)
-            assert response.status_code in (200, 202, 409), response.data
-            ok = {values(item, "00081155")[0] for item in values(response.json, "00081199")}
-            with lock:
-                stored.extend(ok)
-
-    threads = [threading.Thread(target=writer) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    try:
-        while len(stored) < 10:
-            threading.Event().wait(0.01)
+    with storing_into(app, "SiteA", parts=3) as load:
+        load.wait_for(4)
         assert patch(app.test_client(), "SiteA", {"partitionName": "SiteB"}).status_code == 200
-        while len(stored) < 30:
-            threading.Event().wait(0.01)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
+        load.wait_for(12)
     client = app.test_client()
     counts = [_instances(client, name) for name in ("SiteA", "SiteB")]
-    assert sum(counts) == len(stored)
-    assert counts[1] >= 10
+    assert sum(counts) == len(load.stored) + 1
+    assert counts[1] >= 1 + 4 * 3  # all that was acknowledged before the rename, at least
     for name, count in zip(("SiteA", "SiteB"), counts):
         found = client.get(f"/partitions/{name}/instances?limit=200")
         assert len(found.json) == count

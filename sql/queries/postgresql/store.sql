@@ -220,3 +220,12 @@ SELECT instance_key, study_key, series_key, watermark,
 -- the key space 7462), so each reads what the ones before it stored (get_partition_usage) and
 -- concurrent stores cannot overshoot the quota.
 SELECT pg_advisory_xact_lock(7462, CAST(:partition_key AS integer)) AS locked;
+
+-- name: lock_partition_for_store(partition_key)^
+-- The first check of a store transaction into an existing partition: its status and quota,
+-- with the key-share lock its instance rows' foreign key takes anyway, taken now: a partition
+-- deletion's last step (lock_partition_for_removal) waits for this store and then sees its
+-- rows, and a store that comes after that step waits for it and reads the deleted status.
+SELECT status, max_instances, max_bytes FROM partitions
+ WHERE partition_key = :partition_key
+   FOR KEY SHARE;

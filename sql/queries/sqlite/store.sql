@@ -26,3 +26,7 @@ SELECT :study_lock_key AS locked;
 -- name: lock_partition_quota(partition_key)
 -- SQLite serializes write transactions: there is nothing to lock.
 SELECT :partition_key AS locked;
+
+-- name: lock_partition_for_store(partition_key)^
+-- The partition's status and quota (SQLite serializes write transactions: nothing to lock).
+SELECT status, max_instances, max_bytes FROM partitions WHERE partition_key = :partition_key;

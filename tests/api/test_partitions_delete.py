@@ -1,0 +1,168 @@
+"""Deleting a partition (issue #20): DELETE /partitions/{name} and its deletePartition
+operation, through the API on both databases."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.api.edge import get_database
+from app.dao import maintenance as maintenance_dao
+from app.worker import run_pending_once
+from tests.api.helpers import store, values
+from tests.api.partition_support import storing_into
+from tests.api.stow_support import blob_files
+from tests.api.workitem_support import JSON_HEADERS, create
+from tests.dicom_factory import make_dataset, to_bytes
+
+NOT_FOUND = "Specified PartitionName does not exist."
+DELETING = "The partition '{}' is being deleted."
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(ENABLE_DATA_PARTITIONS=True)
+
+
+def _text(response) -> tuple[int, str]:
+    return response.status_code, response.get_data(as_text=True)
+
+
+def _delete(client, name: str) -> str:
+    """Start the deletion; the operation's URL."""
+    response = client.delete(f"/partitions/{name}")
+    assert response.status_code == 202, response.data
+    assert response.json["href"] == response.headers["Location"]
+    assert response.json["href"].endswith(f"/operations/{response.json['id']}")
+    return response.headers["Location"].split("://", 1)[1].split("/", 1)[1]
+
+
+def _operation(client, url: str) -> dict:
+    return client.get(f"/{url}").json
+
+
+def _instance_url(name: str, ds) -> str:
+    return (f"/partitions/{name}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}")
+
+
+def test_delete_removes_everything_and_frees_the_name(app):
+    client = app.test_client()
+    datasets = [make_dataset() for _ in range(3)]
+    assert store(client, "/partitions/SiteA", *datasets).status_code == 200
+    assert create(client, "/partitions/SiteA").status_code == 201
+    url = _delete(client, "SiteA")
+    operation = _operation(client, url)
+    assert (operation["type"], operation["status"]) == ("deletePartition", "notStarted")
+    # While it runs: stores are refused, the data is still readable.
+    assert _text(store(client, "/partitions/SiteA", make_dataset())) == (
+        409, DELETING.format("SiteA"))
+    assert _text(client.delete("/partitions/sitea")) == (409, DELETING.format("SiteA"))
+    assert _text(client.patch("/partitions/SiteA", data=json.dumps({"quota": None}),
+                              headers={"Content-Type": "application/json"})) == (
+        409, DELETING.format("SiteA"))
+    assert client.get("/partitions/SiteA/studies").status_code == 200
+    assert run_pending_once(app) == 1
+    operation = _operation(client, url)
+    assert (operation["status"], operation["percentComplete"]) == ("succeeded", 100)
+    assert _text(client.get("/partitions/SiteA")) == (400, NOT_FOUND)
+    assert _text(client.get("/partitions/SiteA/studies")) == (400, NOT_FOUND)
+    assert [p["partitionName"] for p in client.get("/partitions").json] == ["Microsoft.Default"]
+    assert blob_files(app) == []
+    # Each instance has its Delete entry, under the partition's name.
+    feed = client.get("/changefeed?includeMetadata=false").json
+    deletes = {e["sopInstanceUid"] for e in feed if e["action"] == "Delete"}
+    assert deletes == {ds.SOPInstanceUID for ds in datasets}
+    assert {e["partitionName"] for e in feed} == {"SiteA"}
+    assert {e["state"] for e in feed if e["action"] == "Create"} == {"Deleted"}
+    # The name is free: a store creates a new, empty partition (another key).
+    assert store(client, "/partitions/SiteA", datasets[0]).status_code == 200
+    again = client.get("/partitions/SiteA").json
+    assert again["statistics"]["instances"] == 1
+    assert client.get("/partitions/SiteA/workitems", headers=JSON_HEADERS).status_code == 204
+
+
+def test_delete_of_a_partition_sharing_files_with_another_keeps_every_byte_there(app):
+    client = app.test_client()
+    shared, own = make_dataset(), make_dataset()
+    assert store(client, "/partitions/SiteA", shared, own).status_code == 200
+    assert store(client, "/partitions/SiteB", shared).status_code == 200
+    assert len(blob_files(app)) == 2
+    _delete(client, "SiteA")
+    assert run_pending_once(app) == 1
+    assert len(blob_files(app)) == 1  # the file only SiteA had is gone
+    response = client.get(_instance_url("SiteB", shared), headers={"Accept": "application/dicom"})
+    assert response.status_code == 200
+    assert response.data == to_bytes(shared)
+    statistics = client.get("/partitions/SiteB").json["statistics"]
+    assert statistics["instances"] == 1 and statistics["bytesOnDisk"] == len(to_bytes(shared))
+
+
+def test_delete_errors(app, make_app):
+    client = app.test_client()
+    assert _text(client.delete("/partitions/Microsoft.Default")) == (
+        400, "The default partition 'Microsoft.Default' cannot be deleted.")
+    assert _text(client.delete("/partitions/Nowhere")) == (400, NOT_FOUND)
+    assert _text(client.delete("/partitions/a@b")) == (
+        400, "The specified PartitionName is invalid. ")
+    assert _text(make_app().test_client().delete("/partitions/SiteA")) == (
+        400, "Data partitions feature is disabled.")
+
+
+def test_an_empty_partition_is_deleted_too(app):
+    client = app.test_client()
+    ds = make_dataset()
+    assert store(client, "/partitions/SiteA", ds).status_code == 200
+    assert client.delete(f"/partitions/SiteA/studies/{ds.StudyInstanceUID}").status_code == 204
+    url = _delete(client, "SiteA")
+    run_pending_once(app)
+    assert _operation(client, url)["status"] == "succeeded"
+    assert _text(client.get("/partitions/SiteA")) == (400, NOT_FOUND)
+
+
+def test_delete_racing_stores_leaves_nothing_behind(app):
+    """Stores into SiteA while it is deleted: each one is stored and then deleted, or refused;
+    afterwards nothing of SiteA is indexed and no file is left."""
+    assert store(app.test_client(), "/partitions/SiteA", make_dataset()).status_code == 200
+    with storing_into(app, "SiteA") as load:
+        load.wait_for(5)
+        url = _delete(app.test_client(), "SiteA")
+        run_pending_once(app)
+        load.wait_for(15)
+    client = app.test_client()
+    assert _operation(client, url)["status"] == "succeeded"
+    assert 409 in load.statuses  # refused while it was being deleted
+    # Requests after the deletion finished created a new SiteA; before it, stored then deleted
+    # or refused. Delete the new one too, then nothing is left anywhere.
+    if client.get("/partitions/SiteA").status_code == 200:
+        _delete(client, "SiteA")
+        run_pending_once(app)
+    # Files left are those of stores refused in their transaction (written before it): no
+    # index row references them, so the blob sweep removes them.
+    with get_database(app).connection() as conn:
+        assert maintenance_dao.referenced_blob_keys(
+            conn, [path.name for path in blob_files(app)]) == set()
+    assert [p["partitionName"] for p in client.get("/partitions").json] == ["Microsoft.Default"]
+    feed = client.get("/changefeed?includeMetadata=false&limit=200").json
+    created = {e["sopInstanceUid"] for e in feed if e["action"] == "Create"}
+    deleted = {e["sopInstanceUid"] for e in feed if e["action"] == "Delete"}
+    assert created == deleted
+
+
+def test_a_failed_deletion_gives_the_partition_back(app, monkeypatch):
+    from app.services import partition_deletion
+
+    client = app.test_client()
+    ds = make_dataset()
+    assert store(client, "/partitions/SiteA", ds).status_code == 200
+    url = _delete(client, "SiteA")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(partition_deletion.delete_service, "delete_study", broken)
+    for _ in range(3):
+        run_pending_once(app)
+    assert _operation(client, url)["status"] == "failed"
+    assert store(client, "/partitions/SiteA", make_dataset()).status_code == 200
+    assert values(client.get("/partitions/SiteA/studies").json[0], "0020000D")
