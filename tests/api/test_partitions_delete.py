@@ -46,11 +46,32 @@ def _instance_url(name: str, ds) -> str:
             f"/instances/{ds.SOPInstanceUID}")
 
 
+#: Rows of the partition that only the database shows (the API cannot address a deleted key).
+_LEFT = {table: f"SELECT count(*) AS n FROM {table} WHERE partition_key = ?" for table in (
+    "studies", "series", "instances", "instance_metadata", "workitems",
+    "workitem_sequence_values", "extended_query_tag_string", "study_name_words",
+    "partition_statistics")}
+
+
+def _rows_left(app, partition_key: int) -> dict[str, int]:
+    with get_database(app).connection() as conn:
+        return {table: int(conn.fetchall(sql, [partition_key])[0]["n"])
+                for table, sql in _LEFT.items()}
+
+
 def test_delete_removes_everything_and_frees_the_name(app):
     client = app.test_client()
-    datasets = [make_dataset() for _ in range(3)]
+    tag = client.post("/extendedquerytags", json=[{"path": "0008103E", "vr": "LO",
+                                                   "level": "Series"}])
+    assert tag.status_code == 202
+    assert run_pending_once(app) == 1  # the (empty) re-index
+    datasets = [make_dataset(SeriesDescription="Chest") for _ in range(3)]
     assert store(client, "/partitions/SiteA", *datasets).status_code == 200
     assert create(client, "/partitions/SiteA").status_code == 201
+    key = client.get("/partitions/SiteA").json["partitionKey"]
+    left = _rows_left(app, key)
+    assert all(left[t] > 0 for t in ("instances", "workitems", "extended_query_tag_string",
+                                     "study_name_words", "partition_statistics")), left
     url = _delete(client, "SiteA")
     operation = _operation(client, url)
     assert (operation["type"], operation["status"]) == ("deletePartition", "notStarted")
@@ -69,6 +90,7 @@ def test_delete_removes_everything_and_frees_the_name(app):
     assert _text(client.get("/partitions/SiteA/studies")) == (400, NOT_FOUND)
     assert [p["partitionName"] for p in client.get("/partitions").json] == ["Microsoft.Default"]
     assert blob_files(app) == []
+    assert set(_rows_left(app, key).values()) == {0}
     # Each instance has its Delete entry, under the partition's name.
     feed = client.get("/changefeed?includeMetadata=false").json
     deletes = {e["sopInstanceUid"] for e in feed if e["action"] == "Delete"}
