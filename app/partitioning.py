@@ -162,11 +162,13 @@ def diagnose_unmatched(app: Flask, req: Request) -> DicomServerError | None:
         for end in range(index + 1, len(parts) + 1):
             candidate = "/".join(parts[:index + 1] + ["x"] + parts[end:])
             try:
-                adapter.match(candidate, method=req.method)
+                rule, _ = adapter.match(candidate, method=req.method, return_rule=True)
             except HTTPException:
                 continue
             except Exception:  # RequestRedirect and the like: not a partition route
                 continue
+            if rule.rule.endswith(PARTITION_SEGMENT):  # /partitions/{name} itself (#20):
+                continue  # "/partitions/x/unknown" stays an unknown route (404)
             if not partitions_enabled_for(app):
                 return DataPartitionsFeatureDisabledError()
             return InvalidPartitionNameError()
