@@ -1,8 +1,9 @@
 -- WADO-RS: the visible (status 1) instances of a study, series or instance, and their stored
 -- DICOM JSON. Mirrors the reference's Sprocs/GetInstanceWithProperties.sql and
 -- GetInstancesByStudyAndSeries*.sql. Each query finds the partition by its name (any case,
--- ux_partitions_name) in the same statement, so a read is one round trip, and returns the
--- stored name and key with every row; then it leads with the partition key (ux_instances_uid).
+-- ux_partitions_name, which covers the partitions not deleted) in the same statement, so a
+-- read is one round trip, and returns the stored name and key with every row; then it leads
+-- with the partition key (ux_instances_uid).
 -- Bulk update: the instance queries return an updated instance's original file too; with
 -- original = 1 the metadata queries return each instance's original DICOM JSON (the watermark
 -- returned stays the current one, which ETags name).
@@ -14,7 +15,7 @@ SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instanc
        i.number_of_frames, i.sop_class_uid, i.original_blob_key, i.original_blob_size
   FROM partitions p
   JOIN instances i ON i.partition_key = p.partition_key
- WHERE lower(p.partition_name) = lower(:partition_name)
+ WHERE lower(p.partition_name) = lower(:partition_name) AND p.status <> 2
    AND i.study_instance_uid = :study_instance_uid
    AND i.status = 1
  ORDER BY i.instance_key;
@@ -26,7 +27,7 @@ SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instanc
        i.number_of_frames, i.sop_class_uid, i.original_blob_key, i.original_blob_size
   FROM partitions p
   JOIN instances i ON i.partition_key = p.partition_key
- WHERE lower(p.partition_name) = lower(:partition_name)
+ WHERE lower(p.partition_name) = lower(:partition_name) AND p.status <> 2
    AND i.study_instance_uid = :study_instance_uid
    AND i.series_instance_uid = :series_instance_uid AND i.status = 1
  ORDER BY i.instance_key;
@@ -38,7 +39,7 @@ SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instanc
        i.number_of_frames, i.sop_class_uid, i.original_blob_key, i.original_blob_size
   FROM partitions p
   JOIN instances i ON i.partition_key = p.partition_key
- WHERE lower(p.partition_name) = lower(:partition_name)
+ WHERE lower(p.partition_name) = lower(:partition_name) AND p.status <> 2
    AND i.study_instance_uid = :study_instance_uid
    AND i.series_instance_uid = :series_instance_uid AND i.sop_instance_uid = :sop_instance_uid
    AND i.status = 1;
@@ -51,7 +52,7 @@ SELECT p.partition_key, p.partition_name, i.series_instance_uid, i.sop_instance_
   JOIN instances i ON i.partition_key = p.partition_key
   JOIN instance_metadata m
     ON m.watermark = CASE WHEN :original = 1 THEN i.original_watermark ELSE i.watermark END
- WHERE lower(p.partition_name) = lower(:partition_name)
+ WHERE lower(p.partition_name) = lower(:partition_name) AND p.status <> 2
    AND i.study_instance_uid = :study_instance_uid
    AND i.status = 1
  ORDER BY i.instance_key;
@@ -64,7 +65,7 @@ SELECT p.partition_key, p.partition_name, i.series_instance_uid, i.sop_instance_
   JOIN instances i ON i.partition_key = p.partition_key
   JOIN instance_metadata m
     ON m.watermark = CASE WHEN :original = 1 THEN i.original_watermark ELSE i.watermark END
- WHERE lower(p.partition_name) = lower(:partition_name)
+ WHERE lower(p.partition_name) = lower(:partition_name) AND p.status <> 2
    AND i.study_instance_uid = :study_instance_uid
    AND i.series_instance_uid = :series_instance_uid AND i.status = 1
  ORDER BY i.instance_key;
@@ -77,7 +78,7 @@ SELECT p.partition_key, p.partition_name, i.series_instance_uid, i.sop_instance_
   JOIN instances i ON i.partition_key = p.partition_key
   JOIN instance_metadata m
     ON m.watermark = CASE WHEN :original = 1 THEN i.original_watermark ELSE i.watermark END
- WHERE lower(p.partition_name) = lower(:partition_name)
+ WHERE lower(p.partition_name) = lower(:partition_name) AND p.status <> 2
    AND i.study_instance_uid = :study_instance_uid
    AND i.series_instance_uid = :series_instance_uid AND i.sop_instance_uid = :sop_instance_uid
    AND i.status = 1;
