@@ -111,6 +111,7 @@ def scope(bp: Blueprint, create: bool = False, optional: bool = False) -> Bluepr
 
     @bp.before_request
     def resolve_partition() -> None:
+        g.partition_by_name = False  # only a by_partition_name view's branch below sets it
         name = g.get("partition_name", _MISSING)
         enabled = partitions_enabled()
         if name is _MISSING:

@@ -88,6 +88,9 @@ def test_delete_removes_everything_and_frees_the_name(app):
     assert (operation["status"], operation["percentComplete"]) == ("succeeded", 100)
     assert _text(client.get("/partitions/SiteA")) == (400, NOT_FOUND)
     assert _text(client.get("/partitions/SiteA/studies")) == (400, NOT_FOUND)
+    dicom = {"Accept": "application/dicom; transfer-syntax=*"}
+    assert _text(client.get(_instance_url("SiteA", datasets[1]), headers=dicom)) == (
+        400, NOT_FOUND)
     assert [p["partitionName"] for p in client.get("/partitions").json] == ["Microsoft.Default"]
     assert blob_files(app) == []
     assert set(_rows_left(app, key).values()) == {0}
@@ -98,9 +101,13 @@ def test_delete_removes_everything_and_frees_the_name(app):
     assert {e["partitionName"] for e in feed} == {"SiteA"}
     assert {e["state"] for e in feed if e["action"] == "Create"} == {"Deleted"}
     # The name is free: a store creates a new, empty partition (another key).
-    assert store(client, "/partitions/SiteA", datasets[0]).status_code == 200
+    restored = store(client, "/partitions/SiteA", datasets[0])
+    assert restored.status_code == 200, restored.data
     again = client.get("/partitions/SiteA").json
-    assert again["statistics"]["instances"] == 1
+    assert again["statistics"]["instances"] == 1 and again["partitionKey"] != key
+    assert client.get(_instance_url("SiteA", datasets[1]), headers=dicom).status_code == 404
+    assert client.get(_instance_url("SiteA", datasets[0]), headers=dicom).data == to_bytes(
+        datasets[0])
     assert client.get("/partitions/SiteA/workitems", headers=JSON_HEADERS).status_code == 204
 
 
