@@ -88,12 +88,16 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- The instance triggers look files up by ix_instances_blob; enable_seqscan is off inside them
+-- so that a plan made while the table looked small (a fresh database, or one long transaction
+-- filling it) never scans the table for every row inserted.
 -- A file counts in disk_bytes when this instance is the partition's first reference to it. A
 -- BEFORE trigger: it sees the rows its statement inserted before this one (not this one), so
 -- a multi-row insert counts a shared file once. Two transactions cannot both add the first
 -- reference to a file in one partition: the same bytes carry the same UIDs, and the unique key
 -- rejects the second instance (its transaction, with its count, rolls back).
-CREATE FUNCTION count_instance_added() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION count_instance_added() RETURNS trigger LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
 BEGIN
     INSERT INTO partition_statistics AS s (partition_key, slot, instances, stored_bytes,
                                            disk_bytes, last_stored_date)
@@ -113,7 +117,8 @@ END $$;
 
 -- A file leaves disk_bytes when the statement removed the partition's last reference to it
 -- (concurrent deletes of one file are serialized by its blobs row lock).
-CREATE FUNCTION count_instances_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION count_instances_removed() RETURNS trigger LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
 BEGIN
     PERFORM add_partition_statistics(
                 o.partition_key, 0, 0, -count(*), -sum(o.blob_size),
@@ -131,7 +136,8 @@ END $$;
 
 -- An instance whose file changes (an update writing a new version): the old file's bytes out,
 -- the new file's in.
-CREATE FUNCTION count_instance_file_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION count_instance_file_changed() RETURNS trigger LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
 BEGIN
     PERFORM add_partition_statistics(
                 OLD.partition_key, 0, 0, 0, NEW.blob_size - OLD.blob_size,
