@@ -26,12 +26,14 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid as uid
 
 from app.dao import instances as instance_dao
 from app.dao import partitions as partition_dao
 from app.db import Database
 from app.models import Partition
+from app.services.instance_index import index_columns
 
 from .common import machine_description, running_server, scratch_database, time_searches
 from .seed import seed
@@ -87,23 +89,23 @@ def latency(backend: str, instances: int, requests: int) -> None:
 
 
 def _new_instance(partition_key: int, study: str, series: str) -> instance_dao.NewInstance:
+    """The index rows the store would write for a small CT instance (the store's own mapping
+    from a dataset to columns)."""
+    ds = Dataset()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study, series, uid()
+    ds.PatientID, ds.Modality = "P", "CT"
+    study_columns, series_columns, _ = index_columns(ds, set())
     return instance_dao.NewInstance(
-        partition_key=partition_key,
-        study={"study_instance_uid": study, "patient_id": "P", "patient_name": None,
-               "patient_name_words": None, "referring_physician_name": None,
-               "referring_physician_name_words": None, "study_date": None,
-               "study_time": None, "study_description": None, "accession_number": None,
-               "patient_birth_date": None, "study_id": None},
-        series={"series_instance_uid": series, "modality": "CT",
-                "performed_procedure_step_start_date": None,
-                "manufacturer_model_name": None, "series_number": None},
-        sop_instance_uid=uid(), sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+        partition_key=partition_key, study=study_columns, series=series_columns,
+        sop_instance_uid=ds.SOPInstanceUID, sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
         instance_number=1, transfer_syntax_uid="1.2.840.10008.1.2.1", number_of_frames=1,
         blob_key=uid().replace(".", "")[:64].ljust(64, "0"), blob_size=1000,
         metadata_json=json.dumps({}))
 
 
 def _stores_per_second(database: Database, partition: Partition) -> float:
+    errors: list[BaseException] = []
+
     def worker() -> None:
         conn = database.connect()
         try:
@@ -115,6 +117,8 @@ def _stores_per_second(database: Database, partition: Partition) -> float:
                     instance_dao.add_instance(conn, _new_instance(
                         int(partition.partition_key), study, series),
                         datetime.now(timezone.utc))
+        except BaseException as exc:  # reported after the run
+            errors.append(exc)
         finally:
             database.release(conn)
 
@@ -124,6 +128,8 @@ def _stores_per_second(database: Database, partition: Partition) -> float:
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        raise RuntimeError(f"a store failed: {errors[0]!r}")
     return THREADS * PER_THREAD / (time.perf_counter() - started)
 
 
