@@ -53,6 +53,11 @@ DEFAULTS: dict[str, Any] = {
     "EXPORT_ROOT": "",  # folder the filesystem destination writes under ("": no such destination)
     "EXPORT_BATCH_SIZE": 100,  # instances copied between two progress checkpoints
     "EXPORT_MAX_IDENTIFIERS": 10000,  # identifiers one export request may list
+    "EXPORT_S3_BUCKETS": "",  # buckets the s3 destination may write ("*": any; "": none)
+    "EXPORT_S3_ENDPOINT_URLS": "",  # endpoints a request may name; the first is the default
+    "EXPORT_S3_REGION": "",
+    "EXPORT_S3_ACCESS_KEY_ID": "",  # with the secret: instead of boto3's standard chain
+    "EXPORT_S3_SECRET_ACCESS_KEY": "",
     "ENABLE_BACKGROUND_WORKER": True,
     "SWEEP_BLOBS_AT_STARTUP": False,  # one blob sweep at once at startup (opt-in)
     "SWEEP_INTERVAL_SECONDS": 86400.0,  # the background blob sweep (0: none)
@@ -171,6 +176,9 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
                          ("EXPORT_MAX_IDENTIFIERS", 1),
                          ("SECURITY_CLOCK_SKEW_SECONDS", 0), ("TRUSTED_PROXIES", 0)):
         settings[key] = _parse_int(settings[key], key, minimum)
+    if bool(settings["EXPORT_S3_ACCESS_KEY_ID"]) != bool(settings["EXPORT_S3_SECRET_ACCESS_KEY"]):
+        raise ConfigError("Settings EXPORT_S3_ACCESS_KEY_ID and EXPORT_S3_SECRET_ACCESS_KEY go "
+                          "together.")
     settings["SQLITE_SYNCHRONOUS"] = str(settings["SQLITE_SYNCHRONOUS"]).strip().upper()
     if settings["SQLITE_SYNCHRONOUS"] not in ("FULL", "NORMAL"):
         raise ConfigError("Setting SQLITE_SYNCHRONOUS must be FULL or NORMAL.")

@@ -120,8 +120,9 @@ _EXPORT_BODY = {"type": "object", "required": ["source", "destination"], "proper
             "type": "array", "items": STRING,
             "description": "study, study/series or study/series/sop UIDs"}}}}},
     "destination": {"type": "object", "properties": {
-        "type": {"type": "string", "enum": ["filesystem"]},
-        "settings": {"type": "object", "description": "filesystem: path (in DICOM_EXPORT_ROOT)"}}}}}
+        "type": {"type": "string", "enum": ["filesystem", "s3"]},
+        "settings": {"type": "object", "description": "filesystem: path (in DICOM_EXPORT_ROOT); "
+                                                      "s3: bucket, prefix, endpointUrl"}}}}}
 
 
 def _partitions_on(config: Mapping[str, Any]) -> bool:

@@ -11,6 +11,7 @@ error lines may repeat, as the reference allows.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -24,8 +25,9 @@ from ..db import DbConn
 from ..dicomweb.identifiers import is_valid_uid
 from ..errors import ExportRequestError
 from ..models import Partition
-from . import export_destinations as destinations
-from .export_destinations import DestinationError, ExportSettings, error_entry, result_name
+from .export_destinations import (Destination, DestinationError, ExportSettings,
+                                  FileSystemDestination, error_entry, result_name)
+from .export_s3 import S3Destination
 from .operation_runs import checkpoint, finish, stop_requested
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,13 @@ NOT_FOUND = {1: "The specified study cannot be found.",
              3: "The specified instance cannot be found."}
 SOURCE_MISSING = "The file of the instance is missing from the blob store."
 SOURCE_TYPES = {"identifiers": "Identifiers"}
+#: The destination types (app/services/export_destinations.py, export_s3.py), the names the
+#: reference's enum texts give them, and the text settings each reads from the request.
+DESTINATIONS: dict[str, type[Destination]] = {"filesystem": FileSystemDestination,
+                                              "s3": S3Destination}
+DESTINATION_NAMES = {"filesystem": "Filesystem", "s3": "S3"}
+DESTINATION_SETTINGS: dict[str, tuple[str, ...]] = {"filesystem": ("path",),
+                                                    "s3": ("bucket", "prefix", "endpointUrl")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +148,7 @@ def _identifiers(settings: dict[str, Any], limit: int) -> list[Identifier]:
 def _destination_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The destination's settings as text (ExportRequestError for another JSON type)."""
     options: dict[str, Any] = {}
-    for name in destinations.SETTINGS[kind]:
+    for name in DESTINATION_SETTINGS[kind]:
         value = _get(settings, name)
         if value is not None and not isinstance(value, str):
             raise _bad(f"$.destination.settings.{name}", _TOKEN.format(token=_token(value)))
@@ -153,7 +162,7 @@ def parse_export_request(body: Any, max_identifiers: int) -> ExportRequest:
     if not isinstance(body, dict):
         raise _bad("$", _NOT_CONVERTIBLE.format(type="ExportInput"))
     _, source = _part(body, "source", SOURCE_TYPES)
-    kind, settings = _part(body, "destination", destinations.DESTINATION_NAMES)
+    kind, settings = _part(body, "destination", DESTINATION_NAMES)
     return ExportRequest(_identifiers(source, max_identifiers), kind,
                          _destination_settings(kind, settings))
 
@@ -162,8 +171,8 @@ def start_export(conn: DbConn, partition: Partition, request: ExportRequest,
                  settings: ExportSettings) -> str:
     """Check the destination, create its errors log and queue the operation; its id."""
     operation_id = uuid.uuid4().hex
-    destination = destinations.from_request(request.destination_type, settings,
-                                            request.destination_settings, operation_id)
+    destination = DESTINATIONS[request.destination_type].from_request(
+        settings, request.destination_settings, operation_id)
     destination.prepare()
     payload = {"partitionKey": partition.partition_key,
                "identifiers": [str(identifier) for identifier in request.identifiers],
@@ -200,7 +209,7 @@ class _Progress:
                        exported=self.exported, skipped=self.skipped, processed=self.processed)
 
 
-def _copy_batch(conn: DbConn, blobs: Any, destination: destinations.Destination,
+def _copy_batch(conn: DbConn, blobs: Any, destination: Destination,
                 partition_key: int, identifiers: list[Identifier], progress: _Progress,
                 batch_size: int) -> list[str]:
     """Copy up to ``batch_size`` instances from where ``progress`` is; the error lines."""
@@ -233,7 +242,7 @@ def _copy_batch(conn: DbConn, blobs: Any, destination: destinations.Destination,
     return errors
 
 
-def _copy(blobs: Any, destination: destinations.Destination, study: str,
+def _copy(blobs: Any, destination: Destination, study: str,
           row: dao.ExportInstance) -> str | None:
     """Copy one instance's file; the error of a skipped instance, None when copied."""
     try:
@@ -246,7 +255,7 @@ def _copy(blobs: Any, destination: destinations.Destination, study: str,
         # Deleted since it was listed, or lost: the reference skips what it cannot read.
         logger.warning("Export: the file of instance %s is missing", row.sop_instance_uid)
         return SOURCE_MISSING
-    with source:
+    with contextlib.closing(source):
         destination.write(name, source)
     return None
 
@@ -258,8 +267,11 @@ def run_export(conn: DbConn, operation: operations_dao.Operation, owner: str, se
     partition_key = int(payload["partitionKey"])
     identifiers = [Identifier.parse(text) for text in payload["identifiers"]]
     try:
-        destination = destinations.from_payload(settings.export, payload["destination"],
-                                                operation.operation_id)
+        kind = payload["destination"].get("type")
+        if kind not in DESTINATIONS:
+            raise DestinationError(f"Unknown export destination {kind!r}.")
+        destination = DESTINATIONS[kind].from_payload(settings.export, payload["destination"],
+                                                      operation.operation_id)
     except DestinationError as exc:
         logger.error("Export %s cannot write to its destination: %s", operation.operation_id,
                      exc)
@@ -278,9 +290,11 @@ def run_export(conn: DbConn, operation: operations_dao.Operation, owner: str, se
         stop_requested(operation, should_stop)
         errors = _copy_batch(conn, settings.blobs, destination, partition_key, identifiers,
                              progress, settings.export_batch_size)
-        destination.append_errors(errors)
+        batch = int(payload.get("batches") or 0)
+        destination.append_errors(errors, batch)
         destination.sync()
         progress.record(payload)
+        payload["batches"] = batch + 1
         with conn.transaction(write=True):
             checkpoint(conn, operation, owner, progress.processed * 100 // total, payload)
     destination.finish(resumed)

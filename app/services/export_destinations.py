@@ -45,10 +45,22 @@ class ExportSettings:
 
     root: str = ""  # DICOM_EXPORT_ROOT: the filesystem destination's root ("": none)
     fsync: bool = True
+    s3_buckets: tuple[str, ...] = ()  # DICOM_EXPORT_S3_BUCKETS ("*": any; none: no s3)
+    s3_endpoint_urls: tuple[str, ...] = ()  # the first is the default; none: AWS's
+    s3_region: str = ""
+    s3_access_key_id: str = ""  # empty: boto3's standard credential chain
+    s3_secret_access_key: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ExportSettings":
-        return cls(root=str(config["EXPORT_ROOT"] or ""), fsync=bool(config["FSYNC"]))
+        def names(key: str) -> tuple[str, ...]:
+            return tuple(n.strip() for n in str(config[key] or "").split(",") if n.strip())
+        return cls(root=str(config["EXPORT_ROOT"] or ""), fsync=bool(config["FSYNC"]),
+                   s3_buckets=names("EXPORT_S3_BUCKETS"),
+                   s3_endpoint_urls=names("EXPORT_S3_ENDPOINT_URLS"),
+                   s3_region=str(config["EXPORT_S3_REGION"] or ""),
+                   s3_access_key_id=str(config["EXPORT_S3_ACCESS_KEY_ID"] or ""),
+                   s3_secret_access_key=str(config["EXPORT_S3_SECRET_ACCESS_KEY"] or ""))
 
 
 def error_entry(identifier: str, error: str) -> str:
@@ -89,12 +101,27 @@ class Destination:
         """Copy ``source`` to ``<operationId>/<name>`` in chunks, replacing it whole."""
         raise NotImplementedError
 
-    def append_errors(self, lines: list[str]) -> None:
-        """Add lines to the errors log."""
+    def append_errors(self, lines: list[str], batch: int) -> None:
+        """Add the lines of checkpoint number ``batch`` to the errors log (a batch run again
+        after a crash may add its lines again or replace them)."""
         raise NotImplementedError
 
     def sync(self) -> None:
         """Make what was written so far durable (before a checkpoint records it)."""
+
+    @classmethod
+    def from_request(cls, settings: ExportSettings, options: dict[str, Any],
+                     operation_id: str) -> "Destination":
+        """The destination a request's ``destination.settings`` name (ExportRequestError when
+        the configuration does not allow it)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_payload(cls, settings: ExportSettings, payload: dict[str, Any],
+                     operation_id: str) -> "Destination":
+        """The destination an operation recorded (DestinationError when the configuration no
+        longer allows it)."""
+        raise NotImplementedError
 
     def finish(self, resumed: bool) -> None:
         """At the end; ``resumed``: an earlier run was cut off (clean up what it left)."""
@@ -201,7 +228,7 @@ class FileSystemDestination(Destination):
             raise
         self._dirty.add(directory)
 
-    def append_errors(self, lines: list[str]) -> None:
+    def append_errors(self, lines: list[str], batch: int) -> None:
         if not lines:
             return
         data = "".join(lines).encode()
@@ -236,27 +263,3 @@ class FileSystemDestination(Destination):
                         os.unlink(os.path.join(directory, name))
                     except FileNotFoundError:
                         pass
-
-
-# --- choosing one -----------------------------------------------------------------------------
-
-DESTINATIONS: dict[str, type[Destination]] = {"filesystem": FileSystemDestination}
-#: The reference's enum texts name the types this way (its own: 'AzureBlob').
-DESTINATION_NAMES = {"filesystem": "Filesystem"}
-#: The text settings each type reads from the request's ``destination.settings``.
-SETTINGS: dict[str, tuple[str, ...]] = {"filesystem": ("path",)}
-
-
-def from_request(kind: str, settings: ExportSettings, options: dict[str, Any],
-                 operation_id: str) -> Destination:
-    """The destination a request's validated ``destination.settings`` name."""
-    return DESTINATIONS[kind].from_request(settings, options, operation_id)  # type: ignore
-
-
-def from_payload(settings: ExportSettings, payload: dict[str, Any],
-                 operation_id: str) -> Destination:
-    """The destination an operation recorded (DestinationError if it is no longer allowed)."""
-    kind = payload.get("type", "")
-    if kind not in DESTINATIONS:
-        raise DestinationError(f"Unknown export destination {kind!r}.")
-    return DESTINATIONS[kind].from_payload(settings, payload, operation_id)  # type: ignore

@@ -104,10 +104,10 @@ BAD_BODIES = [
      FIELD.format("$.source.type", "Expected token type 'String' but read 'Number' instead.")),
     (body(["1.2"], {"type": "azureblob", "settings": {}}),
      FIELD.format("$.destination.type", "Expected value 'azureblob' to be one of the "
-                                        "following values: ['Filesystem', 'Unknown']")),
+                                        "following values: ['Filesystem', 'S3', 'Unknown']")),
     (body(["1.2"], {"type": None}),
      FIELD.format("Destination", "Expected value 'Type' to be one of the following values: "
-                                 "[Filesystem]")),
+                                 "[Filesystem, S3]")),
     (body(["1.2"], {"type": "filesystem", "settings": {"path": ["a"]}}),
      FIELD.format("$.destination.settings.path",
                   "Expected token type 'String' but read 'StartArray' instead.")),
