@@ -39,7 +39,7 @@ from pydicom.uid import generate_uid
 from .common import (ROOT, PostConnection, Result, Server, create_pg_database, drive,
                      drop_pg_database, free_port, machine_description, running_server)
 from .stow import Instances
-from .wado import getter, instance
+from .wado import getter, instance, stow
 
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
@@ -196,7 +196,7 @@ def run(backend: str, rounds: int, scale: float, partitions: bool,
     with running_server(backend, partitions=partitions, extra_env=env,
                         database_url=database_url) as seeding:
         for files in (series_files, meta_files):
-            _stow(seeding, prefix, files)
+            stow(seeding, files, prefix)
     try:
         # A fresh server (nothing stored through it yet) serves the retrieves.
         with running_server(backend, partitions=partitions, extra_env=env,
@@ -245,21 +245,6 @@ def _measure(ours: Server, data_dir: Path, instances: Instances, prefix: str, ro
         floor.process.terminate()
         floor.process.wait(timeout=15)
     print(table, flush=True)
-
-
-def _stow(server: Server, prefix: str, files: list[bytes]) -> None:
-    boundary = uuid.uuid4().hex
-    body = b"".join(b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n"
-                    + f + b"\r\n" for f in files) + f"--{boundary}--\r\n".encode()
-    conn = http.client.HTTPConnection(server.host, server.port, timeout=600)
-    conn.request("POST", f"{prefix}/studies", body=body, headers={
-        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
-        "Accept": "application/dicom+json"})
-    response = conn.getresponse()
-    response.read()
-    conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"STOW failed: {response.status}")
 
 
 def _interleave(ours: Server, floor: Server, get_cases: list, instances: Instances,

@@ -48,12 +48,13 @@ def instance(study: str, series: str, rows: int, columns: int, frames: int = 1,
     return buffer.getvalue()
 
 
-def stow(server: Server, files: list[bytes]) -> None:
+def stow(server: Server, files: list[bytes], prefix: str = "") -> None:
+    """Store ``files`` in one multipart request (``prefix``: e.g. a partition path)."""
     boundary = uuid.uuid4().hex
     body = b"".join(b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n"
                     + f + b"\r\n" for f in files) + f"--{boundary}--\r\n".encode()
     conn = http.client.HTTPConnection(server.host, server.port, timeout=600)
-    conn.request("POST", "/studies", body=body, headers={
+    conn.request("POST", f"{prefix}/studies", body=body, headers={
         "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
         "Accept": "application/dicom+json"})
     response = conn.getresponse()
