@@ -9,7 +9,8 @@ import sys
 
 BENCHMARKS: list[str] = ["bench.floor", "bench.stow", "bench.wado", "bench.qido", "bench.delete",
                          "bench.reindex", "bench.import", "bench.workitems",
-                         "bench.export"]  # one per issue
+                         "bench.export", "bench.collations", "bench.partition_statistics",
+                         "bench.s3", "bench.scale_out"]  # one per issue
 
 
 def main(argv: list[str]) -> int:
