@@ -46,7 +46,7 @@ def schema_files(dialect: str, root: Path = SCHEMA_ROOT) -> list[tuple[int, Path
     return sorted(merged.items())
 
 
-def _split_sqlite(script: str) -> list[str]:
+def split_statements(script: str) -> list[str]:
     """Split a script into complete statements (sqlite3.complete_statement knows the grammar)."""
     statements, current = [], ""
     for line in script.splitlines(keepends=True):
@@ -83,7 +83,7 @@ def migrate(engine: Engine) -> list[int]:
             logger.info("Applying schema migration %s", path.name)
             script = path.read_text(encoding="utf-8")
             if engine.dialect == "sqlite":
-                for statement in _split_sqlite(script):
+                for statement in split_statements(script):
                     cur.execute(statement)
             else:
                 cur.execute(script)
