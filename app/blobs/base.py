@@ -31,6 +31,10 @@ class BlobStore:
     #: Whether ``exists`` costs next to nothing (a stat), so a retrieve of many instances
     #: checks every file before its response starts; in object storage it is a request each.
     cheap_exists = True
+    #: How many blobs a response streaming several opens ahead of the one it sends (object
+    #: storage: each open is a GET whose round trip then overlaps with sending; a file's open
+    #: costs nothing to overlap).
+    open_ahead = 0
 
     def spool(self, head_size: int = 0) -> SpoolFile:
         """A temporary file to write an incoming blob to while hashing it (keeping its first

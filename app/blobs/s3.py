@@ -15,6 +15,7 @@ the file system does.
 """
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import os
@@ -41,6 +42,8 @@ MULTIPART_CHUNK = 16 * 1024 * 1024
 #: The read buffer of a seekable handle (header parsing reads through it; a larger read, such
 #: as a frame, is one ranged GET of exactly its bytes).
 SEEKABLE_BUFFER = 64 * 1024
+#: GETs a streamed study or series keeps open ahead of the object it sends (FileBody).
+OPEN_AHEAD = 3
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _WRITTEN = "written"
 
@@ -62,6 +65,7 @@ class S3BlobStore(BlobStore):
 
     kind = "s3"
     cheap_exists = False
+    open_ahead = OPEN_AHEAD
 
     def __init__(self, bucket: str, spool_dir: str | os.PathLike[str], prefix: str = "",
                  endpoint_url: str | None = None, region: str | None = None,
@@ -75,11 +79,16 @@ class S3BlobStore(BlobStore):
         self.description = f"Blob store (S3 bucket {bucket})"
         self.tmp = Path(spool_dir)
         self.tmp.mkdir(parents=True, exist_ok=True)
+        # No payload hash of botocore's own (it signs the body's SHA-256 over plain HTTP): a
+        # PUT carries the body's SHA-256 as its checksum instead (the blob key), a signed
+        # header the store checks the body against.
+        s3_config: dict[str, Any] = {"payload_signing_enabled": False}
+        if endpoint_url:
+            s3_config["addressing_style"] = "path"
         config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
                         read_timeout=60, max_pool_connections=64,
                         request_checksum_calculation="when_required",
-                        response_checksum_validation="when_required",
-                        s3={"addressing_style": "path"} if endpoint_url else None)
+                        response_checksum_validation="when_required", s3=s3_config)
         self._new_client = functools.partial(
             boto3.session.Session().client, "s3", endpoint_url=endpoint_url or None,
             region_name=region or None, config=config, **(credentials or {}))
@@ -129,42 +138,42 @@ class S3BlobStore(BlobStore):
         there are refreshed instead. A part above ``multipart_threshold`` is refreshed or
         uploaded by the managed multipart transfer."""
         name = self._object(spool.key)
-        metadata = {_WRITTEN: f"{time.time():.3f}"}
         if spool.size >= self.multipart_threshold:
             if self._refresh(name):
                 return False
             self._call(f"Uploading blob {spool.key}", lambda: self.client.upload_file(
                 spool.name, self.bucket, name, Config=self.transfer,
-                ExtraArgs={"Metadata": metadata}))
+                ExtraArgs={"Metadata": {_WRITTEN: f"{time.time():.3f}"}}))
             return True
 
         def upload() -> bool:
-            with open(spool.name, "rb") as body:
-                try:
-                    self.client.put_object(Bucket=self.bucket, Key=name, Body=body,
-                                           Metadata=metadata, IfNoneMatch="*")
-                    return True
-                except ClientError as exc:
-                    code = exc.response.get("Error", {}).get("Code")
-                    if code == "PreconditionFailed":  # there already
-                        return False
-                    if code != "ConditionalRequestConflict":
-                        raise
+            try:
+                self._put_object(spool, name, IfNoneMatch="*")
+                return True
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code == "PreconditionFailed":  # there already
+                    return False
+                if code != "ConditionalRequestConflict":
+                    raise
             # A concurrent conditional write in flight (AWS): write the same bytes.
-            self._put_file(spool.name, name)
+            self._put_object(spool, name)
             return True
         if self._call(f"Uploading blob {spool.key}", upload):
             return True
         if self._refresh(name):
             return False
         # Gone between the two requests (quarantined, or removed after a delete): write it.
-        self._call(f"Uploading blob {spool.key}", lambda: self._put_file(spool.name, name))
+        self._call(f"Uploading blob {spool.key}", lambda: self._put_object(spool, name))
         return True
 
-    def _put_file(self, path: str, name: str) -> None:
-        with open(path, "rb") as body:
+    def _put_object(self, spool: SpoolFile, name: str, **conditions: str) -> None:
+        """One PUT of the spooled file, its SHA-256 (the key) the checksum the store checks
+        the body against."""
+        with open(spool.name, "rb") as body:
             self.client.put_object(Bucket=self.bucket, Key=name, Body=body,
-                                   Metadata={_WRITTEN: f"{time.time():.3f}"})
+                                   Metadata={_WRITTEN: f"{time.time():.3f}"},
+                                   ChecksumSHA256=_checksum(spool.key), **conditions)
 
     def _refresh(self, name: str) -> bool:
         """Make an existing object young again (False if there is none): a store that reuses
@@ -348,6 +357,11 @@ class S3BlobStore(BlobStore):
         (startup)."""
         self._call("Opening the bucket", lambda: self.client.head_bucket(Bucket=self.bucket),
                    missing=lambda: _no_bucket(self.bucket))
+
+
+def _checksum(key: str) -> str:
+    """The x-amz-checksum-sha256 of a blob: its key (the SHA-256 hex digest), in base64."""
+    return base64.b64encode(bytes.fromhex(key)).decode()
 
 
 def _no_bucket(bucket: str) -> None:

@@ -17,6 +17,7 @@ import io
 import logging
 import os
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
@@ -147,10 +148,15 @@ class FilePart:
     blobs: BlobStore | None = None
     key: str = ""
     whole: bool = False
+    #: A handle already open on the part's first byte (retrieve opened it to learn that the
+    #: object is there from the GET itself); the first ``open()`` takes it.
+    opened: list[BinaryIO] = field(default_factory=list, compare=False, repr=False)
 
     def open(self, inside: int = 0) -> BinaryIO:
         """A handle to read the part's bytes from ``inside`` on, sequentially (a blob's is one
         ranged read of the rest of the part)."""
+        if not inside and self.opened:
+            return self.opened.pop()
         if self.blobs is not None:
             return self.blobs.open_range(self.key, self.offset + inside, self.length - inside)
         assert self.path is not None
@@ -164,8 +170,10 @@ class FilePart:
 
 
 def discard(parts: list[FilePart]) -> None:
-    """Remove the temporary files among ``parts``."""
+    """Remove the temporary files among ``parts`` and close the handles opened for them."""
     for part in parts:
+        while part.opened:
+            part.opened.pop().close()
         if part.temporary and part.path is not None:
             try:
                 part.path.unlink()
@@ -218,8 +226,14 @@ class FileBody(io.RawIOBase):
 
     Handed to ``wsgi.file_wrapper``, waitress sends it by reading it in socket-buffer-sized
     pieces, straight from the files, instead of copying the body into its output buffer first;
-    memory stays flat whatever the number and size of the files. One file is open at a time
-    and temporary files are removed on close. A read returns bytes of one piece only (short reads are allowed).
+    memory stays flat whatever the number and size of the files. One file is read at a time
+    and temporary files are removed on close. A read returns bytes of one piece only (short
+    reads are allowed).
+
+    Blobs of a store with ``open_ahead`` (object storage) are opened that many parts ahead, in
+    threads, while the current one is sent: each GET's round trip and the store's work on it
+    overlap with sending. An opened GET is not read until its turn: what it holds meanwhile is
+    the socket's buffer, not the file.
     """
 
     def __init__(self, pieces: list[bytes | FilePart]) -> None:
@@ -233,6 +247,8 @@ class FileBody(io.RawIOBase):
         self._size = position
         self._position = 0
         self._open: tuple[int, BinaryIO, int] | None = None  # piece, handle, where in it
+        self._ahead: dict[int, Future[BinaryIO]] = {}  # piece -> its GET, started early
+        self._pool: ThreadPoolExecutor | None = None
 
     def __len__(self) -> int:
         return self._size
@@ -280,13 +296,37 @@ class FileBody(io.RawIOBase):
         if self._open is not None and self._open[0] == index and self._open[2] == inside:
             return self._open[1]
         self._close_handle()
+        ahead = self._ahead.pop(index, None)
         try:
-            handle = part.open(inside)
+            if ahead is not None and not inside:
+                handle = ahead.result()
+            else:
+                _close_when_done(ahead)
+                handle = part.open(inside)
         except (OSError, DataStoreError) as exc:  # the status is sent: the body ends here
             logger.error("Cannot read %s while sending it: %s", part.name, exc)
             raise
         self._open = (index, handle, inside)
+        self._open_ahead(index)
         return handle
+
+    def _open_ahead(self, index: int) -> None:
+        """Start opening the blob parts after piece ``index``, up to their store's
+        ``open_ahead`` of them."""
+        due = 0
+        for later in range(index + 1, len(self._pieces)):
+            part = self._pieces[later]
+            if isinstance(part, bytes):
+                continue
+            depth = part.blobs.open_ahead if part.blobs is not None else 0
+            due += 1
+            if due > depth:
+                return
+            if later not in self._ahead:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(max_workers=depth,
+                                                    thread_name_prefix="open-ahead")
+                self._ahead[later] = self._pool.submit(part.open)
 
     def _close_handle(self) -> None:
         if self._open is not None:
@@ -297,9 +337,26 @@ class FileBody(io.RawIOBase):
         if not self.closed:
             try:
                 self._close_handle()
+                for ahead in self._ahead.values():
+                    _close_when_done(ahead)
+                self._ahead.clear()
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False)
                 discard([piece for piece in self._pieces if isinstance(piece, FilePart)])
             finally:
                 super().close()
+
+
+def _close_when_done(ahead: Future[BinaryIO] | None) -> None:
+    """Drop a part opened ahead that will not be read: not started, it never starts; else its
+    handle is closed once it is open (a failed open needs nothing)."""
+    if ahead is None or ahead.cancel():
+        return
+
+    def close(done: Future[BinaryIO]) -> None:
+        if done.exception() is None:
+            done.result().close()
+    ahead.add_done_callback(close)
 
 
 def multipart_bytes(parts: Iterable[bytes], media_type: str,

@@ -101,6 +101,15 @@ def _check_blob(blobs: BlobStore, instance: VersionedInstance) -> None:
         raise _missing(instance)
 
 
+def _open_whole(blobs: BlobStore, instance: VersionedInstance) -> BinaryIO:
+    """A sequential handle on an instance's whole file (object storage: the GET, whose 404
+    tells a missing object without a HEAD first)."""
+    try:
+        return blobs.open_range(instance.blob_key, 0, instance.blob_size)
+    except FileNotFoundError:
+        raise _missing(instance) from None
+
+
 def _open(blobs: BlobStore, instance: VersionedInstance) -> BinaryIO:
     """A seekable handle on an instance's file (in object storage each read past its buffer
     is a ranged GET: a frame costs its bytes, not the file's)."""
@@ -154,8 +163,8 @@ def retrieve_files(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
     partition, instances = _instances(conn, ids)
     # In object storage each check is a request: a study or series is streamed without them
     # (an object missing mid-stream ends the body early, as a file removed mid-stream does);
-    # one instance is still checked (404 after a concurrent delete, 500 for a loss).
-    check = blobs.cheap_exists or len(instances) == 1
+    # one instance is checked by its GET, opened now (404 after a concurrent delete, 500 for
+    # a loss).
     try:
         for instance in instances:
             if original:
@@ -164,10 +173,13 @@ def retrieve_files(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
             if pixels.needs_transcoding(stored, transfer_syntax):
                 parts.append(_transcoded(blobs, instance, transfer_syntax, limits))
             else:
-                if check:
+                part = FilePart(None, stored, 0, instance.blob_size, blobs=blobs,
+                                key=instance.blob_key, whole=True)
+                if blobs.cheap_exists:
                     _check_blob(blobs, instance)
-                parts.append(FilePart(None, stored, 0, instance.blob_size, blobs=blobs,
-                                      key=instance.blob_key, whole=True))
+                elif len(instances) == 1:
+                    part.opened.append(_open_whole(blobs, instance))
+                parts.append(part)
     except BaseException:
         discard(parts)
         raise

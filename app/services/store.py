@@ -220,6 +220,7 @@ def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
                         conn, partition.partition_name)
                 _check_quota(req, new, lock=True)
                 keys = _add_rows(req, partition, ds, spool, new, now, tag_signature)
+                _ensure_files(req, [spool])
             break
         except extended_query_tags.ExtendedQueryTagsChanged:
             if attempt + 1 == _ATTEMPTS:
@@ -277,6 +278,7 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
                     partition = partition_service.get_or_add_partition(
                         conn, partition.partition_name)
                 _add_rows(req, partition, ds, spool, new, now, tag_signature)
+            _ensure_files(req, [item[1] for _, item in admitted])
     except Exception as exc:  # a duplicate raced past the check, a deadlock, a bad row, the
         # extended query tags changed: one by one (a database that is down fails there too,
         # with 503)
@@ -295,14 +297,29 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
 def _add_rows(req: _Request, partition: Partition, ds: Dataset, spool: SpoolFile,
               new: dao.NewInstance, now: datetime, tag_signature: str | None
               ) -> dao.InstanceKeys:
-    """The index rows of one instance, inside the caller's write transaction."""
+    """The index rows of one instance, inside the caller's write transaction (which then
+    calls ``_ensure_files``)."""
     conn = req.conn
     row = dao.NewInstance(**{**_as_dict(new), "partition_key": partition.partition_key})
     keys = dao.add_instance(conn, row, now)  # with the name words for QIDO fuzzy matching
-    if not req.blobs.exists(spool.key):  # a concurrent delete removed the shared file
-        req.blobs.put(spool)
     extended_query_tags.index_instance(conn, ds, keys, tag_signature)  # issue #7
     return keys
+
+
+def _ensure_files(req: _Request, spools: list[SpoolFile]) -> None:
+    """Put again the files a concurrent delete removed between their put and the lock their
+    rows now hold (``add_instance``): a shared file whose last reference went away. In
+    object storage each check is a request: a batch's run in parallel, so the study locks
+    are held for one round trip, not one per part."""
+    def ensure(spool: SpoolFile) -> None:
+        if not req.blobs.exists(spool.key):
+            req.blobs.put(spool)
+    if req.blobs.cheap_exists or len(spools) == 1:
+        for spool in spools:
+            ensure(spool)
+        return
+    with ThreadPoolExecutor(max_workers=_PUT_THREADS) as pool:
+        list(pool.map(ensure, spools))
 
 
 def _check_not_stored(req: _Request, new: dao.NewInstance, lock_tags: bool = False) -> None:

@@ -7,13 +7,14 @@ message."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 
 import pytest
 
 from app import StartupError
 from tests.api.helpers import store
 from tests.api.stow_support import count
-from tests.api.wado_helpers import instance_url
+from tests.api.wado_helpers import instance_url, parts
 from tests.blob_support import remove_behind_the_index
 from tests.dicom_factory import make_dataset, to_bytes, uid
 from tests.s3_server import SeaweedServer
@@ -140,3 +141,28 @@ def test_s3_series_with_an_object_lost_ends_the_body_early(app, base, caplog):
     with pytest.raises(FileNotFoundError):
         response.get_data()
     assert f"Cannot read blob {lost} while sending it" in caplog.text
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_s3_retrieve_is_one_get_per_object_and_no_head(app, base):
+    """A single instance is checked by its own GET, opened before the response starts (no
+    HEAD first); a series is one GET per object (the next ones opened while one is sent) and
+    arrives whole and in order."""
+    client = app.test_client()
+    study, series = uid(), uid()
+    datasets = [make_dataset(study_uid=study, series_uid=series, InstanceNumber=n)
+                for n in range(1, 7)]
+    assert store(client, base, *datasets).status_code == 200
+    calls: Counter[str] = Counter()
+    app.extensions["dicom_blobs"].client.meta.events.register(
+        "before-call.s3", lambda model, **_: calls.update([model.name]))
+    response = client.get(instance_url(base, datasets[0]),
+                          headers={"Accept": "application/dicom; transfer-syntax=*"})
+    assert response.status_code == 200 and response.data == to_bytes(datasets[0])
+    assert calls == {"GetObject": 1}
+    calls.clear()
+    response = client.get(f"{base}/studies/{study}/series/{series}", headers={
+        "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+    assert response.status_code == 200
+    assert sorted(body for _, body in parts(response)) == sorted(map(to_bytes, datasets))
+    assert calls == {"GetObject": len(datasets)}

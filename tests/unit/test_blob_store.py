@@ -2,11 +2,13 @@
 SeaweedFS server, tests/s3_server.py). Same answers from both, byte for byte."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from app.blobs import BlobStore, FileSystemBlobStore
 from app.blobs.s3 import S3BlobStore
@@ -220,3 +222,26 @@ def test_s3_unreachable_endpoint_raises_object_store_error(tmp_path):
                         credentials={"aws_access_key_id": "a", "aws_secret_access_key": "b"})
     with pytest.raises(ObjectStoreError, match="bucket"):
         store.exists("0" * 64)
+
+
+def test_s3_put_is_checked_by_the_store_against_its_key(request, tmp_path):
+    """A PUT carries the blob key as its signed x-amz-checksum-sha256 instead of botocore's own
+    payload hash; the store refuses a body that does not match it."""
+    store = _s3_store(request, tmp_path)
+    sent: list[dict[str, str]] = []
+    store.client.meta.events.register(
+        "before-send.s3.PutObject",
+        lambda request, **_: sent.append({k.lower(): v.decode() if isinstance(v, bytes) else v
+                                          for k, v in request.headers.items()}))
+    small, large = _payload(1000, "small"), _payload(3 * MIB, "large")
+    keys = [store.put_bytes(small), store.put_bytes(large)]
+    for key, headers in zip(keys, sent):
+        assert headers["x-amz-checksum-sha256"] == base64.b64encode(bytes.fromhex(key)).decode()
+        assert headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    for key, data in zip(keys, (small, large)):
+        with store.open(key) as handle:
+            assert handle.read() == data
+    with pytest.raises(ClientError, match="BadDigest"):
+        store.client.put_object(Bucket=store.bucket, Key=f"{store.prefix}other", Body=b"abd",
+                                ChecksumSHA256=base64.b64encode(hashlib.sha256(b"abc")
+                                                                .digest()).decode())
