@@ -1,14 +1,12 @@
-"""STOW-RS through HTTP: request forms, responses, storage semantics (issue #3, reference.md §3)."""
+"""STOW-RS through HTTP: responses and storage semantics (issue #3, reference.md §3): what is
+stored and answered for single and multipart requests, duplicates, partitions, batches and
+large instances. Request forms and refused requests: test_stow_request_forms.py; stores racing
+deletes on PostgreSQL: test_stow_concurrency.py."""
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
 
-from typing import Any
-
-import psycopg2
 import pytest
 
 from app.services import extended_query_tags as extended_query_tags_service
@@ -16,7 +14,7 @@ from tests.api.helpers import DICOM_JSON, store, values
 from tests.api.stow_support import (FAILED_ATTRIBUTES, RETRIEVE_URL, SOP_CLASS, SOP_INSTANCE,
                                     WARNING_REASON, blob_bytes, blob_keys, comments, count, failed,
                                     failure_reasons, referenced, rows, temp_files)
-from tests.dicom_factory import CT_IMAGE_STORAGE, make_dataset, multipart, to_bytes, uid
+from tests.dicom_factory import CT_IMAGE_STORAGE, make_dataset, to_bytes, uid
 from tests.s3_server import with_s3
 
 #: Also on PostgreSQL with the S3 blob store.
@@ -156,98 +154,6 @@ def test_store_empty_multipart_returns_204(app, client, base):
     assert response.data == b""
 
 
-@pytest.mark.parametrize("content_type", [
-    'multipart/related; type="application/dicom"; boundary="{b}"',
-    "multipart/related; type=application/dicom; boundary={b}",
-    "Multipart/Related; boundary={b}",
-])
-def test_store_multipart_boundary_forms_return_200(make_app, content_type):
-    client = make_app().test_client()
-    body, _ = multipart([to_bytes(make_dataset())], boundary="a'b(c)d+e_f,g-h.i/j:k=l?m")
-    response = client.post("/studies", data=body, headers={
-        "Content-Type": content_type.format(b="a'b(c)d+e_f,g-h.i/j:k=l?m")})
-    assert response.status_code == 200, response.data
-
-
-def test_store_first_part_without_content_type_uses_root_type(make_app):
-    client = make_app().test_client()
-    body, content_type = multipart([to_bytes(make_dataset())], content_type=None)
-    assert client.post("/studies", data=body,
-                       headers={"Content-Type": content_type}).status_code == 200
-
-
-def test_store_part_of_wrong_type_returns_415_and_stores_nothing(make_app):
-    app = make_app()
-    good = to_bytes(make_dataset())
-    body, content_type = multipart([good])
-    other, _ = multipart([b"{}"], boundary="x", content_type="application/json")
-    body = body.replace(b"--\r\n", b"\r\n") + b"Content-Type: application/json\r\n\r\n{}\r\n" + \
-        body.split(b"\r\n", 1)[0] + b"--\r\n"
-    response = app.test_client().post("/studies", data=body,
-                                      headers={"Content-Type": content_type})
-    assert response.status_code == 415
-    assert response.get_data(as_text=True) == (
-        "The specified content type 'application/json' is not supported.")
-    assert count(app, "instances") == 0 and blob_keys(app) == [] and temp_files(app) == []
-
-
-@pytest.mark.parametrize("content_type,status,text", [
-    ("text/plain", 415, "The specified content type 'text/plain' is not supported."),
-    (None, 415, "The specified content type '' is not supported."),
-    ("application/dicom; charset=x", 415,
-     "The specified content type 'application/dicom; charset=x' is not supported."),
-    ('multipart/related; type="application/dicom"', 415,
-     "The content type 'multipart/related; type=\"application/dicom\"' is either not multipart "
-     "or is missing boundary."),
-    ("multipart/related; boundary=b; start=x", 400,
-     "The start parameter in multipart/related request is not supported."),
-])
-def test_store_bad_content_type_returns_error(make_app, content_type, status, text):
-    client = make_app().test_client()
-    headers = {"Content-Type": content_type} if content_type else {}
-    response = client.post("/studies", data=to_bytes(make_dataset()), headers=headers)
-    assert response.status_code == status
-    assert response.mimetype == "text/plain"
-    assert response.get_data(as_text=True) == text
-
-
-@pytest.mark.parametrize("accept,status", [
-    ("application/dicom", 406), ("application/dicom+json+x", 406), ("text/html", 406),
-    ("application/dicom+json; charset=utf-8", 200), ("application/json", 200),
-    ("application/*", 200), ("text/html, */*", 200), (None, 200)])
-def test_store_accept_header_negotiation(make_app, accept, status):
-    client = make_app().test_client()
-    headers = {"Content-Type": "application/dicom"}
-    if accept:
-        headers["Accept"] = accept
-    response = client.post("/studies", data=to_bytes(make_dataset()), headers=headers)
-    assert response.status_code == status
-    if status == 406:
-        assert response.data == b""
-
-
-def test_store_part_over_size_limit_returns_413(make_app):
-    app = make_app(MAX_PART_SIZE=1000)
-    client = app.test_client()
-    data = to_bytes(make_dataset(rows=64, columns=64))
-    text = "The request exceeded the allowed limit of 1000 bytes."
-    single = client.post("/studies", data=data, headers={"Content-Type": "application/dicom"})
-    assert (single.status_code, single.get_data(as_text=True)) == (413, text)
-    multi = store(client, "", data)
-    assert (multi.status_code, multi.get_data(as_text=True)) == (413, text)
-    assert count(app, "instances") == 0 and temp_files(app) == []
-
-
-def test_store_invalid_study_uid_in_url_returns_400(make_app):
-    response = store(make_app().test_client(), "", make_dataset(), study="1.2.abc")
-    assert response.status_code == 400
-    assert response.get_data(as_text=True) == (
-        "Dicom element 'StudyInstanceUid' failed validation for VR 'UI': DICOM Identifier is "
-        "invalid. Value length should not exceed the maximum length of 64 characters. Value "
-        "should contain characters in '0'-'9' and '.'. Each component must start with "
-        "non-zero number.")
-
-
 def test_store_partial_success_returns_202(make_app):
     app = make_app()
     study = uid()
@@ -260,51 +166,6 @@ def test_store_partial_success_returns_202(make_app):
         "DICOM100: (0020,000d) - The StudyInstanceUid in the payload does not match the "
         "specified StudyInstanceUid."]
     assert values(response.json, RETRIEVE_URL) == [f"http://localhost/studies/{study}"]
-
-
-def test_store_file_write_failure_returns_409_with_272(make_app, monkeypatch):
-    app = make_app()
-    blobs = app.extensions["dicom_blobs"]
-
-    def broken_put(spool):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(blobs, "put", broken_put)
-    response = store(app.test_client(), "", make_dataset())
-    assert response.status_code == 409
-    assert failure_reasons(response.json) == [272]
-    assert count(app, "instances") == 0 and count(app, "change_feed") == 0
-    assert temp_files(app) == []
-
-
-@pytest.mark.parametrize("multipart_body", [False, True])
-def test_store_body_that_cannot_be_spooled_returns_503(make_app, monkeypatch, multipart_body):
-    """A full (or failing) disk while the body is received: 503 like the reference's data
-    store errors, nothing stored, no temporary file left."""
-    app = make_app()
-    blobs = app.extensions["dicom_blobs"]
-    real_spool = blobs.spool
-
-    def failing_spool(*args):
-        spool = real_spool(*args)
-        spool.write = spool.fill = _raise_enospc
-        return spool
-
-    monkeypatch.setattr(blobs, "spool", failing_spool)
-    data = to_bytes(make_dataset())
-    client = app.test_client()
-    if multipart_body:
-        body, content_type = multipart([data])
-        response = client.post("/studies", data=body, headers={"Content-Type": content_type})
-    else:
-        response = store(client, "", data)
-    assert response.status_code == 503
-    assert response.data == b"The data store is unavailable."
-    assert count(app, "instances") == 0 and temp_files(app) == []
-
-
-def _raise_enospc(*args, **kwargs):
-    raise OSError(28, "No space left on device")
 
 
 def test_store_single_part_without_accept_header_returns_200(app, client, base):
@@ -398,7 +259,6 @@ def test_store_many_parts_in_one_request(app, client, base):
     assert count(app, "instances") == 70
 
 
-
 def test_store_batch_rejects_only_the_parts_already_stored(app, client, base):
     """The parts of a multipart request are checked against the index together: a stored
     instance fails with 45070; the same SOP Instance UID in another series is a new instance."""
@@ -439,161 +299,3 @@ def test_stored_bytes_are_exact_with_fsync_on(make_app, partition_mode, base):
     assert blob_keys(app) == sorted(
         hashlib.sha256(d).hexdigest() for d in data)
     assert temp_files(app) == []
-
-
-def test_store_leaves_unchanged_study_and_series_rows_alone(make_app, backend):
-    """PostgreSQL: an instance whose study and series values are already recorded writes no new
-    version of those rows (no row lock for concurrent stores into the study to wait on); a
-    changed value still updates them."""
-    if backend != "postgresql":
-        pytest.skip("row versions (xmin) are PostgreSQL's")
-    app = make_app()
-    client = app.test_client()
-    study, series = uid(), uid()
-
-    def versions() -> tuple[str, str]:
-        [st] = rows(app, "SELECT CAST(xmin AS text) AS v FROM studies")
-        [se] = rows(app, "SELECT CAST(xmin AS text) AS v FROM series")
-        return st["v"], se["v"]
-
-    assert store(client, "", make_dataset(study, series, StudyDescription="one")).status_code == 200
-    before = versions()
-    assert store(client, "", make_dataset(study, series, StudyDescription="one")).status_code == 200
-    assert store(client, "", make_dataset(study, series, StudyDescription=None)).status_code == 200
-    assert versions() == before
-    assert store(client, "", make_dataset(study, series, StudyDescription="one",
-                                          Modality="MR")).status_code == 200
-    assert versions()[0] == before[0] and versions()[1] != before[1]
-    assert rows(app, "SELECT modality FROM series") == [{"modality": "MR"}]
-    assert store(client, "", make_dataset(study, series, StudyDescription="two",
-                                          Modality="MR")).status_code == 200
-    assert versions()[0] != before[0]
-    assert rows(app, "SELECT study_description FROM studies") == [{"study_description": "two"}]
-    assert count(app, "instances") == 5
-
-
-def test_store_waits_for_a_concurrent_delete_of_its_study_and_recreates_it(
-        make_app, backend, database_url):
-    """PostgreSQL: the study row a store finds unchanged is deleted (last instance deleted) by
-    a transaction that commits while the store waits for it: the store makes a new study row
-    and answers 200."""
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL row locks")
-    app = make_app()
-    client = app.test_client()
-    first = make_dataset()
-    second = make_dataset(first.StudyInstanceUID, first.SeriesInstanceUID)
-    assert store(client, "", first).status_code == 200
-    deleter = psycopg2.connect(database_url)
-    try:
-        with deleter.cursor() as cur:  # what deleting the study's last instance does
-            cur.execute("DELETE FROM instance_metadata")
-            cur.execute("DELETE FROM change_feed")
-            cur.execute("DELETE FROM study_name_words")
-            cur.execute("DELETE FROM instances")
-            cur.execute("DELETE FROM series")
-            cur.execute("DELETE FROM studies")
-        outcome: list[int] = []
-        storer = threading.Thread(
-            target=lambda: outcome.append(store(app.test_client(), "", second).status_code))
-        storer.start()
-        time.sleep(1.0)  # the store waits for the deleter's lock on the study row
-        assert outcome == []
-        deleter.commit()
-        storer.join(timeout=30)
-    finally:
-        deleter.close()
-    assert outcome == [200]
-    assert count(app, "studies") == 1 and count(app, "instances") == 1
-    response = client.get(f"/studies/{second.StudyInstanceUID}/metadata",
-                          headers={"Accept": DICOM_JSON})
-    assert response.status_code == 200 and len(response.get_json()) == 1
-
-
-def _hold_study_like_a_delete(database_url: str, study_uid: str) -> Any:
-    """A transaction holding the study row as DELETE does (lock_study_for_delete)."""
-    conn = psycopg2.connect(database_url)
-    with conn.cursor() as cur:
-        cur.execute("SET lock_timeout = '5s'")
-        cur.execute("SELECT study_key FROM studies WHERE study_instance_uid = %s FOR UPDATE",
-                    (study_uid,))
-    return conn
-
-
-def test_store_of_unchanged_study_values_waits_for_a_delete_recomputing_them(
-        make_app, backend, database_url):
-    """PostgreSQL: a delete recomputes the study's columns from the instances left; a store
-    whose values equal the row as it was before must wait for the delete and then write its
-    values again (latest wins), not keep the delete's."""
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL row locks")
-    app = make_app()
-    client = app.test_client()
-    study, series = uid(), uid()
-    assert store(client, "", make_dataset(study, series, StudyDescription="X")).status_code == 200
-    assert store(client, "", make_dataset(study, series, StudyDescription="Y")).status_code == 200
-    deleter = _hold_study_like_a_delete(database_url, study)
-    try:
-        with deleter.cursor() as cur:  # the recomputed value after deleting the "Y" instance
-            cur.execute("UPDATE studies SET study_description = 'X'")
-        outcome: list[int] = []
-        storer = threading.Thread(target=lambda: outcome.append(store(
-            app.test_client(), "", make_dataset(study, series, StudyDescription="Y")
-        ).status_code))
-        storer.start()
-        time.sleep(1.0)
-        assert outcome == []  # waiting for the delete
-        deleter.commit()
-        storer.join(timeout=30)
-    finally:
-        deleter.close()
-    assert outcome == [200]
-    assert rows(app, "SELECT study_description FROM studies") == [{"study_description": "Y"}]
-
-
-def test_store_changing_only_its_series_does_not_deadlock_with_a_delete(
-        make_app, backend, database_url):
-    """PostgreSQL: a store that leaves the study row unchanged but changes the series waits for
-    a delete holding the study before it locks the series row, which the delete locks next."""
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL row locks")
-    app = make_app()
-    client = app.test_client()
-    study, series = uid(), uid()
-    assert store(client, "", make_dataset(study, series, SeriesNumber=1)).status_code == 200
-    deleter = _hold_study_like_a_delete(database_url, study)
-    try:
-        outcome: list[int] = []
-        storer = threading.Thread(target=lambda: outcome.append(store(
-            app.test_client(), "", make_dataset(study, series, SeriesNumber=2)).status_code))
-        storer.start()
-        time.sleep(1.0)
-        with deleter.cursor() as cur:  # what delete_empty_series locks after the study
-            cur.execute("SELECT series_key FROM series FOR UPDATE")
-        deleter.commit()
-        storer.join(timeout=30)
-    finally:
-        deleter.close()
-    assert outcome == [200]
-    assert rows(app, "SELECT series_number FROM series") == [{"series_number": 2}]
-
-
-def test_store_starts_again_when_its_study_row_vanished(make_app, monkeypatch):
-    """Should the study or series row still vanish before the instance row's foreign key is
-    checked (StudyRemovedError), the store runs its transaction again."""
-    from app.dao import instances as instances_dao
-
-    app = make_app()
-    real = instances_dao.add_instance
-    calls: list[int] = []
-
-    def vanished_once(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise instances_dao.StudyRemovedError()
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(instances_dao, "add_instance", vanished_once)
-    response = store(app.test_client(), "", make_dataset())
-    assert response.status_code == 200 and len(calls) == 2
-    assert count(app, "instances") == 1
