@@ -7,7 +7,7 @@ from typing import Any
 
 from ..db import DbConn
 from ..errors import InstanceAlreadyExistsError
-from . import extended_query_tags
+from . import extended_query_tags, partitions
 from .query import index_study_name_words, study_name_words
 
 STATUS_CREATING = 0
@@ -59,14 +59,15 @@ def get_instance_status(conn: DbConn, partition_key: int, study_instance_uid: st
     """The status of the instance, or None when it does not exist.
 
     ``lock_tags`` (inside a write transaction): also take the shared lock on the extended query
-    tag definitions, in the same round trip on PostgreSQL
-    (``extended_query_tags.lock_tags_shared``).
+    tag definitions (``extended_query_tags.lock_tags_shared``) and check the partition
+    (``partitions.lock_for_store``), in the same round trip on PostgreSQL.
     """
     uids = {"partition_key": partition_key, "study_instance_uid": study_instance_uid,
             "series_instance_uid": series_instance_uid, "sop_instance_uid": sop_instance_uid}
     if lock_tags:
         row = conn.run("get_instance_status_locking_tags", **uids)
         conn.transaction_cache[extended_query_tags.TAGS_LOCKED] = True
+        partitions.note_store_check(conn, partition_key, row)
         return None if row["status"] is None else int(row["status"])
     row = conn.run("get_instance_status", **uids)
     return None if row is None else int(row["status"])

@@ -117,9 +117,29 @@ class StoreCheck:
     max_bytes: int | None
 
 
+#: DbConn.transaction_cache key: (partition key, StoreCheck or None) as the store
+#: transaction's first statement read and locked it (``instances.get_instance_status`` with
+#: ``lock_tags``), so ``lock_for_store`` needs no round trip of its own.
+STORE_CHECKED = "partitions.store_checked"
+
+
+def note_store_check(conn: DbConn, partition_key: int, row: Any) -> None:
+    """Record the check of a row with ``partition_status``, ``max_instances`` and
+    ``max_bytes`` read under the key-share lock of ``lock_partition_for_store``."""
+    check = None if row["partition_status"] is None else StoreCheck(
+        int(row["partition_status"]), _optional_int(row["max_instances"]),
+        _optional_int(row["max_bytes"]))
+    conn.transaction_cache[STORE_CHECKED] = (partition_key, check)
+
+
 def lock_for_store(conn: DbConn, partition_key: int) -> StoreCheck | None:
     """The partition's status and quota, key-share locked until commit on PostgreSQL (a
-    partition deletion's last step waits for this transaction); None when it is gone."""
+    partition deletion's last step waits for this transaction); None when it is gone. Read
+    by the transaction's first statement already (``note_store_check``), it is not read
+    again."""
+    checked = conn.transaction_cache.get(STORE_CHECKED)
+    if checked is not None and checked[0] == partition_key:
+        return checked[1]
     row = conn.run("lock_partition_for_store", partition_key=partition_key)
     return None if row is None else StoreCheck(int(row["status"]),
                                                _optional_int(row["max_instances"]),

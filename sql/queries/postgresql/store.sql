@@ -18,15 +18,24 @@ SELECT study_instance_uid, series_instance_uid, sop_instance_uid, status FROM in
  WHERE partition_key = :partition_key AND sop_instance_uid = ANY(:sop_instance_uids);
 
 -- name: get_instance_status_locking_tags(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)^
--- The first statement of a store transaction: the status of an instance with these UIDs (or
--- None), and the shared lock on the extended query tag definitions (lock_extended_query_tags_
--- shared in operations.sql) in the same round trip. The next statement's snapshot is taken
--- after the lock is held, so it sees every tag added before it.
+-- The first statement of a store transaction, in one round trip: the status of an instance
+-- with these UIDs (or None); the shared lock on the extended query tag definitions
+-- (lock_extended_query_tags_shared in operations.sql: the next statement's snapshot is taken
+-- after the lock is held, so it sees every tag added before it); and the partition's check of
+-- lock_partition_for_store below, with its key-share lock (partition_status None: the
+-- partition is gone).
+WITH store_partition AS (
+    SELECT status, max_instances, max_bytes FROM partitions
+     WHERE partition_key = :partition_key
+       FOR KEY SHARE
+)
 SELECT pg_advisory_xact_lock_shared(746572007) AS locked,
        (SELECT status FROM instances
          WHERE partition_key = :partition_key AND study_instance_uid = :study_instance_uid
            AND series_instance_uid = :series_instance_uid
-           AND sop_instance_uid = :sop_instance_uid) AS status;
+           AND sop_instance_uid = :sop_instance_uid) AS status,
+       p.status AS partition_status, p.max_instances, p.max_bytes
+  FROM (SELECT 1) AS one LEFT JOIN store_partition AS p ON true;
 
 -- name: lock_study_for_store(study_lock_key)
 -- Lock one study of a multipart batch until commit (a transaction-level advisory lock in the

@@ -11,13 +11,16 @@ SELECT study_instance_uid, series_instance_uid, sop_instance_uid, status FROM in
    AND sop_instance_uid IN (SELECT value FROM json_each(:sop_instance_uids));
 
 -- name: get_instance_status_locking_tags(partition_key, study_instance_uid, series_instance_uid, sop_instance_uid)^
--- get_instance_status; SQLite serialises write transactions, so there is no lock to take
+-- get_instance_status, and the partition's check of lock_partition_for_store below (as on
+-- PostgreSQL); SQLite serialises write transactions, so there is no lock to take
 -- (lock_extended_query_tags_shared in operations.sql).
 SELECT 1 AS locked,
        (SELECT status FROM instances
          WHERE partition_key = :partition_key AND study_instance_uid = :study_instance_uid
            AND series_instance_uid = :series_instance_uid
-           AND sop_instance_uid = :sop_instance_uid) AS status;
+           AND sop_instance_uid = :sop_instance_uid) AS status,
+       p.status AS partition_status, p.max_instances, p.max_bytes
+  FROM (SELECT 1) AS one LEFT JOIN partitions AS p ON p.partition_key = :partition_key;
 
 -- name: lock_study_for_store(study_lock_key)
 -- SQLite serializes write transactions: there is nothing to lock.
