@@ -13,6 +13,7 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from . import header_reader
 from .json_model import DEFER_SIZE
 
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
@@ -50,7 +51,7 @@ def read(head: bytes | bytearray | None, size: int,
     found = None
     if head:
         head = bytes(head)
-        found = _parse(io.BytesIO(head), size, partial=len(head) < size)
+        found = _parse(io.BytesIO(head), size, partial=len(head) < size, data=head)
     if found is None:
         with open_file() as fp:
             found = _parse(fp, size)
@@ -59,16 +60,23 @@ def read(head: bytes | bytearray | None, size: int,
     return found  # type: ignore[return-value]
 
 
-def _parse(fp: BinaryIO, size: int, partial: bool = False) -> tuple[Dataset, bool] | None:
+def _parse(fp: BinaryIO, size: int, partial: bool = False,
+           data: bytes | None = None) -> tuple[Dataset, bool] | None:
     """``read`` from ``fp``. With ``partial`` (``fp`` holds only the first bytes of the file),
     None when they are not enough: the header goes beyond them, or the pixel data is
-    encapsulated (its end is checked in the file)."""
-    try:
-        ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
-    except Exception:
-        if partial:  # cut off by the end of the head: the file decides
-            return None
-        raise
+    encapsulated (its end is checked in the file). ``data``: the bytes ``fp`` holds, for the
+    one-pass reader of common headers (``header_reader``; pydicom reads the others)."""
+    fast = None if data is None else header_reader.read(data, fp, DEFER_SIZE)
+    if fast is not None:
+        ds, position = fast
+        fp.seek(position)
+    else:
+        try:
+            ds = dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE)
+        except Exception:
+            if partial:  # cut off by the end of the head: the file decides
+                return None
+            raise
     if ds.file_meta.get("TransferSyntaxUID") == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
         return ds, _inflated_has_pixels(fp)
     position = fp.tell()
