@@ -64,6 +64,16 @@ class _Metrics:
             "dicomweb_database_connections_in_use",
             "Database connections taken from the pool and not yet given back.",
             multiprocess_mode="livesum")
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Any, *label_values: str) -> Any:
+        """``metric.labels(*label_values)``, kept: the same child every time (labels() takes a
+        lock and checks its arguments on each call; no child is ever removed here)."""
+        key = (id(metric), label_values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children.setdefault(key, metric.labels(*label_values))
+        return found
 
 
 _metrics: _Metrics | None = None
@@ -135,16 +145,16 @@ def gauge_collector(name: str, documentation: str, labels: list[str],
 def request_done(route: str, method: str, status: int, seconds: float) -> None:
     if _metrics is None:
         return
-    _metrics.requests.labels(route, method, str(status)).inc()
-    _metrics.latency.labels(route, method).observe(seconds)
+    _metrics.child(_metrics.requests, route, method, str(status)).inc()
+    _metrics.child(_metrics.latency, route, method).observe(seconds)
 
 
 def instances(action: str, partition: str, count: int, size: int) -> None:
     """``count`` instances of ``size`` bytes in all were stored, retrieved or deleted."""
     if _metrics is None or not count:
         return
-    _metrics.instances[action].labels(partition).inc(count)
-    _metrics.bytes[action].labels(partition).inc(size)
+    _metrics.child(_metrics.instances[action], partition).inc(count)
+    _metrics.child(_metrics.bytes[action], partition).inc(size)
 
 
 def store_failed(partition: str, reason: int) -> None:

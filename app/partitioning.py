@@ -111,25 +111,27 @@ def scope(bp: Blueprint, create: bool = False, optional: bool = False) -> Bluepr
 
     @bp.before_request
     def resolve_partition() -> None:
-        g.partition_by_name = False  # only a by_partition_name view's branch below sets it
-        name = g.get("partition_name", _MISSING)
-        enabled = partitions_enabled()
+        # Each use of a context proxy (g, current_app, request) costs a lookup: once each here.
+        state, app = g._get_current_object(), current_app._get_current_object()
+        state.partition_by_name = False  # only a by_partition_name view's branch below sets it
+        name = state.get("partition_name", _MISSING)
+        enabled = partitions_enabled_for(app)
         if name is _MISSING:
             if optional:
                 authorize_global()  # the global change feed needs scope '/'
-                g.partition = None
+                state.partition = None
                 return
             if enabled:
                 raise DataPartitionsMissingPartitionError()
             authorize_partition(DEFAULT_PARTITION.partition_name, lookup=False)
-            g.partition = DEFAULT_PARTITION
+            state.partition = DEFAULT_PARTITION
             return
         if not enabled:
             raise DataPartitionsFeatureDisabledError()
-        view = current_app.view_functions.get(request.endpoint or "")
+        view = app.view_functions.get(request.endpoint or "")
         if not create and getattr(view, "partition_by_name", False) and not needs_scope():
-            g.partition = Partition(None, partition_service.validate_partition_name(name))
-            g.partition_by_name = True
+            state.partition = Partition(None, partition_service.validate_partition_name(name))
+            state.partition_by_name = True
             return
         # Scopes are checked against the stored name (or, for a partition STOW creates, the
         # requested one), so no spelling or encoding of a name reaches another partition.

@@ -45,9 +45,9 @@ def init_app(app: Flask) -> Database:
 def _check_request_size() -> None:
     """413 with the reference's text for a declared body above DICOM_MAX_REQUEST_SIZE (waitress
     enforces the same limit while receiving, before the app runs: app/server.py)."""
-    limit = current_app.config["MAX_REQUEST_SIZE"]
-    if (request.content_length or 0) > limit:
-        raise PayloadTooLargeError(limit)
+    length = request.content_length
+    if length and length > current_app.config["MAX_REQUEST_SIZE"]:
+        raise PayloadTooLargeError(current_app.config["MAX_REQUEST_SIZE"])
 
 
 def bounded_body(limit: int) -> bytes:
@@ -98,9 +98,11 @@ def get_database(app: Flask | None = None) -> Database:
 
 def get_db() -> DbConn:
     """The request's connection, opened on first use and released at teardown."""
-    if "db" not in g:
-        g.db = get_database().connect()
-    return g.db
+    state = g._get_current_object()  # one context lookup instead of three
+    conn = state.get("db")
+    if conn is None:
+        conn = state.db = get_database().connect()
+    return conn
 
 
 def _close_db(exc: BaseException | None = None) -> None:

@@ -69,9 +69,10 @@ def init_app(app: Flask) -> None:
     def count_request(response: Response) -> Response:
         start = g.pop("metrics_start", None)
         if start is not None:
-            rule = request.url_rule
+            req = request._get_current_object()  # one context lookup for both attributes
+            rule = req.url_rule
             metrics.request_done(rule.rule if rule is not None else metrics.UNMATCHED_ROUTE,
-                                 request.method, response.status_code,
+                                 req.method, response.status_code,
                                  time.perf_counter() - start)
         return response
 

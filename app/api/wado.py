@@ -129,8 +129,9 @@ def retrieve_instance(study: str, series: str, instance: str):
 
 def _original_requested() -> bool:
     """Whether the request asks for the original version of updated instances."""
-    values = request.headers.getlist(ORIGINAL_VERSION_HEADER)
-    return bool(values) and values[0].strip().lower() == "true"
+    # One value: the WSGI environ joins repeated headers (getlist would scan every header).
+    value = request.headers.get(ORIGINAL_VERSION_HEADER)
+    return value is not None and value.strip().lower() == "true"
 
 
 def _metadata(ids: ResourceIds) -> Response:

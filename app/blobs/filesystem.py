@@ -140,9 +140,12 @@ class FileSystemBlobStore(BlobStore):
         return open(self._file(key), "rb")
 
     def open_range(self, key: str, offset: int, length: int) -> BinaryIO:
-        handle = open(self._file(key), "rb")
-        handle.seek(offset)
-        return handle
+        # Unbuffered: each read of the range is one read() of the file (a buffered reader
+        # splits a large read in two and asks whether the file is a terminal first).
+        handle = open(self._file(key), "rb", buffering=0)
+        if offset:
+            handle.seek(offset)
+        return handle  # type: ignore[return-value]
 
     def open_seekable(self, key: str, size: int | None = None) -> BinaryIO:
         return open(self._file(key), "rb")

@@ -17,6 +17,7 @@ class Queries:
         self.dialect = dialect
         self._common = aiosql.from_path(root / "common", driver)
         self._own = aiosql.from_path(root / dialect, driver)
+        self._found: dict[str, Callable[..., Any]] = {}  # name -> query, once looked up
 
     @property
     def names(self) -> set[str]:
@@ -24,8 +25,11 @@ class Queries:
         return set(self._common.available_queries) | set(self._own.available_queries)
 
     def get(self, name: str) -> Callable[..., Any]:
-        source = self._own if name in self._own.available_queries else self._common
-        return getattr(source, name)
+        query = self._found.get(name)
+        if query is None:  # aiosql's available_queries sorts every name on each call
+            source = self._own if name in self._own.available_queries else self._common
+            query = self._found[name] = getattr(source, name)
+        return query
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         return self.get(name)

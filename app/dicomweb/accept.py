@@ -8,6 +8,7 @@ an explicit ``transfer-syntax=*`` wins. No header means ``*/*`` (decisions §5).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 from ..errors import NotAcceptableError
@@ -130,9 +131,25 @@ def parse_accept(header: str | None) -> list[AcceptValue]:
     return values
 
 
+#: Accept headers longer than this are negotiated without the cache (clients send a few
+#: short ones; a long one must not take the cache's memory).
+_CACHED_HEADER_LENGTH = 512
+
+
 def negotiate(header: str | None, rules: Iterable[Rule]) -> Negotiated:
     """Pick the response format for a retrieve, or raise the reference's 406."""
     rules = tuple(rules)
+    if header is None or len(header) <= _CACHED_HEADER_LENGTH:
+        return _negotiate_cached(header, rules)
+    return _negotiate(header, rules)
+
+
+@lru_cache(maxsize=256)
+def _negotiate_cached(header: str | None, rules: tuple[Rule, ...]) -> Negotiated:
+    return _negotiate(header, rules)  # a 406 is raised again each time (not cached)
+
+
+def _negotiate(header: str | None, rules: tuple[Rule, ...]) -> Negotiated:
     candidates = []
     for position, value in enumerate(parse_accept(header)):
         if value.quality <= 0:

@@ -215,9 +215,9 @@ class MultipartFiles:
     def body(self) -> "FileBody":
         """The whole body as one readable, seekable object."""
         pieces: list[bytes | FilePart] = []
-        for part in self.parts:
-            pieces += [self._header(part), part, b"\r\n"]
-        pieces.append(self.closing)
+        for part in self.parts:  # the CRLF ending a part joins the next piece of text
+            pieces += [(b"\r\n" if pieces else b"") + self._header(part), part]
+        pieces.append((b"\r\n" if pieces else b"") + self.closing)
         return FileBody(pieces)
 
 
