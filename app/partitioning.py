@@ -50,6 +50,16 @@ def requested_partition_name() -> str:
     return g.get("partition", DEFAULT_PARTITION).partition_name
 
 
+def searched_partition() -> int | str:
+    """The key of the partition the request addresses, or, for a ``by_partition_name`` view
+    whose reads have not found it yet, its requested name (searched by name in the same
+    statement)."""
+    partition = g.get("partition", DEFAULT_PARTITION)
+    if g.get("partition_by_name"):
+        return partition.partition_name
+    return partition.partition_key
+
+
 def partition_found(partition: Partition) -> None:
     """What a ``by_partition_name`` view's reads found: the partition as stored."""
     g.partition = partition

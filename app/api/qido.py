@@ -8,7 +8,8 @@ from flask import Blueprint, Response, current_app, g, request
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import SERIES, STUDY, validate_uid
 from ..errors import DataPartitionsFeatureDisabledError, NotAcceptableError
-from ..partitioning import current_partition, partitions_enabled, scope
+from ..partitioning import (by_partition_name, current_partition, partition_found,
+                            partitions_enabled, scope, searched_partition)
 from ..services import query as query_service
 from ..services.query import PathUids
 from .edge import api_version, get_db, no_content, version_base_url
@@ -24,36 +25,42 @@ ERRONEOUS_ATTRIBUTES_HEADER = "erroneous-dicom-attributes"
 
 
 @bp.get("/studies")
+@by_partition_name
 def search_for_studies():
     """Search all studies."""
     return _search("studies")
 
 
 @bp.get("/series")
+@by_partition_name
 def search_for_series():
     """Search all series."""
     return _search("series")
 
 
 @bp.get("/instances")
+@by_partition_name
 def search_for_instances():
     """Search all instances."""
     return _search("instances")
 
 
 @bp.get("/studies/<study>/series")
+@by_partition_name
 def search_for_series_in_study(study: str):
     """Search the series of one study."""
     return _search("study_series", PathUids(validate_uid(study, STUDY)))
 
 
 @bp.get("/studies/<study>/instances")
+@by_partition_name
 def search_for_instances_in_study(study: str):
     """Search the instances of one study."""
     return _search("study_instances", PathUids(validate_uid(study, STUDY)))
 
 
 @bp.get("/studies/<study>/series/<series>/instances")
+@by_partition_name
 def search_for_instances_in_series(study: str, series: str):
     """Search the instances of one series."""
     return _search("series_instances", PathUids(validate_uid(study, STUDY),
@@ -118,8 +125,12 @@ def _search(resource: str, path: PathUids = PathUids(), across: bool = False) ->
         result = query_service.search_all_partitions(
             get_db(), version_base_url(), api_version(), resource, args, path, *limits)
     else:
-        result = query_service.search(get_db(), current_partition().partition_key,
-                                      api_version(), resource, args, path, *limits)
+        result = query_service.search(get_db(), searched_partition(), api_version(), resource,
+                                      args, path, *limits)
+        if result.partition is not None:
+            partition_found(result.partition)
+        else:
+            current_partition()  # no rows: 400 if a partition given by name does not exist
     headers = {}
     if result.erroneous_keys:
         headers[ERRONEOUS_ATTRIBUTES_HEADER] = ",".join(result.erroneous_keys)

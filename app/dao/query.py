@@ -61,6 +61,21 @@ class PathUids:
 
 
 @dataclass(frozen=True, slots=True)
+class PartitionNamed:
+    """The partition searched, by the name the request gave: the search's statement finds its
+    key by name (no lookup before it) and returns its stored name as ``partition_name``."""
+
+    name: str
+
+
+#: The partitions searched: their keys, or one partition by name.
+Partitions = Sequence[int] | PartitionNamed
+#: A partition's key (NULL if there is none) and stored name, by name, as get_partition finds it.
+_BY_NAME = ("(SELECT partition_{0} FROM partitions"
+            " WHERE lower(partition_name) = lower(?) AND status <> 2)")
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """Counts over the visible instances of one study or series, and its newest watermark."""
 
@@ -81,7 +96,7 @@ class _Sql:
         self.where.append(fragment)
         self.params.extend(params)
 
-    def in_partitions(self, column: str, partition_keys: Sequence[int]) -> None:
+    def in_partitions(self, column: str, partition_keys: Partitions) -> None:
         """``column = ?`` for one partition, ``column IN (...)`` for several."""
         self.add(*_partition_condition(self.engine, column, partition_keys))
 
@@ -109,8 +124,10 @@ class _Sql:
 
 
 def _partition_condition(engine: Engine, column: str,
-                         partition_keys: Sequence[int]) -> tuple[Any, ...]:
+                         partition_keys: Partitions) -> tuple[Any, ...]:
     """The SQL fragment and parameters limiting ``column`` to the searched partitions."""
+    if isinstance(partition_keys, PartitionNamed):
+        return f"{column} = {_BY_NAME.format('key')}", partition_keys.name
     if len(partition_keys) == 1:
         return f"{column} = ?", partition_keys[0]
     fragment, values = engine.in_list(column, list(partition_keys))
@@ -128,7 +145,7 @@ def _column_expr(flt: Filter, result_level: str) -> str:
 
 
 def _add_filter(sql: _Sql, flt: Filter, params: QueryParams,
-                partition_keys: Sequence[int]) -> None:
+                partition_keys: Partitions) -> None:
     result_level = params.resource.result_level
     cond = flt.condition
     if isinstance(cond, matching.Universal):
@@ -155,7 +172,7 @@ def _add_filter(sql: _Sql, flt: Filter, params: QueryParams,
 
 
 def _add_extended_filter(sql: _Sql, tag: ExtendedQueryTagDefinition,
-                         cond: matching.Condition, partition_keys: Sequence[int]) -> None:
+                         cond: matching.Condition, partition_keys: Partitions) -> None:
     """``<key> IN (SELECT <key> FROM extended_query_tag_<type> WHERE ...)`` at the tag's level
     (study values are keyed by study_key, series values by series_key, ...)."""
     key = _KEYS[tag.level]
@@ -171,10 +188,11 @@ def _add_extended_filter(sql: _Sql, tag: ExtendedQueryTagDefinition,
             f" WHERE {' AND '.join(inner.where)})", *inner.params)
 
 
-def build_search(conn: DbConn, partition_keys: Sequence[int], params: QueryParams,
+def build_search(conn: DbConn, partition_keys: Partitions, params: QueryParams,
                  path: PathUids) -> tuple[str, list[Any]]:
     """The SELECT of one search page and its parameters (also used by the benchmark's EXPLAIN).
-    ``partition_keys``: the partition searched, or every partition of a search across them."""
+    ``partition_keys``: the partition searched, or every partition of a search across them, or
+    one partition by name (the rows then also carry its stored ``partition_name``)."""
     level = params.resource.result_level
     sql = _Sql(conn.engine)
     st_cols = [f"st.{c}" for c in STUDY_COLUMNS]
@@ -204,6 +222,10 @@ def build_search(conn: DbConn, partition_keys: Sequence[int], params: QueryParam
         if path.series_instance_uid is not None:
             sql.add("i.series_instance_uid = ?", path.series_instance_uid)
         sql.add("i.status = ?", STATUS_CREATED)
+    selected: list[Any] = []  # parameters of the select list
+    if isinstance(partition_keys, PartitionNamed):  # evaluated once, not per row
+        columns = [*columns, f"{_BY_NAME.format('name')} AS partition_name"]
+        selected.append(partition_keys.name)
     for flt in params.filters:
         _add_filter(sql, flt, params, partition_keys)
     if level in (STUDY, SERIES):
@@ -213,10 +235,10 @@ def build_search(conn: DbConn, partition_keys: Sequence[int], params: QueryParam
                 " AND vi.status = ?)", STATUS_CREATED)
     text = (f"SELECT {', '.join(columns)} FROM {source} WHERE {' AND '.join(sql.where)}"
             f" ORDER BY {order} DESC LIMIT ? OFFSET ?")
-    return text, sql.params + [params.limit, params.offset]
+    return text, selected + sql.params + [params.limit, params.offset]
 
 
-def search(conn: DbConn, partition_keys: Sequence[int], params: QueryParams,
+def search(conn: DbConn, partition_keys: Partitions, params: QueryParams,
            path: PathUids) -> tuple[list[str], list[tuple[Any, ...]]]:
     """One page of matching rows, newest first: the column names and the rows as tuples."""
     text, values = build_search(conn, partition_keys, params, path)

@@ -26,6 +26,7 @@ from ..dicomweb.json_model import dumps
 from ..dicomweb.query_params import (INSTANCE, LEVEL_RANK, RESOURCES, SERIES, STUDY,
                                      ExtendedQueryTagDefinition, QueryParams, parse_query)
 from ..dicomweb.tags import INDEXED_ATTRIBUTES, tag_path, vr_of
+from ..models import Partition
 
 __all__ = ["PathUids", "SearchResult", "search", "search_all_partitions"]
 
@@ -88,22 +89,27 @@ class SearchResult:
 
     datasets: list[str] = field(default_factory=list)
     erroneous_keys: list[str] = field(default_factory=list)
+    #: The partition as stored, when it was searched by name and the page has rows.
+    partition: Partition | None = None
 
     def body(self) -> str:
         """The response body: the JSON array of the datasets."""
         return "[" + ",".join(self.datasets) + "]"
 
 
-def search(conn: DbConn, partition_key: int, api_version: int, resource_name: str,
+def search(conn: DbConn, partition: int | str, api_version: int, resource_name: str,
            args: Iterable[tuple[str, str]], path: PathUids = PathUids(),
            default_limit: int = 100, max_limit: int = 200) -> SearchResult:
-    """Search one resource of a partition.
+    """Search one resource of a partition, given by key or by the name the request gave (found
+    in the search's own statement: ``result.partition`` is then the partition as stored when
+    the page has rows; an empty page does not tell whether the partition exists).
 
     Raises
     ------
     InvalidQueryStringError : a 400 with the reference's message for invalid query parameters
     """
-    return _search(conn, (partition_key,), None, api_version, resource_name, args, path,
+    searched = dao.PartitionNamed(partition) if isinstance(partition, str) else (partition,)
+    return _search(conn, searched, None, api_version, resource_name, args, path,
                    default_limit, max_limit)
 
 
@@ -142,7 +148,7 @@ class _Origin:
         return url
 
 
-def _search(conn: DbConn, partition_keys: tuple[int, ...], origin: _Origin | None,
+def _search(conn: DbConn, searched: dao.Partitions, origin: _Origin | None,
             api_version: int, resource_name: str, args: Iterable[tuple[str, str]],
             path: PathUids, default_limit: int, max_limit: int) -> SearchResult:
     extended: dict[str, dict[str, ExtendedQueryTagDefinition]] = {}
@@ -154,16 +160,22 @@ def _search(conn: DbConn, partition_keys: tuple[int, ...], origin: _Origin | Non
 
     params = parse_query(args, RESOURCES[resource_name], extended_tags, default_limit, max_limit)
     result = SearchResult(erroneous_keys=params.erroneous_keys)
-    if not partition_keys:
+    if not searched:
         return result
-    columns, rows = dao.search(conn, partition_keys, params, path)
-    if rows:
-        tags = result_tags(params, api_version)
-        if origin is not None:
-            tags = sorted({*tags, RETRIEVE_URL, PARTITION_PRIVATE_CREATOR_TAG,
-                           PARTITION_NAME_TAG})
-        result.datasets = _Builder(conn, partition_keys, params, tags, origin).build(
-            columns, rows)
+    columns, rows = dao.search(conn, searched, params, path)
+    if not rows:
+        return result
+    if isinstance(searched, dao.PartitionNamed):  # its key is in the rows from here on
+        row = rows[0]
+        result.partition = Partition(int(row[columns.index("partition_key")]),
+                                     row[columns.index("partition_name")])
+        keys: tuple[int, ...] = (result.partition.partition_key,)  # type: ignore[assignment]
+    else:
+        keys = tuple(searched)
+    tags = result_tags(params, api_version)
+    if origin is not None:
+        tags = sorted({*tags, RETRIEVE_URL, PARTITION_PRIVATE_CREATOR_TAG, PARTITION_NAME_TAG})
+    result.datasets = _Builder(conn, keys, params, tags, origin).build(columns, rows)
     return result
 
 
