@@ -147,3 +147,33 @@ def test_search_for_studies_universal_match_returns_studies_without_the_value(ap
     narrowed = client.get(f"{base}/studies?AccessionNumber=A*",
                           headers={"Accept": "application/dicom+json"})
     assert [s["0020000D"]["Value"][0] for s in narrowed.json] == [with_value.StudyInstanceUID]
+
+
+@pytest.mark.parametrize("partition_mode", ["partitioned"])
+def test_search_finds_the_partition_in_any_case_and_a_missing_one_comes_first(
+        make_app, partition_mode):
+    """A search finds its partition by name in its own statement (issue #23): any spelling
+    works, each partition sees only its own rows, an empty page is 204 in a partition that
+    exists, and a partition that does not exist is the answer whatever else is wrong."""
+    client = make_app(ENABLE_DATA_PARTITIONS=True).test_client()
+    a, b = make_dataset(PatientID="A"), make_dataset(PatientID="B")
+    assert store(client, "/partitions/SiteA", a).status_code == 200
+    assert store(client, "/partitions/SiteB", b).status_code == 200
+    for name in ("SiteA", "sitea", "SITEA"):
+        for path in ("studies", "series", "instances", f"studies/{a.StudyInstanceUID}/series",
+                     f"studies/{a.StudyInstanceUID}/instances",
+                     f"studies/{a.StudyInstanceUID}/series/{a.SeriesInstanceUID}/instances"):
+            response = client.get(f"/partitions/{name}/{path}?includefield=all")
+            assert _uids(response) == [a.StudyInstanceUID], (name, path)
+        response = client.get(f"/partitions/{name}/studies?includefield=00201208")
+        assert values(response.json[0], "00201208") == [1]  # counted in its partition
+        assert client.get(f"/partitions/{name}/studies?PatientID=B").status_code == 204
+        assert client.get(f"/partitions/{name}/studies/{b.StudyInstanceUID}/series"
+                          ).status_code == 204
+    for path, accept in (("studies", None), ("studies?PatientID=B", None),
+                         ("studies?limit=0", None), ("studies?Unknown=1", None),
+                         ("studies", "image/png"), ("studies/not..a..uid/series", None)):
+        response = client.get(f"/partitions/Nope/{path}",
+                              headers={"Accept": accept} if accept else {})
+        assert response.status_code == 400, (path, accept)
+        assert response.get_data() == b"Specified PartitionName does not exist.", (path, accept)
