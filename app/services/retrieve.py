@@ -106,7 +106,7 @@ def _open_whole(blobs: BlobStore, instance: VersionedInstance) -> BinaryIO:
     tells a missing object without a HEAD first)."""
     try:
         return blobs.open_range(instance.blob_key, 0, instance.blob_size)
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         raise _missing(instance) from None
 
 
@@ -162,9 +162,9 @@ def retrieve_files(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
     parts: list[FilePart] = []
     partition, instances = _instances(conn, ids)
     # In object storage each check is a request: a study or series is streamed without them
-    # (an object missing mid-stream ends the body early, as a file removed mid-stream does);
-    # one instance is checked by its GET, opened now (404 after a concurrent delete, 500 for
-    # a loss).
+    # (an object missing mid-stream ends the body early, as a file removed mid-stream does).
+    # One instance is checked by opening it now (its GET; a file: no separate stat): 404
+    # after a concurrent delete, 500 for a loss.
     try:
         for instance in instances:
             if original:
@@ -175,10 +175,10 @@ def retrieve_files(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
             else:
                 part = FilePart(None, stored, 0, instance.blob_size, blobs=blobs,
                                 key=instance.blob_key, whole=True)
-                if blobs.cheap_exists:
-                    _check_blob(blobs, instance)
-                elif len(instances) == 1:
+                if len(instances) == 1:
                     part.opened.append(_open_whole(blobs, instance))
+                elif blobs.cheap_exists:
+                    _check_blob(blobs, instance)
                 parts.append(part)
     except BaseException:
         discard(parts)
