@@ -45,7 +45,10 @@ def init_app(app: Flask) -> Database:
 def _check_request_size() -> None:
     """413 with the reference's text for a declared body above DICOM_MAX_REQUEST_SIZE (waitress
     enforces the same limit while receiving, before the app runs: app/server.py)."""
-    length = request.content_length
+    req = request._get_current_object()
+    if not req.environ.get("CONTENT_LENGTH"):
+        return  # no declared body (a GET): nothing to parse
+    length = req.content_length
     if length and length > current_app.config["MAX_REQUEST_SIZE"]:
         raise PayloadTooLargeError(current_app.config["MAX_REQUEST_SIZE"])
 

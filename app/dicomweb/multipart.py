@@ -263,7 +263,15 @@ class FileBody(io.RawIOBase):
         return self._position
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        # waitress seeks around every read it sends (tell, read, seek back, seek ahead)
+        if whence == os.SEEK_SET:
+            base = 0
+        elif whence == os.SEEK_CUR:
+            base = self._position
+        elif whence == os.SEEK_END:
+            base = self._size
+        else:
+            raise KeyError(whence)
         self._position = max(0, base + offset)
         return self._position
 
