@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterator
 
 import psycopg2
 
+from app.db import Database
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Keep each server's data directory (blobs, SQLite) instead of deleting it at exit.
 KEEP_DATA = os.environ.get("DICOM_BENCH_KEEP_DATA", "") not in ("", "0")
@@ -358,6 +360,47 @@ def time_searches(server: Server, cases: list[SearchCase], requests: int,
         results.append(result)
         print(result.row()[:-1] + f"| {result.items / result.requests:.1f} |", flush=True)
     return results
+
+
+def search_request(count: Callable[[bytes], int]
+                   ) -> Callable[[Callable[[int], str]], Callable[..., tuple[int, int]]]:
+    """A ``time_searches`` request: GET the case's path as DICOM JSON; 204 finds nothing, any
+    other status but 200 stops the run, and ``count(body)`` says how many items a 200 holds."""
+    def request_for(path_for: Callable[[int], str]) -> Callable[..., tuple[int, int]]:
+        def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
+            conn.request("GET", path_for(index), headers={"Accept": "application/dicom+json"})
+            response = conn.getresponse()
+            body = response.read()
+            if response.status == 204:
+                return 0, 0
+            if response.status != 200:
+                raise RuntimeError(f"{path_for(index)}: {response.status} {body[:200]!r}")
+            return count(body), len(body)
+        return request
+    return request_for
+
+
+def partition_key(conn: Any, name: str) -> int:
+    """The key of the partition with this name."""
+    return int(conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",
+                             [name])[0]["partition_key"])
+
+
+def explain_select(database_url: str, build: Callable[[Any], tuple[str, list[Any]]]) -> str:
+    """The plan of the SELECT that ``build(conn)`` returns (SQL with ``?`` and its values):
+    EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite."""
+    database = Database(database_url)
+    conn = database.connect()
+    try:
+        sql, values = build(conn)
+        if database.dialect == "sqlite":
+            return "\n".join(r["detail"] for r in conn.fetchall("EXPLAIN QUERY PLAN " + sql,
+                                                                values))
+        rows = conn.fetchall("EXPLAIN (ANALYZE, COSTS OFF) " + sql, values)
+        return "\n".join(list(r.values())[0] for r in rows)
+    finally:
+        database.release(conn)
+        database.close()
 
 
 def print_plans(cases: list[SearchCase], explain: Callable[[str], str]) -> None:

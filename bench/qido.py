@@ -14,7 +14,6 @@ seeded database is dropped after its run.
 """
 from __future__ import annotations
 
-import http.client
 import random
 import sys
 from typing import Any, Callable
@@ -25,8 +24,8 @@ from app.db import Database
 from app.dicomweb.query_params import RESOURCES, parse_query
 from app.services.query import PathUids
 
-from .common import (Result, latency_main, print_plans, running_server, scratch_database,
-                     time_searches)
+from .common import (Result, explain_select, latency_main, partition_key, print_plans,
+                     running_server, scratch_database, search_request, time_searches)
 from .seed import SYLLABLES, seed
 
 PARTITION = "Site1"
@@ -38,8 +37,7 @@ def _samples(database_url: str) -> dict[str, list[Any]]:
     database = Database(database_url)
     conn = database.connect()
     try:
-        key = conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",
-                            [PARTITION])[0]["partition_key"]
+        key = partition_key(conn, PARTITION)
         studies = conn.fetchall(
             "SELECT study_key, study_instance_uid, patient_id, patient_name, study_date,"
             " accession_number"
@@ -126,36 +124,20 @@ def explain(database_url: str, url: str) -> str:
     runs; ``/partitions/*`` searches every partition."""
     split = urlsplit(url)
     name, path = _resource(split.path)
-    database = Database(database_url)
-    conn = database.connect()
-    try:
+
+    def build(conn: Any) -> tuple[str, list[Any]]:
         params = parse_query(parse_qsl(split.query), RESOURCES[name],
                              lambda: query_dao.list_extended_query_tags(conn))
         keys = [r["partition_key"] for r in conn.fetchall(
             "SELECT partition_key, partition_name FROM partitions ORDER BY partition_key")
             if split.path.startswith("/partitions/*/") or r["partition_name"] == PARTITION]
-        sql, values = query_dao.build_search(conn, keys, params, path)
-        if database.dialect == "sqlite":
-            rows = conn.fetchall("EXPLAIN QUERY PLAN " + sql, values)
-            return "\n".join(r["detail"] for r in rows)
-        rows = conn.fetchall("EXPLAIN (ANALYZE, COSTS OFF) " + sql, values)
-        return "\n".join(list(r.values())[0] for r in rows)
-    finally:
-        database.release(conn)
-        database.close()
+        return query_dao.build_search(conn, keys, params, path)
+
+    return explain_select(database_url, build)
 
 
-def _request(path_for: Callable[[int], str]) -> Callable[[http.client.HTTPConnection, int],
-                                                        tuple[int, int]]:
-    def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
-        conn.request("GET", path_for(index), headers={"Accept": "application/dicom+json"})
-        response = conn.getresponse()
-        body = response.read()
-        if response.status not in (200, 204):
-            raise RuntimeError(f"{path_for(index)}: {response.status} {body[:200]!r}")
-        datasets = body.count(b'},{"0') + 1 if body else 0  # no sequences in seeded data
-        return datasets, len(body)
-    return request
+def _datasets(body: bytes) -> int:
+    return body.count(b'},{"0') + 1  # no sequences in seeded data
 
 
 def run(backend: str, instances: int, requests: int, show_explain: bool,
@@ -168,8 +150,8 @@ def run(backend: str, instances: int, requests: int, show_explain: bool,
               flush=True)
         samples = _samples(url)
         with running_server(backend, partitions=True, database_url=url) as server:
-            results = time_searches(server, cases(samples, across), requests, _request,
-                                    "datasets")
+            results = time_searches(server, cases(samples, across), requests,
+                                    search_request(_datasets), "datasets")
         if show_explain:
             print_plans(cases(samples, across), lambda path: explain(url, path))
         return results

@@ -18,8 +18,9 @@ import json
 import random
 import sys
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from app.db import Database
 from app.dicomweb.tags import person_name_words
@@ -153,63 +154,100 @@ COLUMNS = {"studies": STUDY_COLUMNS, "series": SERIES_COLUMNS, "instances": INST
 ORDER = ("studies", "series", "instances", "instance_metadata", "study_name_words")
 
 
-def _copy_pg(cur: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join("\\N" if v is None else str(v).replace("\\", "\\\\")
-                               for v in row))
-        buffer.write("\n")
-    buffer.seek(0)
-    cur.copy_expert(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN", buffer)
+class BulkLoad:
+    """One write transaction that fills tables directly, as the seeding benchmarks do (no STOW,
+    no service code): COPY on PostgreSQL, executemany on SQLite."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.raw = conn, conn.raw
+        self.pg = conn.dialect == "postgresql"
+        self.cur = self.raw.cursor()
+        self.now = datetime.now(timezone.utc)
+
+    def add_partition(self, name: str) -> int:
+        """Add a partition (unless it exists); return its key."""
+        self.cur.execute(self.conn.engine.convert(
+            "INSERT INTO partitions (partition_name, created_date) VALUES (?, ?)"
+            " ON CONFLICT DO NOTHING"), (name, self.now))
+        return int(self.scalar(self.conn.engine.convert(
+            "SELECT partition_key FROM partitions WHERE partition_name = ?"), (name,)))
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row of a query."""
+        self.cur.execute(sql, params)
+        row = self.cur.fetchone()
+        return list(row.values())[0] if self.pg else row[0]
+
+    def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """Add the rows (values in ``columns`` order) to the table."""
+        if not self.pg:
+            marks = ", ".join("?" for _ in columns)
+            self.cur.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            return
+        buffer = io.StringIO()
+        for row in rows:
+            buffer.write("\t".join("\\N" if v is None else str(v).replace("\\", "\\\\")
+                                   for v in row))
+            buffer.write("\n")
+        buffer.seek(0)
+        self.cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+
+    def set_sequence(self, table: str, column: str) -> None:
+        """PostgreSQL: the identity column's sequence continues after the keys inserted (SQLite's
+        AUTOINCREMENT follows explicit keys by itself)."""
+        if self.pg:
+            self.cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
+                             f" (SELECT MAX({column}) FROM {table}))")
 
 
-def _insert_sqlite(cur: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
-    marks = ", ".join("?" for _ in COLUMNS[table])
-    cur.executemany(f"INSERT INTO {table} ({', '.join(COLUMNS[table])}) VALUES ({marks})", rows)
-
-
-def add_partition(conn: Any, cur: Any, name: str, now: datetime) -> int:
-    """Add a partition (unless it exists) through a raw cursor; return its key."""
-    cur.execute(conn.engine.convert(
-        "INSERT INTO partitions (partition_name, created_date) VALUES (?, ?)"
-        " ON CONFLICT DO NOTHING"), (name, now))
-    cur.execute(conn.engine.convert(
-        "SELECT partition_key FROM partitions WHERE partition_name = ?"), (name,))
-    row = cur.fetchone()
-    return int(row["partition_key"] if conn.dialect == "postgresql" else row[0])
+@contextmanager
+def bulk_load(database_url: str, analyze: Sequence[str] = ("ANALYZE",)) -> Iterator[BulkLoad]:
+    """Migrate the database and yield a BulkLoad in one write transaction; after the block,
+    commit and update the planner's statistics: the ``analyze`` statements on PostgreSQL (what
+    autovacuum does soon after a load), ANALYZE on SQLite."""
+    database = Database(database_url)
+    database.migrate()
+    conn = database.connect()
+    try:
+        load = BulkLoad(conn)
+        if not load.pg:
+            load.raw.execute("BEGIN IMMEDIATE")
+        yield load
+        if load.pg:
+            load.raw.commit()
+            load.raw.autocommit = True
+            for statement in analyze:
+                load.cur.execute(statement)
+            load.raw.autocommit = False
+        else:
+            load.raw.execute("COMMIT")
+            load.raw.execute("ANALYZE")
+        load.cur.close()
+    finally:
+        database.release(conn)
+        database.close()
 
 
 def seed(database_url: str, instances: int, partitions: int = 4, series_per_study: int = 2,
          instances_per_series: int = 5, seed_value: int = 5) -> dict[str, Any]:
     """Migrate the database and add the synthetic archive; return what was added."""
-    database = Database(database_url)
-    database.migrate()
-    conn = database.connect()
-    raw, pg = conn.raw, database.dialect == "postgresql"
-    started = time.perf_counter()
-    try:
-        cur = raw.cursor()
-        if not pg:
-            raw.execute("BEGIN IMMEDIATE")
-        now = datetime.now(timezone.utc)
-        partition_keys = [add_partition(conn, cur, f"Site{number}", now)
+    with bulk_load(database_url) as load:
+        started = time.perf_counter()
+        partition_keys = [load.add_partition(f"Site{number}")
                           for number in range(1, partitions + 1)]
-        start = {}
-        for key, sql in (("study", "SELECT MAX(study_key) FROM studies"),
-                         ("series", "SELECT MAX(series_key) FROM series"),
-                         ("instance", "SELECT MAX(instance_key) FROM instances"),
-                         ("watermark", "SELECT MAX(watermark) FROM instances")):
-            cur.execute(sql)
-            row = cur.fetchone()
-            value = list(row.values())[0] if pg else row[0]
-            start[key] = int(value or 0)
+        start = {key: int(load.scalar(sql) or 0) for key, sql in (
+            ("study", "SELECT MAX(study_key) FROM studies"),
+            ("series", "SELECT MAX(series_key) FROM series"),
+            ("instance", "SELECT MAX(instance_key) FROM instances"),
+            ("watermark", "SELECT MAX(watermark) FROM instances"))}
         batches: dict[str, list[tuple[Any, ...]]] = {t: [] for t in ORDER}
         counts = {t: 0 for t in ORDER}
 
         def flush(table: str) -> None:
             rows = batches[table]
             if rows:
-                (_copy_pg if pg else _insert_sqlite)(cur, table, rows)
+                load.insert(table, COLUMNS[table], rows)
                 counts[table] += len(rows)
                 batches[table] = []
 
@@ -221,26 +259,15 @@ def seed(database_url: str, instances: int, partitions: int = 4, series_per_stud
                     flush(name)
         for name in ORDER:
             flush(name)
-        if pg:
-            for table, column in (("studies", "study_key"), ("series", "series_key"),
-                                  ("instances", "instance_key")):
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
-                            f" (SELECT MAX({column}) FROM {table}))")
-            cur.execute("SELECT setval('watermark_sequence', (SELECT MAX(watermark)"
-                        " FROM instances))")
-            raw.commit()
-            raw.autocommit = True
-            cur.execute("ANALYZE")
-            raw.autocommit = False
+        for table, column in (("studies", "study_key"), ("series", "series_key"),
+                              ("instances", "instance_key")):
+            load.set_sequence(table, column)
+        if load.pg:
+            load.cur.execute("SELECT setval('watermark_sequence', (SELECT MAX(watermark)"
+                             " FROM instances))")
         else:
-            cur.execute("INSERT INTO watermark_sequence (watermark) SELECT MAX(watermark)"
-                        " FROM instances")
-            raw.execute("COMMIT")
-            raw.execute("ANALYZE")
-        cur.close()
-    finally:
-        database.release(conn)
-        database.close()
+            load.cur.execute("INSERT INTO watermark_sequence (watermark) SELECT MAX(watermark)"
+                             " FROM instances")
     return {"counts": counts, "seconds": time.perf_counter() - started,
             "partitions": [f"Site{n}" for n in range(1, partitions + 1)]}
 

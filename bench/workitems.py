@@ -1,7 +1,7 @@
 """UPS-RS worklist search latency at scale (issue #18: under 10 ms p50 with 100,000 workitems on
 PostgreSQL): seed N workitems directly (COPY, with the searchable values the service computes),
 start the server on that index, time searches and a retrieve one request at a time, and print
-each search's EXPLAIN ANALYZE.
+each search's plan (EXPLAIN ANALYZE; EXPLAIN QUERY PLAN on SQLite).
 
     python -m bench.workitems                                  # PostgreSQL, 100,000 workitems
     python -m bench.workitems --workitems 10000 100000 --explain
@@ -13,8 +13,6 @@ about 100 a day; 500 patients (two hundred workitems each); 20 stations.
 """
 from __future__ import annotations
 
-import http.client
-import io
 import json
 import random
 import sys
@@ -24,13 +22,12 @@ from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from app.dao import workitems as dao
-from app.db import Database
 from app.dicomweb.ups_query import parse_search
 from app.services.workitems import index_workitem
 
-from .common import (Result, latency_main, print_plans, running_server, scratch_database,
-                     time_searches)
-from .seed import add_partition, last_name
+from .common import (Result, explain_select, latency_main, partition_key, print_plans,
+                     running_server, scratch_database, search_request, time_searches)
+from .seed import BulkLoad, bulk_load, last_name
 
 PARTITION = "Site1"
 UID_ROOT = "1.2.826.0.1.3680043.10.543.77"
@@ -112,60 +109,28 @@ def generate(count: int, partition_keys: tuple[int, int], seed_value: int
 def seed(database_url: str, count: int) -> float:
     """Migrate and add about ``count`` workitems to Site1 (and a tenth as many to Site2,
     interleaved); return the seconds it took."""
-    database = Database(database_url)
-    database.migrate()
-    conn = database.connect()
-    raw, pg = conn.raw, database.dialect == "postgresql"
-    started = time.perf_counter()
-    try:
-        cur = raw.cursor()
-        if not pg:
-            raw.execute("BEGIN IMMEDIATE")
-        now = datetime.now(timezone.utc)
-        partition_keys = [add_partition(conn, cur, name, now) for name in (PARTITION, "Site2")]
+    vacuum = [f"VACUUM ANALYZE {table}" for table in ("workitems", "workitem_sequence_values")]
+    with bulk_load(database_url, vacuum) as load:
+        started = time.perf_counter()
+        partition_keys = [load.add_partition(name) for name in (PARTITION, "Site2")]
         batches: dict[str, list[tuple[Any, ...]]] = {"workitems": [],
                                                      "workitem_sequence_values": []}
         total = count + count // 10  # Site1 gets ``count``, Site2 a tenth as many
         for table, values in generate(total, (partition_keys[0], partition_keys[1]), 11):
             batches[table].append(values)
             if len(batches["workitems"]) >= 20_000:
-                _flush(cur, batches, pg)
-        _flush(cur, batches, pg)
-        if pg:
-            cur.execute("SELECT setval(pg_get_serial_sequence('workitems', 'workitem_key'),"
-                        " (SELECT MAX(workitem_key) FROM workitems))")
-            raw.commit()
-            raw.autocommit = True
-            cur.execute("VACUUM ANALYZE workitems")  # what autovacuum does soon after a load
-            cur.execute("VACUUM ANALYZE workitem_sequence_values")
-            raw.autocommit = False
-        else:
-            raw.execute("COMMIT")
-            raw.execute("ANALYZE")
-        cur.close()
-    finally:
-        database.release(conn)
-        database.close()
+                _flush(load, batches)
+        _flush(load, batches)
+        load.set_sequence("workitems", "workitem_key")
     return time.perf_counter() - started
 
 
-def _flush(cur: Any, batches: dict[str, list[tuple[Any, ...]]], pg: bool) -> None:
+def _flush(load: BulkLoad, batches: dict[str, list[tuple[Any, ...]]]) -> None:
     for table, columns in (("workitems", WORKITEM_COLUMNS),
                            ("workitem_sequence_values", VALUE_COLUMNS)):
-        rows = batches[table]
-        if not rows:
-            continue
-        if pg:
-            buffer = io.StringIO()
-            for row in rows:
-                buffer.write("\t".join("\\N" if v is None else str(v).replace("\\", "\\\\")
-                                       for v in row) + "\n")
-            buffer.seek(0)
-            cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
-        else:
-            marks = ", ".join("?" for _ in columns)
-            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-        batches[table] = []
+        if batches[table]:
+            load.insert(table, columns, batches[table])
+            batches[table] = []
 
 
 def _in_site1(i: int, count: int) -> int:
@@ -206,35 +171,16 @@ def cases(count: int) -> list[tuple[str, Callable[[int], str]]]:
 
 
 def explain(database_url: str, url: str) -> str:
-    """EXPLAIN ANALYZE of the SELECT a search URL runs (PostgreSQL)."""
-    split = urlsplit(url)
-    database = Database(database_url)
-    conn = database.connect()
-    try:
-        key = conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",
-                            [PARTITION])[0]["partition_key"]
-        query = parse_search(parse_qsl(split.query))
-        sql, values = dao.build_search(conn, key, query, summaries=not query.include_all)
-        rows = conn.fetchall("EXPLAIN (ANALYZE, COSTS OFF) " + sql, values)
-        return "\n".join(list(r.values())[0] for r in rows)
-    finally:
-        database.release(conn)
-        database.close()
+    """EXPLAIN ANALYZE (PostgreSQL) or EXPLAIN QUERY PLAN (SQLite) of the SELECT a search URL
+    runs."""
+    query = parse_search(parse_qsl(urlsplit(url).query))
+    return explain_select(database_url, lambda conn: dao.build_search(
+        conn, partition_key(conn, PARTITION), query, summaries=not query.include_all))
 
 
-def _request(path_for: Callable[[int], str]) -> Callable[[http.client.HTTPConnection, int],
-                                                        tuple[int, int]]:
-    def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
-        conn.request("GET", path_for(index), headers={"Accept": "application/dicom+json"})
-        response = conn.getresponse()
-        body = response.read()
-        if response.status == 204:
-            return 0, 0
-        if response.status != 200:
-            raise RuntimeError(f"{path_for(index)}: {response.status} {body[:200]!r}")
-        found = json.loads(body)
-        return (len(found) if isinstance(found, list) else 1), len(body)
-    return request
+def _found(body: bytes) -> int:
+    found = json.loads(body)
+    return len(found) if isinstance(found, list) else 1
 
 
 def run(backend: str, count: int, requests: int, show_explain: bool) -> list[Result]:
@@ -243,8 +189,9 @@ def run(backend: str, count: int, requests: int, show_explain: bool) -> list[Res
         print(f"\n### {backend}, {count:,} workitems in {PARTITION} (seeded in {seconds:.0f} s)\n",
               flush=True)
         with running_server(backend, partitions=True, database_url=url) as server:
-            results = time_searches(server, cases(count), requests, _request, "workitems")
-        if show_explain and backend == "postgresql":
+            results = time_searches(server, cases(count), requests, search_request(_found),
+                                    "workitems")
+        if show_explain:
             print_plans(cases(count)[:-1], lambda path: explain(url, path))
         return results
 
