@@ -152,16 +152,25 @@ class DataStoreError(DicomServerError):
 
 class ObjectStoreError(DataStoreError):
     """The object store of the S3 blob backend failed: unreachable, 5xx, throttled, refused
-    credentials, missing bucket (issue #17). The text says what failed; nothing was stored."""
+    credentials, missing bucket (issue #17). The text says what failed; nothing was stored.
+    ``throttled``: it asked us to slow down (after botocore's retries): its own text, and a
+    Retry-After."""
 
     message = "The object store is unavailable."
+    throttled_message = "The object store is throttling requests (SlowDown); try again later."
+    retry_after_seconds = 5
 
-    def __init__(self, reason: str | None = None) -> None:
-        super().__init__(self.message)
+    def __init__(self, reason: str | None = None, throttled: bool = False) -> None:
+        if throttled:
+            super().__init__(self.throttled_message,
+                             {"Retry-After": str(self.retry_after_seconds)})
+        else:
+            super().__init__(self.message)
         self.reason = reason or ""
+        self.throttled = throttled
 
     def __str__(self) -> str:
-        return f"{self.message} {self.reason}".strip()
+        return f"{self.text} {self.reason}".strip()
 
 
 class BlobNotFoundError(DicomServerError):

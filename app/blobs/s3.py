@@ -45,11 +45,18 @@ SEEKABLE_BUFFER = 64 * 1024
 #: GETs a streamed study or series keeps open ahead of the object it sends (FileBody).
 OPEN_AHEAD = 3
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+#: Error codes of a store asking its clients to slow down (S3's is SlowDown, with 503).
+_THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+              "TooManyRequestsException", "RequestThrottled", "429"}
 _WRITTEN = "written"
 
 
 def _missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) in _MISSING
+
+
+def _throttled(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in _THROTTLED
 
 
 def _reason(exc: Exception) -> str:
@@ -85,6 +92,8 @@ class S3BlobStore(BlobStore):
         s3_config: dict[str, Any] = {"payload_signing_enabled": False}
         if endpoint_url:
             s3_config["addressing_style"] = "path"
+        # Three retries (four attempts) with jittered backoff: at most ~7 s of waiting when
+        # throttled, under 0.4 s after a 5xx (botocore's standard mode); then ObjectStoreError.
         config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
                         read_timeout=60, max_pool_connections=64,
                         request_checksum_calculation="when_required",
@@ -123,7 +132,8 @@ class S3BlobStore(BlobStore):
                 if missing is not None:
                     return missing()
                 raise FileNotFoundError(what) from None
-            raise ObjectStoreError(f"{what} in bucket {self.bucket}: {_reason(exc)}") from exc
+            raise ObjectStoreError(f"{what} in bucket {self.bucket}: {_reason(exc)}",
+                                   throttled=_throttled(exc)) from exc
         except (BotoCoreError, Boto3Error) as exc:
             raise ObjectStoreError(f"{what} in bucket {self.bucket}: {_reason(exc)}") from exc
 

@@ -164,7 +164,9 @@ def retrieve_files(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
     # In object storage each check is a request: a study or series is streamed without them
     # (an object missing mid-stream ends the body early, as a file removed mid-stream does).
     # One instance is checked by opening it now (its GET; a file: no separate stat): 404
-    # after a concurrent delete, 500 for a loss.
+    # after a concurrent delete, 500 for a loss. In object storage a study's or series' first
+    # object is opened now too, so a store that fails answers 503 before the body.
+    opened = False
     try:
         for instance in instances:
             if original:
@@ -175,8 +177,9 @@ def retrieve_files(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
             else:
                 part = FilePart(None, stored, 0, instance.blob_size, blobs=blobs,
                                 key=instance.blob_key, whole=True)
-                if len(instances) == 1:
+                if len(instances) == 1 or not (blobs.cheap_exists or opened):
                     part.opened.append(_open_whole(blobs, instance))
+                    opened = True
                 elif blobs.cheap_exists:
                     _check_blob(blobs, instance)
                 parts.append(part)

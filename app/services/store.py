@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from pydicom.dataset import Dataset
 
@@ -42,6 +42,7 @@ HEADS_PER_REQUEST = 64
 #: Parts stored together (one transaction); their datasets are held in memory meanwhile.
 BATCH_SIZE = 50
 _PUT_THREADS = 4
+_T = TypeVar("_T")
 #: Transactions a store tries when a concurrent delete removes its study (StudyRemovedError).
 _ATTEMPTS = 3
 
@@ -255,8 +256,7 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
     conn = req.conn
     _check_none_stored(req, prepared)  # duplicates never write a file
     ready = _admitted(req, [(o, i) for o, i in prepared if o.failure_reason is None])
-    with ThreadPoolExecutor(max_workers=_PUT_THREADS) as pool:  # fsync releases the GIL
-        list(pool.map(lambda pair: _capture(pair[0], lambda: _put(req, pair[1][1])), ready))
+    _in_parallel(lambda pair: _capture(pair[0], lambda: _put(req, pair[1][1])), ready)
     ready = [(o, i) for o, i in ready if o.failure_reason is None]
     if not ready:
         return
@@ -318,8 +318,20 @@ def _ensure_files(req: _Request, spools: list[SpoolFile]) -> None:
         for spool in spools:
             ensure(spool)
         return
-    with ThreadPoolExecutor(max_workers=_PUT_THREADS) as pool:
-        list(pool.map(ensure, spools))
+    _in_parallel(ensure, spools)
+
+
+def _in_parallel(work: Callable[[_T], Any], items: Sequence[_T]) -> None:
+    """``work`` on every item, ``_PUT_THREADS`` at a time (fsync and object store requests
+    release the GIL). The first error is raised once the running items end; the items not
+    started then never start (a store that refuses one part is not sent the other 49, each
+    retried by botocore, before the request answers 503)."""
+    pool = ThreadPoolExecutor(max_workers=_PUT_THREADS)
+    try:
+        for done in as_completed([pool.submit(work, item) for item in items]):
+            done.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_not_stored(req: _Request, new: dao.NewInstance, lock_tags: bool = False) -> None:
