@@ -62,8 +62,9 @@ def searched_partition() -> int | str:
 
 def partition_found(partition: Partition) -> None:
     """What a ``by_partition_name`` view's reads found: the partition as stored."""
-    g.partition = partition
-    g.partition_by_name = False
+    state = g._get_current_object()  # one context lookup for both values
+    state.partition = partition
+    state.partition_by_name = False
 
 
 def by_partition_name(view: Callable[..., Any]) -> Callable[..., Any]:
