@@ -31,7 +31,7 @@ class PostgresEngine(Engine):
     #: The store path's and WADO's queries: PostgreSQL spends more CPU parsing and planning
     #: them than running them, so each connection prepares them once (PREPARE), then only
     #: EXECUTEs.
-    prepared_queries = frozenset({"add_instance_rows", "get_instance_status",
+    prepared_queries = frozenset({"add_instance_rows", "get_partition", "get_instance_status",
                                   "get_instance_status_locking_tags", "lock_study_for_store",
                                   "get_instance", "list_series_instances",
                                   "list_study_instances", "list_instance_metadata",
