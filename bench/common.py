@@ -380,6 +380,20 @@ def search_request(count: Callable[[bytes], int]
     return request_for
 
 
+def get_request(path_for: Callable[[int], str], headers: dict[str, str] | None = None
+                ) -> Callable[[http.client.HTTPConnection, int], tuple[int, int]]:
+    """A ``drive`` request: GET ``path_for(index)``; any status but 200 stops the run; one
+    item of the body's length."""
+    def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
+        conn.request("GET", path_for(index), headers=headers or {})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path_for(index)}: {response.status} {body[:200]!r}")
+        return 1, len(body)
+    return request
+
+
 def partition_key(conn: Any, name: str) -> int:
     """The key of the partition with this name."""
     return int(conn.fetchall("SELECT partition_key FROM partitions WHERE partition_name = ?",

@@ -18,13 +18,11 @@ updates one row, as a plain counter would), and with the counting triggers disab
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import sys
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
 
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid as uid
@@ -35,7 +33,8 @@ from app.db import Database
 from app.models import Partition
 from app.services.instance_index import index_columns
 
-from .common import machine_description, running_server, scratch_database, time_searches
+from .common import (get_request, machine_description, running_server, scratch_database,
+                     time_searches)
 from .seed import seed
 
 THREADS = 8
@@ -50,18 +49,6 @@ BEGIN
         EXECUTE definition;
     END LOOP;
 END $$"""
-
-
-def _request(path_for: Callable[[int], str]) -> Callable[[http.client.HTTPConnection, int],
-                                                        tuple[int, int]]:
-    def request(conn: http.client.HTTPConnection, index: int) -> tuple[int, int]:
-        conn.request("GET", path_for(index))
-        response = conn.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{path_for(index)}: {response.status} {body[:200]!r}")
-        return 1, len(body)
-    return request
 
 
 def latency(backend: str, instances: int, requests: int) -> None:
@@ -85,7 +72,7 @@ def latency(backend: str, instances: int, requests: int) -> None:
                 ("GET /partitions/Site1", lambda i: "/partitions/Site1"),
                 ("GET /partitions?includeStatistics=true",
                  lambda i: "/partitions?includeStatistics=true"),
-            ], requests, _request, "partitions")
+            ], requests, get_request, "partitions")
 
 
 def _new_instance(partition_key: int, study: str, series: str) -> instance_dao.NewInstance:

@@ -16,23 +16,12 @@ from typing import Any
 
 from tests.identity_provider import AUDIENCE, LocalIdentityProvider
 
-from .common import TABLE_HEADER, Result, drive, machine_description, median, running_server
+from .common import (TABLE_HEADER, Result, drive, get_request, machine_description, median,
+                     running_server)
 from .stow import Instances
 
 PARTITION = "/partitions/Site1"
 ACCEPT = {"Accept": "application/dicom+json"}
-
-
-def _qido(headers: dict[str, str]):
-    def request(conn: Any, index: int) -> tuple[int, int]:
-        conn.request("GET", f"{PARTITION}/studies?limit=10",
-                     headers={**ACCEPT, **headers})
-        response = conn.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"QIDO {response.status}: {body[:200]!r}")
-        return 1, len(body)
-    return request
 
 
 def _stow(instances: Instances, headers: dict[str, str]):
@@ -70,7 +59,9 @@ def main() -> None:
             drive(server, "seed", 4, 200, _stow(instances, headers))
         for _ in range(args.rounds):
             for label, server, headers in servers:
-                for case, request in (("QIDO /studies?limit=10", _qido(headers)),
+                qido = get_request(lambda _: f"{PARTITION}/studies?limit=10",
+                                   {**ACCEPT, **headers})
+                for case, request in (("QIDO /studies?limit=10", qido),
                                       ("STOW 1 instance", _stow(instances, headers))):
                     result = drive(server, case, 1, args.requests, request)
                     latencies.setdefault(f"{case}, {label}", []).extend(result.latencies)
