@@ -1,9 +1,9 @@
 """The object store answering errors (issue #17): 500 InternalError and 503 SlowDown (throttling)
 from a fault injector in front of the real SeaweedFS server (tests/s3_faults.py), through the
-HTTP API on PostgreSQL. botocore retries each request a bounded number of times (4 attempts),
-then the API answers 503 with a clear text; nothing is indexed that the store did not take, a
-failed DELETE of a file leaves it to the sweep, and the same requests succeed once the store
-is healthy again."""
+HTTP API on PostgreSQL. botocore retries each request a bounded number of times (4 attempts,
+its backoff slept a hundred times shorter here), then the API answers 503 with a clear text;
+nothing is indexed that the store did not take, a failed DELETE of a file leaves it to the
+sweep, and the same requests succeed once the store is healthy again."""
 from __future__ import annotations
 
 import pytest
@@ -25,6 +25,25 @@ FAULTS = [pytest.param(503, "SlowDown", THROTTLED, id="503-SlowDown"),
 ATTEMPTS = 4  # app/blobs/s3.py: retries max_attempts 3 (botocore: 3 retries, 4 attempts)
 WHOLE = {"Accept": "application/dicom; transfer-syntax=*"}
 SERIES = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
+
+
+@pytest.fixture(autouse=True)
+def backoffs(monkeypatch) -> list[float]:
+    """The delays botocore's retries compute (its standard mode: jittered, up to 1, 2, 4 s when
+    throttled), recorded; each is slept for a hundredth of itself: the same bounded retries,
+    without ~4 s of waiting per failed request."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    computed: list[float] = []
+    real = ExponentialBackoff.delay_amount
+
+    def shortened(self, context) -> float:
+        delay = real(self, context)
+        computed.append(delay)
+        return delay / 100
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", shortened)
+    return computed
 
 
 @pytest.fixture
@@ -49,8 +68,8 @@ def _objects(s3_server, app) -> list[str]:
 
 
 @pytest.mark.parametrize("status, code, text", FAULTS)
-def test_stow_while_the_store_fails_answers_503_and_stores_nothing(app, base, proxy, status,
-                                                                   code, text):
+def test_stow_while_the_store_fails_answers_503_and_stores_nothing(app, base, proxy, backoffs,
+                                                                   status, code, text):
     client = app.test_client()
     single, batch = make_dataset(), [make_dataset() for _ in range(12)]
     proxy.fail(status, code, methods={"PUT"})
@@ -59,6 +78,7 @@ def test_stow_while_the_store_fails_answers_503_and_stores_nothing(app, base, pr
     assert response.status_code == 503 and response.get_data(as_text=True) == text
     assert response.mimetype == "text/plain"
     assert proxy.injected["PUT"] == ATTEMPTS  # retried, bounded
+    assert len(backoffs) == ATTEMPTS - 1  # after each failed attempt but the last
     if status == 503:
         assert response.headers["Retry-After"] == "5"
 
