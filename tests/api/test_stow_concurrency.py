@@ -50,6 +50,25 @@ def test_store_leaves_unchanged_study_and_series_rows_alone(make_app, backend):
     assert count(app, "instances") == 5
 
 
+def _wait_for_a_blocked_session(database_url: str) -> None:
+    """Until a session of this database waits for a row lock (the store, behind the deleter's
+    transaction); at most 30 s."""
+    watcher = psycopg2.connect(database_url)
+    watcher.autocommit = True  # a fresh view of pg_stat_activity on every query
+    deadline = time.monotonic() + 30
+    try:
+        with watcher.cursor() as cur:
+            while True:
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                            " current_database() AND wait_event_type = 'Lock'")
+                if cur.fetchone()[0]:
+                    return
+                assert time.monotonic() < deadline, "the store never waited for the lock"
+                time.sleep(0.02)
+    finally:
+        watcher.close()
+
+
 def test_store_waits_for_a_concurrent_delete_of_its_study_and_recreates_it(
         make_app, backend, database_url):
     """PostgreSQL: the study row a store finds unchanged is deleted (last instance deleted) by
@@ -75,7 +94,7 @@ def test_store_waits_for_a_concurrent_delete_of_its_study_and_recreates_it(
         storer = threading.Thread(
             target=lambda: outcome.append(store(app.test_client(), "", second).status_code))
         storer.start()
-        time.sleep(1.0)  # the store waits for the deleter's lock on the study row
+        _wait_for_a_blocked_session(database_url)  # the store waits for the study row's lock
         assert outcome == []
         deleter.commit()
         storer.join(timeout=30)
@@ -119,7 +138,7 @@ def test_store_of_unchanged_study_values_waits_for_a_delete_recomputing_them(
             app.test_client(), "", make_dataset(study, series, StudyDescription="Y")
         ).status_code))
         storer.start()
-        time.sleep(1.0)
+        _wait_for_a_blocked_session(database_url)
         assert outcome == []  # waiting for the delete
         deleter.commit()
         storer.join(timeout=30)
@@ -145,7 +164,7 @@ def test_store_changing_only_its_series_does_not_deadlock_with_a_delete(
         storer = threading.Thread(target=lambda: outcome.append(store(
             app.test_client(), "", make_dataset(study, series, SeriesNumber=2)).status_code))
         storer.start()
-        time.sleep(1.0)
+        _wait_for_a_blocked_session(database_url)  # on the study row, before the series row
         with deleter.cursor() as cur:  # what delete_empty_series locks after the study
             cur.execute("SELECT series_key FROM series FOR UPDATE")
         deleter.commit()
