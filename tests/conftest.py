@@ -20,9 +20,11 @@ import pytest
 
 from app import create_app
 from app.db import Database
-from tests import route_builders
+from tests import botocore_cache, route_builders
 
-route_builders.install()  # apps build in a third of the time (tests/route_builders.py)
+# Test speed: what every new app would load or compile again is kept for the process.
+route_builders.install()  # werkzeug's URL builders (tests/route_builders.py)
+botocore_cache.install()  # botocore's model files (tests/botocore_cache.py)
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PARTITION = "SiteA"
