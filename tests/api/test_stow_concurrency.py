@@ -60,7 +60,8 @@ def _wait_for_a_blocked_session(database_url: str) -> None:
         with watcher.cursor() as cur:
             while True:
                 cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname ="
-                            " current_database() AND wait_event_type = 'Lock'")
+                            " current_database() AND backend_type = 'client backend'"
+                            " AND wait_event_type = 'Lock'")
                 if cur.fetchone()[0]:
                     return
                 assert time.monotonic() < deadline, "the store never waited for the lock"
