@@ -21,6 +21,13 @@ DEFAULTS: dict[str, Any] = {
     "S3_ENDPOINT_URL": "",  # for S3-compatible stores other than AWS
     "S3_PREFIX": "",  # every object's key starts with it (e.g. "dicom/")
     "S3_REGION": "",
+    # The S3 store's node-local read cache (docs/scale-out.md, "Read cache"; 0 MB: none)
+    "S3_CACHE_MAX_MB": 2048,
+    "S3_CACHE_PATH": None,  # <BLOB_STORE_PATH>/cache
+    "S3_CACHE_MAX_AGE_SECONDS": 86400.0,  # a cached copy is dropped a day after its fill
+    "S3_CACHE_CHECK_SECONDS": 300.0,  # drop copies of blobs the index no longer has (0: never)
+    "S3_CACHE_FILL_MAX_MB": 64,  # larger blobs are never cached (ranged GETs instead)
+    "S3_CACHE_WRITE_THROUGH": True,  # a STOW's file is cached as it is stored
     "ENABLE_DATA_PARTITIONS": False,
     "HOST": "127.0.0.1",
     "PORT": 8080,
@@ -157,7 +164,8 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
     for key in ("ENABLE_DATA_PARTITIONS", "FSYNC", "ENABLE_BACKGROUND_WORKER",
                 "SWEEP_BLOBS_AT_STARTUP", "SECURITY_ENABLED", "SECURITY_REQUIRE_HTTPS_METADATA",
                 "SECURITY_AUTHORIZATION_ENABLED", "CORS_ALLOW_CREDENTIALS", "METRICS_ENABLED",
-                "ADOPT_STORE_IDENTITY", "ENABLE_EXPORT", "MALLOC_TUNING"):
+                "ADOPT_STORE_IDENTITY", "ENABLE_EXPORT", "MALLOC_TUNING",
+                "S3_CACHE_WRITE_THROUGH"):
         settings[key] = parse_bool(settings[key], key)
     if settings["AUDIT_LOG"] not in (None, ""):
         settings["AUDIT_LOG"] = parse_bool(settings["AUDIT_LOG"], "AUDIT_LOG")
@@ -174,7 +182,8 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
                          ("MAX_EXTENDED_QUERY_TAGS", 1), ("REINDEX_BATCH_SIZE", 1),
                          ("WORKITEM_MAX_BODY_SIZE", 1), ("EXPORT_BATCH_SIZE", 1),
                          ("EXPORT_MAX_IDENTIFIERS", 1),
-                         ("SECURITY_CLOCK_SKEW_SECONDS", 0), ("TRUSTED_PROXIES", 0)):
+                         ("SECURITY_CLOCK_SKEW_SECONDS", 0), ("TRUSTED_PROXIES", 0),
+                         ("S3_CACHE_MAX_MB", 0), ("S3_CACHE_FILL_MAX_MB", 0)):
         settings[key] = _parse_int(settings[key], key, minimum)
     if bool(settings["EXPORT_S3_ACCESS_KEY_ID"]) != bool(settings["EXPORT_S3_SECRET_ACCESS_KEY"]):
         raise ConfigError("Settings EXPORT_S3_ACCESS_KEY_ID and EXPORT_S3_SECRET_ACCESS_KEY go "
@@ -183,7 +192,8 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
     if settings["SQLITE_SYNCHRONOUS"] not in ("FULL", "NORMAL"):
         raise ConfigError("Setting SQLITE_SYNCHRONOUS must be FULL or NORMAL.")
     for key in ("SWEEP_INTERVAL_SECONDS", "SWEEP_MIN_AGE_SECONDS", "SWEEP_MAX_SHARE",
-                "QUARANTINE_RETENTION_SECONDS"):
+                "QUARANTINE_RETENTION_SECONDS", "S3_CACHE_MAX_AGE_SECONDS",
+                "S3_CACHE_CHECK_SECONDS"):
         settings[key] = _parse_float(settings[key], key)
     if settings["SWEEP_MAX_SHARE"] > 1:
         raise ConfigError("Setting SWEEP_MAX_SHARE is a share of the files: at most 1.")
@@ -206,6 +216,8 @@ def resolve(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) 
         settings["DATABASE_URL"] = f"sqlite:///{(data_dir / 'dicom.sqlite3').resolve()}"
     if not settings["BLOB_STORE_PATH"]:
         settings["BLOB_STORE_PATH"] = str(data_dir / "blobs")
+    if not settings["S3_CACHE_PATH"]:
+        settings["S3_CACHE_PATH"] = str(Path(settings["BLOB_STORE_PATH"]) / "cache")
     if settings["DB_POOL_SIZE"] in (None, ""):
         settings["DB_POOL_SIZE"] = settings["THREADS"] + 4
     settings["DB_POOL_SIZE"] = _parse_int(settings["DB_POOL_SIZE"], "DB_POOL_SIZE", 1)

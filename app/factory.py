@@ -13,10 +13,11 @@ from .api import (bulk_update, change_feed, delete, edge, errors, export, extend
 from .api import metrics as metrics_api
 from .api import openapi
 from .blobs import BlobStore, FileSystemBlobStore
+from .blobs.read_cache import ReadCache
 from .dicomweb.decode_limits import DecodeLimits
 from .errors import ObjectStoreError
 from .partitioning import register_api
-from .services import blob_sweep, collations, partitions as partition_service
+from .services import blob_cache, blob_sweep, collations, partitions as partition_service
 from .services.store_identity import StoreIdentityError, check_store_identity
 
 #: Partition-aware APIs: registered under every base prefix, plain and /partitions/<name>.
@@ -65,6 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("SKIP_STARTUP", False):
         startup(app, database)
         start_blob_sweep(app, at_start=app.config["SWEEP_BLOBS_AT_STARTUP"])
+        start_cache_check(app)
         worker.init_app(app)  # background operations (re-index), issue #7
     return app
 
@@ -77,9 +79,17 @@ def open_blob_store(settings: Mapping[str, Any]) -> BlobStore:
         if settings["BLOB_STORE"] != "s3":
             return FileSystemBlobStore(settings["BLOB_STORE_PATH"], settings["FSYNC"])
         from .blobs.s3 import S3BlobStore  # boto3 loads only when S3 is used
-        store = S3BlobStore(settings["S3_BUCKET"], Path(settings["BLOB_STORE_PATH"]) / ".tmp",
-                            settings["S3_PREFIX"], settings["S3_ENDPOINT_URL"],
-                            settings["S3_REGION"])
+        from .blobs.s3_cached import CachedS3BlobStore
+        args = (settings["S3_BUCKET"], Path(settings["BLOB_STORE_PATH"]) / ".tmp",
+                settings["S3_PREFIX"], settings["S3_ENDPOINT_URL"], settings["S3_REGION"])
+        if settings["S3_CACHE_MAX_MB"]:
+            cache = ReadCache(settings["S3_CACHE_PATH"], settings["S3_CACHE_MAX_MB"] << 20,
+                              settings["S3_CACHE_MAX_AGE_SECONDS"],
+                              settings["S3_CACHE_FILL_MAX_MB"] << 20)
+            store: S3BlobStore = CachedS3BlobStore(
+                *args, cache=cache, write_through=settings["S3_CACHE_WRITE_THROUGH"])
+        else:
+            store = S3BlobStore(*args)
         store.check_bucket()
         return store
     except (OSError, ValueError) as exc:  # not writable, or a layout this version cannot read
@@ -98,6 +108,15 @@ def start_blob_sweep(app: Flask, at_start: bool) -> None:
         app.extensions["dicom_db"], app.extensions["dicom_blobs"],
         blob_sweep.SweepSettings.of(app.config),
         app.config["SWEEP_INTERVAL_SECONDS"], at_start).start()
+
+
+def start_cache_check(app: Flask) -> None:
+    """Start the periodic check of the S3 store's read cache (every S3_CACHE_CHECK_SECONDS)."""
+    cache = getattr(app.extensions["dicom_blobs"], "cache", None)
+    if cache is None or app.config["S3_CACHE_CHECK_SECONDS"] <= 0:
+        return
+    app.extensions["dicom_cache_check"] = blob_cache.PeriodicCacheCheck(
+        app.extensions["dicom_db"], cache, app.config["S3_CACHE_CHECK_SECONDS"]).start()
 
 
 def startup(app: Flask, database: db.Database) -> None:

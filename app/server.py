@@ -22,7 +22,7 @@ from . import metrics
 from . import worker as background_worker
 from .accept_balance import ConnectionCounts, balance
 from .config import ConfigError, resolve
-from .factory import StartupError, create_app, start_blob_sweep
+from .factory import StartupError, create_app, start_blob_sweep, start_cache_check
 
 #: This run's prometheus_client multiprocess directory (several processes), removed at exit.
 _metrics_dir: str | None = None
@@ -155,6 +155,7 @@ def _child(app: Flask, sock: socket.socket, counts: ConnectionCounts, index: int
     background_worker.init_app(app)
     if index == 0:
         start_blob_sweep(app, at_start=False)
+        start_cache_check(app)
     _serve(app, counts, index, sockets=[sock])
     sys.exit(0)
 
@@ -170,6 +171,9 @@ def _serve_forked(app: Flask, processes: int) -> int:
         if sweep.is_alive():
             print("Waiting for a running blob sweep to finish", file=sys.stderr, flush=True)
         sweep.stop()
+    cache_check = app.extensions.pop("dicom_cache_check", None)
+    if cache_check is not None:
+        cache_check.stop()
     app.extensions["dicom_db"].close()
     app.extensions["dicom_blobs"].close()  # no connection to the object store across fork
     others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]

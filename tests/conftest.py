@@ -171,7 +171,7 @@ def make_app(database_url: str, tmp_path: Path, backend: str,
     yield factory
     for app in apps:
         app.extensions["dicom_db"].close()
-        for name in ("dicom_worker", "dicom_blob_sweep"):
+        for name in ("dicom_worker", "dicom_blob_sweep", "dicom_cache_check"):
             thread = app.extensions.get(name)
             if thread is not None:
                 thread.stop()

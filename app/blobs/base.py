@@ -58,9 +58,11 @@ class BlobStore:
         none)."""
         raise NotImplementedError
 
-    def open_range(self, key: str, offset: int, length: int) -> BinaryIO:
+    def open_range(self, key: str, offset: int, length: int,
+                   size: int | None = None) -> BinaryIO:
         """A handle to read ``length`` bytes of the blob from ``offset`` sequentially (a
-        ranged GET in object storage; FileNotFoundError if there is none)."""
+        ranged GET in object storage; FileNotFoundError if there is none). ``size``: the
+        blob's size when the caller knows it (a read cache checks its copy against it)."""
         raise NotImplementedError
 
     def open_seekable(self, key: str, size: int | None = None) -> BinaryIO:

@@ -139,7 +139,8 @@ class FileSystemBlobStore(BlobStore):
     def open(self, key: str) -> BinaryIO:
         return open(self._file(key), "rb")
 
-    def open_range(self, key: str, offset: int, length: int) -> BinaryIO:
+    def open_range(self, key: str, offset: int, length: int,
+                   size: int | None = None) -> BinaryIO:
         # Unbuffered: each read of the range is one read() of the file (a buffered reader
         # splits a large read in two and asks whether the file is a terminal first).
         handle = open(self._file(key), "rb", buffering=0)

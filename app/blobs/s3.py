@@ -204,7 +204,8 @@ class S3BlobStore(BlobStore):
                               lambda: self.client.get_object(Bucket=self.bucket, Key=name))
         return response["Body"]
 
-    def open_range(self, key: str, offset: int, length: int) -> BinaryIO:
+    def open_range(self, key: str, offset: int, length: int,
+                   size: int | None = None) -> BinaryIO:
         if length <= 0:
             return io.BytesIO()
         name = self._object(key)

@@ -17,6 +17,14 @@ def referenced_blob_keys(conn: DbConn, blob_keys: Sequence[str]) -> set[str]:
     return {row["blob_key"] for row in rows}
 
 
+def live_blob_keys(conn: DbConn, blob_keys: Sequence[str]) -> set[str]:
+    """Which of these file keys an index row references now (not released)."""
+    if not blob_keys:
+        return set()
+    rows = conn.run("list_live_blob_keys", blob_keys=conn.engine.list_parameter(blob_keys))
+    return {row["blob_key"] for row in rows}
+
+
 def remove_released(conn: DbConn, blob_keys: Sequence[str]) -> list[str]:
     """Remove the rows of released files, locking them until commit, in one statement; the
     keys removed (not those a store references again, or whose row is gone)."""

@@ -148,6 +148,8 @@ class FilePart:
     blobs: BlobStore | None = None
     key: str = ""
     whole: bool = False
+    #: The blob's size (a part of it: bulk data), when known; a whole blob's is ``length``.
+    blob_size: int | None = None
     #: A handle already open on the part's first byte (retrieve opened it to learn that the
     #: object is there from the GET itself); the first ``open()`` takes it.
     opened: list[BinaryIO] = field(default_factory=list, compare=False, repr=False)
@@ -158,7 +160,8 @@ class FilePart:
         if not inside and self.opened:
             return self.opened.pop()
         if self.blobs is not None:
-            return self.blobs.open_range(self.key, self.offset + inside, self.length - inside)
+            return self.blobs.open_range(self.key, self.offset + inside, self.length - inside,
+                                         self.length if self.whole else self.blob_size)
         assert self.path is not None
         handle = open(self.path, "rb")
         handle.seek(self.offset + inside)

@@ -214,29 +214,39 @@ def claim_periodic_sweep(database: Database, interval_seconds: float) -> bool:
                 conn, now, now - timedelta(seconds=interval_seconds * _DUE_SHARE))
 
 
-class PeriodicSweep:
-    """A daemon thread that sweeps every ``interval_seconds`` (first at once if ``at_start``),
-    unless another node sweeping the same database did so meanwhile."""
+class DaemonLoop:
+    """A daemon thread running ``_loop`` until stopped (``_stop`` is set)."""
 
-    def __init__(self, database: Database, blobs: BlobStore, settings: SweepSettings,
-                 interval_seconds: float, at_start: bool) -> None:
-        self._args = (database, blobs, settings)
-        self.interval_seconds = interval_seconds
-        self.at_start = at_start
+    def __init__(self, name: str) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="blob-sweep", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
-    def start(self) -> "PeriodicSweep":
+    def start(self) -> "DaemonLoop":
         self._thread.start()
         return self
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop waiting; a sweep in progress finishes first (``timeout``: wait at most)."""
+        """Stop waiting; work in progress finishes first (``timeout``: wait at most)."""
         self._stop.set()
         self._thread.join(timeout)
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class PeriodicSweep(DaemonLoop):
+    """A daemon thread that sweeps every ``interval_seconds`` (first at once if ``at_start``),
+    unless another node sweeping the same database did so meanwhile."""
+
+    def __init__(self, database: Database, blobs: BlobStore, settings: SweepSettings,
+                 interval_seconds: float, at_start: bool) -> None:
+        super().__init__("blob-sweep")
+        self._args = (database, blobs, settings)
+        self.interval_seconds = interval_seconds
+        self.at_start = at_start
 
     def _loop(self) -> None:
         wait = 0.0 if self.at_start else self.interval_seconds

@@ -105,7 +105,7 @@ def _open_whole(blobs: BlobStore, instance: VersionedInstance) -> BinaryIO:
     """A sequential handle on an instance's whole file (object storage: the GET, whose 404
     tells a missing object without a HEAD first)."""
     try:
-        return blobs.open_range(instance.blob_key, 0, instance.blob_size)
+        return blobs.open_range(instance.blob_key, 0, instance.blob_size, instance.blob_size)
     except (FileNotFoundError, IsADirectoryError):
         raise _missing(instance) from None
 
@@ -398,4 +398,4 @@ def retrieve_bulkdata(conn: DbConn, blobs: BlobStore, ids: ResourceIds,
     if found.data is not None:
         return partition, found.data, stored
     return partition, FilePart(None, stored, found.offset, found.length, blobs=blobs,
-                               key=instance.blob_key), stored
+                               key=instance.blob_key, blob_size=instance.blob_size), stored

@@ -32,6 +32,13 @@ def own_server(tmp_path, monkeypatch):
     server.close()
 
 
+@pytest.fixture
+def app(make_app, partition_mode):
+    """The app without the node's read cache: these tests are about the requests the store
+    sends to the bucket (tests/api/test_s3_read_cache.py has the cache's)."""
+    return make_app(ENABLE_DATA_PARTITIONS=partition_mode == "partitioned", S3_CACHE_MAX_MB=0)
+
+
 def _blob_store_errors(client) -> float:
     text = client.get("/metrics").get_data(as_text=True)
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
@@ -41,7 +48,7 @@ def _blob_store_errors(client) -> float:
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_object_store_down_answers_503_and_loses_nothing(make_app, own_server):
     bucket = own_server.new_bucket()
-    app = make_app(**own_server.settings(bucket))
+    app = make_app(**own_server.settings(bucket), S3_CACHE_MAX_MB=0)
     client = app.test_client()
     kept, refused = make_dataset(), make_dataset()
     assert store(client, "", kept).status_code == 200

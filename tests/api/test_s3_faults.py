@@ -54,8 +54,9 @@ def proxy(s3_server):
 
 @pytest.fixture
 def app(make_app, proxy, partition_mode):
-    """The app with its bucket reached through the fault injector."""
-    return make_app(S3_ENDPOINT_URL=proxy.endpoint_url,
+    """The app with its bucket reached through the fault injector (no read cache: every read
+    is a request to the bucket)."""
+    return make_app(S3_ENDPOINT_URL=proxy.endpoint_url, S3_CACHE_MAX_MB=0,
                     ENABLE_DATA_PARTITIONS=partition_mode == "partitioned")
 
 

@@ -12,6 +12,11 @@ RETURNING blob_key;
 -- Which of these file keys (an array: Engine.list_parameter) a blobs row references.
 SELECT blob_key FROM blobs WHERE blob_key = ANY(:blob_keys);
 
+-- name: list_live_blob_keys(blob_keys)
+-- Which of these file keys an index row references now (not released: ref_count above 0); the
+-- S3 read cache keeps copies of these only (services/blob_cache.py).
+SELECT blob_key FROM blobs WHERE blob_key = ANY(:blob_keys) AND ref_count > 0;
+
 -- name: get_store_tables_never_analyzed()^
 -- A row while the instances table was never analyzed (reltuples is -1 until its first VACUUM
 -- or ANALYZE), else None. PostgreSQL only (Engine.needs_first_analyze).

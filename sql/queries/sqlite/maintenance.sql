@@ -11,3 +11,9 @@ RETURNING blob_key;
 -- name: list_referenced_blob_keys(blob_keys)
 -- Which of these file keys (a JSON array: Engine.list_parameter) a blobs row references.
 SELECT blob_key FROM blobs WHERE blob_key IN (SELECT value FROM json_each(:blob_keys));
+
+-- name: list_live_blob_keys(blob_keys)
+-- Which of these file keys an index row references now (not released: ref_count above 0); the
+-- S3 read cache keeps copies of these only (services/blob_cache.py).
+SELECT blob_key FROM blobs
+ WHERE blob_key IN (SELECT value FROM json_each(:blob_keys)) AND ref_count > 0;
