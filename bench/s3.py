@@ -1,9 +1,11 @@
 """Object storage benchmark (issue #17): the S3 blob store on a local SeaweedFS server (the
 test suite's, tests/s3_server.py) against the file-system blob store, in the same run, on
 PostgreSQL: STOW 1 and 50 instances per request at c=4 (bench.stow's cases), then WADO
-single instance, series, study metadata and frames (bench.wado's cases).
+single instance, series, study metadata and frames (bench.wado's cases), on S3 with the
+node's read cache off, cold and warm (``S3_CACHE_STATES``).
 
     python -m bench.s3 [--scale 1.0] [--processes 2] [--concurrency 1,4] [--only stow|wado]
+                       [--s3-cache off,cold,warm]
 """
 from __future__ import annotations
 
@@ -46,13 +48,27 @@ def run_stow(server: SeaweedServer, processes: int, scale: float) -> None:
             print("\n".join(f"  {blob_store}: {note}" for note in notes), flush=True)
 
 
-def run_wado(server: SeaweedServer, concurrencies: tuple[int, ...]) -> None:
+#: The S3 WADO runs, by the state of the node's read cache: ``off`` (no cache: every read a
+#: GET), ``cold`` (cache on, nothing written through, every copy too old at once: each read is
+#: a first read, a GET written to the cache), ``warm`` (written through on STOW: every read
+#: from the node's disk).
+S3_CACHE_STATES = {
+    "off": {"DICOM_S3_CACHE_MAX_MB": "0"},
+    "cold": {"DICOM_S3_CACHE_WRITE_THROUGH": "false", "DICOM_S3_CACHE_MAX_AGE_SECONDS": "0"},
+    "warm": {},
+}
+
+
+def run_wado(server: SeaweedServer, concurrencies: tuple[int, ...],
+             cache_states: tuple[str, ...] = tuple(S3_CACHE_STATES)) -> None:
     print(f"\n### WADO\n\n{TABLE_HEADER}", flush=True)
-    for blob_store in BLOB_STORES:
-        env = {"DICOM_FSYNC": "false", **blob_env(blob_store, server)}
+    runs = [("filesystem", {})] + [(f"s3 cache {state}", S3_CACHE_STATES[state])
+                                   for state in cache_states]
+    for label, cache_env in runs:
+        env = {"DICOM_FSYNC": "false", **blob_env(label.split()[0], server), **cache_env}
         with running_server("postgresql", extra_env=env) as dicom:
             cases = [case for case in wado_bench.prepare(dicom) if "rendered" not in case[0]]
-            wado_bench.run_cases(dicom, blob_store, cases, concurrencies=concurrencies)
+            wado_bench.run_cases(dicom, label, cases, concurrencies=concurrencies)
 
 
 def main(argv: list[str]) -> int:
@@ -61,6 +77,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--processes", type=int, default=2, help="DICOM_PROCESSES for STOW")
     parser.add_argument("--concurrency", default="1,4", help="WADO concurrencies")
     parser.add_argument("--only", choices=["stow", "wado"])
+    parser.add_argument("--s3-cache", default=",".join(S3_CACHE_STATES),
+                        help="WADO on S3 with the read cache in these states (off,cold,warm)")
     args = parser.parse_args(argv)
     print(machine_description())
     with tempfile.TemporaryDirectory(prefix="bench-seaweedfs-") as root:
@@ -69,7 +87,8 @@ def main(argv: list[str]) -> int:
             if args.only != "wado":
                 run_stow(server, args.processes, args.scale)
             if args.only != "stow":
-                run_wado(server, tuple(int(c) for c in args.concurrency.split(",")))
+                run_wado(server, tuple(int(c) for c in args.concurrency.split(",")),
+                         tuple(args.s3_cache.split(",")))
     return 0
 
 
