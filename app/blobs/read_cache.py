@@ -56,6 +56,7 @@ class ReadCache:
         self._total: int | None = None  # bytes at the last scan plus this process's fills
         self._added = 0  # bytes this process filled since its last scan
         self._scan_lock = threading.Lock()
+        self._teeing: set[str] = set()  # keys this process writes through now
         self._fill_locks = [threading.Lock() for _ in range(_STRIPES)]
 
     def __repr__(self) -> str:
@@ -77,7 +78,7 @@ class ReadCache:
         path = self._path(key)
         try:
             handle = open(path, "rb", buffering=-1 if buffered else 0)
-        except FileNotFoundError:
+        except OSError:  # not cached (or the cache's disk fails: read from the bucket)
             return None
         try:
             stat = os.fstat(handle.fileno())
@@ -102,18 +103,39 @@ class ReadCache:
             handle = self.open(key, size, buffered)
             if handle is not None:
                 return handle
-            with fetch() as source, self._writer(key, size) as writer:
+            writer = self._writer(key, size)
+            if writer is None:
+                return None
+            with writer, fetch() as source:
                 for chunk in iter(lambda: source.read(_CHUNK), b""):
                     writer.write(chunk)
             return self.open(key, size, buffered) if writer.kept else None
 
     def tee(self, key: str, size: int, source: BinaryIO) -> BinaryIO:
         """``source`` (all of the blob's bytes), read through: what the reader reads is
-        written to the cache, and kept once all ``size`` bytes are read and verified."""
-        return _Tee(source, self._writer(key, size))  # type: ignore[return-value]
+        written to the cache, and kept once all ``size`` bytes are read and verified. A key
+        this process is filling already is not filled twice at once."""
+        with self._scan_lock:
+            if key in self._teeing:
+                return source
+            self._teeing.add(key)
+        writer = self._writer(key, size)
+        if writer is None:
+            self._teeing.discard(key)
+            return source
+        return _Tee(source, writer)  # type: ignore[return-value]
 
-    def _writer(self, key: str, size: int) -> "_Writer":
-        return _Writer(self, key, size)
+    def _writer(self, key: str, size: int) -> "_Writer | None":
+        """A new fill, or None when the cache's disk refuses it (the read goes on uncached;
+        a removed temporary folder is made again)."""
+        for _ in range(2):
+            try:
+                return _Writer(self, key, size)
+            except FileNotFoundError:
+                self.tmp.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                return None
+        return None
 
     # -- adding and removing --
 
@@ -298,11 +320,15 @@ class _Writer:
         """Keep the file if it is complete and verified; else drop it."""
         if self.file.closed:
             return
-        self.file.close()
-        if self.written == self.size and self.digest.hexdigest() == self.key:
-            self.cache._place(self.name, self.cache._path(self.key), self.size)
-            self.kept = True
-        else:
+        self.cache._teeing.discard(self.key)
+        try:
+            self.file.close()
+            if self.written == self.size and self.digest.hexdigest() == self.key:
+                self.cache._place(self.name, self.cache._path(self.key), self.size)
+                self.kept = True
+        except OSError:  # the cache's disk: nothing cached
+            pass
+        if not self.kept:
             ReadCache._remove(self.name)
 
     def __enter__(self) -> "_Writer":

@@ -16,6 +16,8 @@ the file system does.
 from __future__ import annotations
 
 import base64
+import datetime
+import email.utils
 import functools
 import io
 import os
@@ -29,6 +31,7 @@ from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.utils import parse_timestamp
 
 from ..errors import ObjectStoreError
 from .base import KEY, BlobStore, remove_old_files
@@ -98,8 +101,11 @@ class S3BlobStore(BlobStore):
                         read_timeout=60, max_pool_connections=64,
                         request_checksum_calculation="when_required",
                         response_checksum_validation="when_required", s3=s3_config)
+        session = boto3.session.Session()
+        session._session.get_component("response_parser_factory").set_parser_defaults(
+            timestamp_parser=_parse_timestamp)
         self._new_client = functools.partial(
-            boto3.session.Session().client, "s3", endpoint_url=endpoint_url or None,
+            session.client, "s3", endpoint_url=endpoint_url or None,
             region_name=region or None, config=config, **(credentials or {}))
         self.client = self._new_client()
         self.transfer = TransferConfig(multipart_threshold=multipart_threshold,
@@ -368,6 +374,22 @@ class S3BlobStore(BlobStore):
         (startup)."""
         self._call("Opening the bucket", lambda: self.client.head_bucket(Bucket=self.bucket),
                    missing=lambda: _no_bucket(self.bucket))
+
+
+def _parse_timestamp(text: str) -> datetime.datetime:
+    """A response's timestamp (every GET's Last-Modified header; LastModified in listings):
+    the two forms S3 sends parsed by the standard library, anything else by botocore's parser
+    (dateutil: ~0.1 ms each, 6 % of a GET's CPU in our process)."""
+    try:
+        if text[:1].isdigit():  # ISO 8601 (XML bodies)
+            value = datetime.datetime.fromisoformat(text)
+        else:  # RFC 7231 (headers)
+            value = email.utils.parsedate_to_datetime(text)
+        if value.tzinfo is not None:
+            return value
+    except (TypeError, ValueError, IndexError):
+        pass
+    return parse_timestamp(text)
 
 
 def _checksum(key: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -185,3 +186,19 @@ def test_deleted_instances_leave_this_nodes_cache_at_once_and_the_other_nodes_at
     assert not _cached(node_b, _key(gone)).exists()
     assert _cached(node_b, _key(kept)).exists()  # still referenced: kept
     assert b.get(instance_url("", kept), headers=ANY_SYNTAX).data == to_bytes(kept)
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_the_cache_directory_removed_while_serving_is_filled_again(make_app):
+    app = make_app()
+    client = app.test_client()
+    ds = make_dataset(rows=64, columns=64)
+    assert store(client, "", ds).status_code == 200
+    shutil.rmtree(_cache_dir(app))
+    response = client.get(instance_url("", ds), headers=ANY_SYNTAX)
+    assert response.status_code == 200 and response.data == to_bytes(ds)
+    assert _cached(app, _key(ds)).read_bytes() == to_bytes(ds)
+    shutil.rmtree(_cache_dir(app))
+    response = client.get(f"{instance_url('', ds)}/frames/1", headers=OCTETS)
+    assert response.status_code == 200 and response.data == ds.PixelData
+    assert _cached(app, _key(ds)).read_bytes() == to_bytes(ds)

@@ -245,3 +245,21 @@ def test_s3_put_is_checked_by_the_store_against_its_key(request, tmp_path):
         store.client.put_object(Bucket=store.bucket, Key=f"{store.prefix}other", Body=b"abd",
                                 ChecksumSHA256=base64.b64encode(hashlib.sha256(b"abc")
                                                                 .digest()).decode())
+
+
+@pytest.mark.parametrize("text", [
+    "Sun, 06 Dec 2026 10:14:32 GMT", "Sun, 06 Dec 2026 10:14:32 +0100", "2026-12-06T10:14:32Z",
+    "2026-12-06T10:14:32.000Z", "2026-12-06T10:14:32.123+02:00", "1733480000", "Sunday"])
+def test_s3_timestamps_parse_as_botocore_parses_them(text):
+    """The store's own timestamp parser (the standard library's for the two forms S3 sends)
+    gives what botocore's gives, or botocore's error."""
+    from botocore.utils import parse_timestamp
+
+    from app.blobs.s3 import _parse_timestamp
+    try:
+        expected = parse_timestamp(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _parse_timestamp(text)
+        return
+    assert _parse_timestamp(text) == expected
