@@ -74,6 +74,10 @@ class BlobStore:
     def exists(self, key: str) -> bool:
         raise NotImplementedError
 
+    def local(self, key: str) -> bool:
+        """Whether opening the blob costs no request (a file, or a cached copy)."""
+        return True
+
     def size(self, key: str) -> int:
         raise NotImplementedError
 

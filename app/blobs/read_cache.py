@@ -94,6 +94,10 @@ class ReadCache:
             raise
         return handle  # type: ignore[return-value]
 
+    def holds(self, key: str) -> bool:
+        """Whether the cache has a copy of the blob now (a stat; not yet checked)."""
+        return os.path.exists(self._path(key))
+
     def fill(self, key: str, size: int, fetch: Callable[[], BinaryIO],
              buffered: bool = False) -> BinaryIO | None:
         """The cached blob, fetched whole first if it is not cached (``fetch``: a handle on

@@ -227,6 +227,9 @@ class S3BlobStore(BlobStore):
     def _head(self, name: str, what: str) -> dict[str, Any]:
         return self._call(what, lambda: self.client.head_object(Bucket=self.bucket, Key=name))
 
+    def local(self, key: str) -> bool:
+        return False
+
     def exists(self, key: str) -> bool:
         name = self._object(key)
         return self._call(f"Checking blob {key}", lambda: bool(

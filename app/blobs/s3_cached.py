@@ -24,7 +24,6 @@ class CachedS3BlobStore(S3BlobStore):
         super().__init__(*args, **kwargs)
         self.cache = cache
         self.write_through = write_through
-        self.description = f"{self.description}, read cache {cache.directory}"
 
     def __repr__(self) -> str:
         return f"CachedS3BlobStore(s3://{self.bucket}/{self.prefix}, {self.cache!r})"
@@ -64,6 +63,9 @@ class CachedS3BlobStore(S3BlobStore):
             if handle is not None:
                 return handle
         return super().open_seekable(key, size)
+
+    def local(self, key: str) -> bool:
+        return self.cache.holds(key)
 
     def delete(self, key: str) -> None:
         self.cache.drop(key)

@@ -323,7 +323,7 @@ class FileBody(io.RawIOBase):
 
     def _open_ahead(self, index: int) -> None:
         """Start opening the blob parts after piece ``index``, up to their store's
-        ``open_ahead`` of them."""
+        ``open_ahead`` of them (not those it holds locally: opened when due)."""
         due = 0
         for later in range(index + 1, len(self._pieces)):
             part = self._pieces[later]
@@ -333,7 +333,7 @@ class FileBody(io.RawIOBase):
             due += 1
             if due > depth:
                 return
-            if later not in self._ahead:
+            if later not in self._ahead and not part.blobs.local(part.key):  # type: ignore
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(max_workers=depth,
                                                     thread_name_prefix="open-ahead")
