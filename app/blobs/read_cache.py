@@ -95,8 +95,12 @@ class ReadCache:
         return handle  # type: ignore[return-value]
 
     def holds(self, key: str) -> bool:
-        """Whether the cache has a copy of the blob now (a stat; not yet checked)."""
-        return os.path.exists(self._path(key))
+        """Whether the cache has a copy of the blob young enough to be served (a stat; its
+        size is checked when it is opened)."""
+        try:
+            return time.time() - os.stat(self._path(key)).st_mtime <= self.max_age_seconds
+        except OSError:
+            return False
 
     def fill(self, key: str, size: int, fetch: Callable[[], BinaryIO],
              buffered: bool = False) -> BinaryIO | None:
