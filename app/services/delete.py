@@ -14,8 +14,9 @@ One write transaction per request, set-based whatever the size of the study:
 6. remove those files after the commit (``blob_sweep.remove_released_files``): each under its
    row's lock, re-checked, row and file removed together. A crash before the commit removes
    nothing; one after it leaves released rows that the blob sweep finishes. STOW writes the
-   file before it takes the file's row lock and re-puts it when it vanished, so a store of the
-   same bytes racing with the removal never leaves an instance without its file.
+   file before it takes the file's row lock and re-puts it when it vanished (in object
+   storage on PostgreSQL it holds the row before the put instead: the removal waits), so a
+   store of the same bytes racing with the removal never leaves an instance without its file.
 """
 from __future__ import annotations
 

@@ -25,7 +25,8 @@ from ..db import DbConn
 from ..dicomweb import part10, status
 from ..dicomweb.elements import DECODE_ERRORS, convert_elements, raw_value, uid_value
 from ..dicomweb.json_model import DEFER_SIZE, add_bulkdata_element, dumps, to_dicom_json
-from ..errors import DataStoreError, InstanceAlreadyExistsError, PartitionBeingDeletedError
+from ..errors import (DataStoreError, InstanceAlreadyExistsError, ObjectStoreError,
+                      PartitionBeingDeletedError)
 from ..models import Partition
 from . import extended_query_tags, instance_index, maintenance
 from . import partitions as partition_service
@@ -215,7 +216,7 @@ def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
                 if check_in_transaction:  # with the tag lock: no round trip of its own
                     _check_not_stored(req, new, lock_tags=True)
                     _check_quota(req, new)
-                    _put(req, spool)
+                    _reserve_and_put(req, [spool], now)
                 if not partition.exists:
                     partition = partition_service.get_or_add_partition(
                         conn, partition.partition_name)
@@ -251,19 +252,29 @@ def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
     maintenance.note_stored(conn, 1)
 
 
+class _NothingPut(Exception):
+    """Every put of a batch failed (each part's outcome says why)."""
+
+
 def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]]) -> None:
     """Check, put and index a batch of validated parts (see ``store_instances``)."""
     conn = req.conn
     _check_none_stored(req, prepared)  # duplicates never write a file
     ready = _admitted(req, [(o, i) for o, i in prepared if o.failure_reason is None])
-    _in_parallel(lambda pair: _capture(pair[0], lambda: _put(req, pair[1][1])), ready)
-    ready = [(o, i) for o, i in ready if o.failure_reason is None]
+    reserve = _reserves(req)
+    if not reserve:
+        ready = _put_parts(req, ready)
     if not ready:
         return
     now = datetime.now(timezone.utc)
     partition = req.partition
     try:
         with conn.transaction(write=True, begin_with_next_statement=True):
+            if reserve:
+                store_dao.reserve_blobs(conn, {i[1].key: i[1].size for _, i in ready}, now)
+                ready = _put_parts(req, ready)
+                if not ready:
+                    raise _NothingPut()  # roll the reservations back
             # The batch's studies, locked in one global order before any row is written: two
             # concurrent requests into overlapping studies then wait for each other instead of
             # deadlocking on the study and series rows, while instances are indexed in request
@@ -279,6 +290,10 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
                         conn, partition.partition_name)
                 _add_rows(req, partition, ds, spool, new, now, tag_signature)
             _ensure_files(req, [item[1] for _, item in admitted])
+    except ObjectStoreError:  # a refused put: the parts not started were not sent (503)
+        raise
+    except _NothingPut:
+        return
     except Exception as exc:  # a duplicate raced past the check, a deadlock, a bad row, the
         # extended query tags changed: one by one (a database that is down fails there too,
         # with 503)
@@ -306,11 +321,38 @@ def _add_rows(req: _Request, partition: Partition, ds: Dataset, spool: SpoolFile
     return keys
 
 
+def _reserves(req: _Request) -> bool:
+    """Whether the files' rows are held before their puts (``_reserve_and_put``) instead of
+    the files checked after (``_ensure_files``): where a check is a request (object storage)
+    and the database has row locks (PostgreSQL)."""
+    return not req.blobs.cheap_exists and not req.conn.engine.serialized_writes
+
+
+def _reserve_and_put(req: _Request, spools: list[SpoolFile], now: datetime) -> None:
+    """Put files inside the write transaction; with ``_reserves``, after holding their rows
+    (``store_dao.reserve_blobs``): a concurrent removal of a released file or the sweep waits
+    for this commit, so an object put now is still there when its reference commits."""
+    if _reserves(req):
+        store_dao.reserve_blobs(req.conn, {spool.key: spool.size for spool in spools}, now)
+    for spool in spools:
+        _put(req, spool)
+
+
+def _put_parts(req: _Request, ready: list[tuple[StoreOutcome, _Prepared]]
+               ) -> list[tuple[StoreOutcome, _Prepared]]:
+    """Put the files of a batch's parts in parallel; the parts whose put succeeded."""
+    _in_parallel(lambda pair: _capture(pair[0], lambda: _put(req, pair[1][1])), ready)
+    return [(o, i) for o, i in ready if o.failure_reason is None]
+
+
 def _ensure_files(req: _Request, spools: list[SpoolFile]) -> None:
     """Put again the files a concurrent delete removed between their put and the lock their
-    rows now hold (``add_instance``): a shared file whose last reference went away. In
-    object storage each check is a request: a batch's run in parallel, so the study locks
-    are held for one round trip, not one per part."""
+    rows now hold (``add_instance``): a shared file whose last reference went away. Not
+    needed (nothing to do) with ``_reserves``: the rows were held before the puts. Where the
+    check is a request and rows cannot be held (SQLite), a batch's checks run in parallel."""
+    if _reserves(req):
+        return
+
     def ensure(spool: SpoolFile) -> None:
         if not req.blobs.exists(spool.key):
             req.blobs.put(spool)

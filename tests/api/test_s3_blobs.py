@@ -173,3 +173,20 @@ def test_s3_retrieve_is_one_get_per_object_and_no_head(app, base):
     assert response.status_code == 200
     assert sorted(body for _, body in parts(response)) == sorted(map(to_bytes, datasets))
     assert calls == {"GetObject": len(datasets)}
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_s3_store_is_one_put_per_new_object_and_no_head(app, base):
+    """A new file is one PUT, one part or several: no HEAD after its row is locked (the row
+    is held before the put instead, PostgreSQL)."""
+    client = app.test_client()
+    calls: Counter[str] = Counter()
+    app.extensions["dicom_blobs"].client.meta.events.register(
+        "before-call.s3", lambda model, **_: calls.update([model.name]))
+    assert store(client, base, make_dataset()).status_code == 200
+    assert calls == {"PutObject": 1}
+    calls.clear()
+    study = uid()
+    assert store(client, base, *[make_dataset(study) for _ in range(4)]).status_code == 200
+    assert calls == {"PutObject": 4}
+    assert count(app, "instances") == 5

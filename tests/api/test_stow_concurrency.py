@@ -12,7 +12,7 @@ import pytest
 
 from tests.api.helpers import DICOM_JSON, store
 from tests.api.stow_support import count, rows
-from tests.dicom_factory import make_dataset, uid
+from tests.dicom_factory import make_dataset, to_bytes, uid
 from tests.s3_server import with_s3
 
 #: Also on PostgreSQL with the S3 blob store.
@@ -195,3 +195,60 @@ def test_store_starts_again_when_its_study_row_vanished(make_app, monkeypatch):
     response = store(app.test_client(), "", make_dataset())
     assert response.status_code == 200 and len(calls) == 2
     assert count(app, "instances") == 1
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_a_released_file_removed_between_a_stores_put_and_its_commit_is_still_there(
+        make_app, backend, parts):
+    """A DELETE in one partition releases a file that a store into another partition has just
+    put (the same bytes) and removes it after its commit, while the store is held right after
+    its puts: the store's instance keeps its file. On PostgreSQL with object storage the file's
+    row is held before the put, so the removal waits for the store's commit and finds the
+    file referenced again; elsewhere the store finds the file gone under its row lock and puts
+    it again. The files, rows and reference counts agree afterwards."""
+    from tests.api.test_delete_concurrency import assert_consistent
+
+    app = make_app(ENABLE_DATA_PARTITIONS=True)
+    study = uid()
+    datasets = [make_dataset(study) for _ in range(parts)]
+    client = app.test_client()
+    assert store(client, "/partitions/SiteA", *datasets).status_code == 200
+    blobs = app.extensions["dicom_blobs"]
+    real_put, put_done, go = blobs.put, threading.Event(), threading.Event()
+
+    def held_put(spool: Any) -> bool:
+        written = real_put(spool)
+        put_done.set()
+        assert go.wait(30)
+        return written
+
+    outcome: dict[str, int] = {}
+
+    def storer() -> None:
+        outcome["store"] = store(app.test_client(), "/partitions/SiteB", *datasets).status_code
+
+    def deleter() -> None:
+        outcome["delete"] = app.test_client().delete(
+            f"/partitions/SiteA/studies/{study}").status_code
+
+    blobs.put = held_put
+    threads = [threading.Thread(target=storer), threading.Thread(target=deleter)]
+    try:
+        threads[0].start()
+        assert put_done.wait(30)
+        threads[1].start()
+        threads[1].join(2)  # the removal: done, or waiting for the store's rows
+    finally:
+        go.set()
+        for thread in threads:
+            thread.join(60)
+        blobs.put = real_put
+    assert outcome == {"store": 200, "delete": 204}
+    assert_consistent(app)
+    assert len(rows(app, "SELECT * FROM instances")) == parts
+    for ds in datasets:
+        response = app.test_client().get(
+            f"/partitions/SiteB/studies/{study}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}",
+            headers={"Accept": "application/dicom; transfer-syntax=*"})
+        assert response.status_code == 200 and response.data == to_bytes(ds)

@@ -23,6 +23,7 @@ def test_queries_load(dialect, driver):
 #: database can (app/db/engines/base.py).
 DIALECT_ONLY = {
     "postgresql": {"add_instance_rows",  # data_modifying_ctes
+                   "reserve_blobs", "reserve_blobs_cursor",  # not serialized_writes
                    # needs_first_analyze
                    "get_store_tables_never_analyzed", "analyze_store_tables"},
     "sqlite": set(),

@@ -238,3 +238,27 @@ SELECT pg_advisory_xact_lock(7462, CAST(:partition_key AS integer)) AS locked;
 SELECT status, max_instances, max_bytes FROM partitions
  WHERE partition_key = :partition_key
    FOR KEY SHARE;
+
+-- name: reserve_blobs(blob_keys, sizes, created_date)
+-- Hold these files' rows until commit, before their objects are put (object storage, where
+-- checking an object after the put is a request): a missing row is inserted without a
+-- reference (ref_count 0; the instance's own insert counts it), an existing one is locked
+-- FOR KEY SHARE. Either blocks the removal of a released file (its DELETE of the row) and the
+-- sweep's claim, so no object put after this can be removed before this transaction commits
+-- its reference; DELETE's count decrement (FOR NO KEY UPDATE) is not blocked, so a DELETE
+-- holding a study never waits on this. The keys held: a row deleted between the insert and
+-- the lock is in neither set, and the caller asks again. Keys in sorted order (one global
+-- lock order between concurrent batches).
+WITH inserted AS (
+    INSERT INTO blobs (blob_key, size, ref_count, created_date)
+    SELECT k.blob_key, k.size, 0, CAST(:created_date AS timestamptz)
+      FROM unnest(CAST(:blob_keys AS varchar[]), CAST(:sizes AS bigint[])) AS k(blob_key, size)
+     ORDER BY k.blob_key
+    ON CONFLICT (blob_key) DO NOTHING
+    RETURNING blob_key
+), locked AS (
+    SELECT blob_key FROM blobs WHERE blob_key = ANY(CAST(:blob_keys AS varchar[]))
+     ORDER BY blob_key
+       FOR KEY SHARE
+)
+SELECT blob_key FROM inserted UNION ALL SELECT blob_key FROM locked;
