@@ -40,9 +40,11 @@ def run_stow(server: SeaweedServer, processes: int, scale: float) -> None:
             instances.made.clear()
             stow_bench.single_case(dicom, instances, 1, 5)  # warm-up
             notes: list[str] = []
+            # The object store's CPU per instance too (weed: one process, tests/s3_server.py).
+            others = {"SeaweedFS": server.process.pid} if blob_store == "s3" and server.process else None
             for run in (lambda: stow_bench.single_case(dicom, instances, 4, max(4, int(450 * scale))),
                         lambda: stow_bench.multipart_case(dicom, instances, 4, max(1, int(24 * scale)))):
-                row = stow_bench.with_cpu(dicom, run, notes)
+                row = stow_bench.with_cpu(dicom, run, notes, others)
                 print(row.replace("| ", f"| {blob_store} ", 1), flush=True)
             instances.verify(dicom)
             print("\n".join(f"  {blob_store}: {note}" for note in notes), flush=True)

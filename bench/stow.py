@@ -236,19 +236,26 @@ def _machine_ticks() -> list[int]:
         return [int(v) for v in f.readline().split()[1:9]]
 
 
-def with_cpu(server: Server, run: Callable[[], Result], notes: list[str]) -> str:
+def with_cpu(server: Server, run: Callable[[], Result], notes: list[str],
+             others: dict[str, int] | None = None) -> str:
     """The case's table row; a line with its CPU milliseconds per instance goes to ``notes``,
     with how idle the machine was and how much CPU its host took (steal: on a VM, time the
-    host ran something else; runs with more of it are slower for reasons outside the server)."""
+    host ran something else; runs with more of it are slower for reasons outside the server).
+    ``others``: more processes to count (name -> pid, e.g. an object store's)."""
+    others = others or {}
     before, machine_before = cpu_snapshot(server), _machine_ticks()
+    others_before = {name: _cpu_ticks(pid) for name, pid in others.items()}
     result = run()
     after, machine_after = cpu_snapshot(server), _machine_ticks()
     server_ms, pg_ms = ((b - a) * 1000 / _TICK / result.items for a, b in zip(before, after))
     states = [b - a for a, b in zip(machine_before, machine_after)]
     total = sum(states) or 1
+    other_ms = "".join(
+        f", {name} {(_cpu_ticks(pid) - others_before[name]) * 1000 / _TICK / result.items:.2f} ms"
+        for name, pid in others.items())
     notes.append(f"- {result.name}: server {server_ms:.2f} ms, PostgreSQL backends "
-                 f"{pg_ms:.2f} ms; machine idle {100 * (states[3] + states[4]) / total:.0f} %, "
-                 f"steal {100 * states[7] / total:.0f} %")
+                 f"{pg_ms:.2f} ms{other_ms}; machine idle "
+                 f"{100 * (states[3] + states[4]) / total:.0f} %, steal {100 * states[7] / total:.0f} %")
     return result.row()
 
 
