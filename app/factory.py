@@ -16,6 +16,7 @@ from .blobs import BlobStore, FileSystemBlobStore
 from .blobs.read_cache import ReadCache
 from .dicomweb.decode_limits import DecodeLimits
 from .errors import ObjectStoreError
+from .flask_app import DicomFlask
 from .partitioning import register_api
 from .services import blob_cache, blob_sweep, collations, partitions as partition_service
 from .services.store_identity import StoreIdentityError, check_store_identity
@@ -33,7 +34,7 @@ class StartupError(RuntimeError):
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Create the app: configuration, database (migrated), blob store, errors, blueprints."""
-    app = Flask("app")  # the package's name: the app's name and root path stay "app"
+    app = DicomFlask("app")  # the package's name: the app's name and root path stay "app"
     config.load(app, test_config)
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

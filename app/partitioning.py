@@ -47,7 +47,7 @@ def requested_partition_name() -> str:
     """The name of the partition the request addresses, as stored once it was looked up (the
     default partition's when the feature is off); a ``by_partition_name`` view passes it to
     its reads, which find the partition in their own statement."""
-    return g.get("partition", DEFAULT_PARTITION).partition_name
+    return g._get_current_object().get("partition", DEFAULT_PARTITION).partition_name
 
 
 def searched_partition() -> int | str:
@@ -118,7 +118,8 @@ def scope(bp: Blueprint, create: bool = False, optional: bool = False) -> Bluepr
 
     @bp.url_value_preprocessor
     def pull_partition_name(endpoint: str | None, values: dict[str, Any] | None) -> None:
-        g.partition_name = values.pop("partition_name", _MISSING) if values else _MISSING
+        name = values.pop("partition_name", _MISSING) if values else _MISSING
+        g._get_current_object().partition_name = name
 
     @bp.before_request
     def resolve_partition() -> None:
@@ -139,7 +140,7 @@ def scope(bp: Blueprint, create: bool = False, optional: bool = False) -> Bluepr
             return
         if not enabled:
             raise DataPartitionsFeatureDisabledError()
-        view = app.view_functions.get(request.endpoint or "")
+        view = app.view_functions.get(request._get_current_object().endpoint or "")
         if not create and getattr(view, "partition_by_name", False) and not needs_scope():
             state.partition = Partition(None, partition_service.validate_partition_name(name))
             state.partition_by_name = True
@@ -157,7 +158,7 @@ def scope(bp: Blueprint, create: bool = False, optional: bool = False) -> Bluepr
             authorize_partition(partition.partition_name, lookup=not create)
             if create and partition.deleting:  # issue #20: nothing new goes into it
                 raise PartitionBeingDeletedError(partition.partition_name)
-        g.partition = partition
+        state.partition = partition
 
     return bp
 

@@ -10,7 +10,7 @@ INVALID_CHARACTERS = "The query string included invalid characters."
 
 
 def check_query_string() -> None:
-    raw = request.query_string.decode("latin-1").lower()
+    raw = request._get_current_object().query_string.decode("latin-1").lower()
     if "<" in raw or "%3c" in raw:
         raise InvalidQueryStringError(INVALID_CHARACTERS)
 

@@ -60,14 +60,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
     def start_timer(sender: Flask, **_: object) -> None:
-        g.metrics_start = time.perf_counter()
+        g._get_current_object().metrics_start = time.perf_counter()
 
     # Before any before_request hook: a request one of them rejects is counted too.
     request_started.connect(start_timer, app, weak=False)
 
     @app.after_request
     def count_request(response: Response) -> Response:
-        start = g.pop("metrics_start", None)
+        start = g._get_current_object().pop("metrics_start", None)
         if start is not None:
             req = request._get_current_object()  # one context lookup for both attributes
             rule = req.url_rule

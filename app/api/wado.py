@@ -7,6 +7,7 @@ from contextlib import closing
 from typing import Iterable
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.wsgi import wrap_file
 
 from .. import metrics
@@ -74,7 +75,8 @@ def _multipart_bytes(parts: Iterable[bytes], media_type: str, transfer_syntax: s
 def _file_response(body: FileBody, content_type: str) -> Response:
     """A body of files sent through ``wsgi.file_wrapper`` (waitress reads the files straight
     into the socket, without copying the body into its output buffer)."""
-    response = Response(wrap_file(request.environ, body), content_type=content_type,
+    environ = request._get_current_object().environ
+    response = Response(wrap_file(environ, body), content_type=content_type,
                         direct_passthrough=True)
     response.headers["Content-Length"] = str(len(body))
     return response
@@ -94,10 +96,11 @@ def _send_single(part: FilePart, media_type: str) -> Response:
 
 
 def _retrieve(ids: ResourceIds, rules: tuple[accept.Rule, ...]) -> Response:
-    negotiated = accept.negotiate(request.headers.get("Accept"), rules)
+    headers = request._get_current_object().headers
+    negotiated = accept.negotiate(headers.get("Accept"), rules)
     partition, parts = service.retrieve_files(get_db(), get_blobstore(), ids,
                                               negotiated.transfer_syntax, get_decode_limits(),
-                                              original=_original_requested())
+                                              original=_original_requested(headers))
     partition_found(partition)
     metrics.instances("retrieved", partition.partition_name, len(parts),
                       sum(part.length for part in parts))
@@ -127,10 +130,11 @@ def retrieve_instance(study: str, series: str, instance: str):
     return _retrieve(_ids(study, series, instance), accept.INSTANCE_RULES)
 
 
-def _original_requested() -> bool:
-    """Whether the request asks for the original version of updated instances."""
+def _original_requested(headers: EnvironHeaders) -> bool:
+    """Whether the request (its ``headers``) asks for the original version of updated
+    instances."""
     # One value: the WSGI environ joins repeated headers (getlist would scan every header).
-    value = request.headers.get(ORIGINAL_VERSION_HEADER)
+    value = headers.get(ORIGINAL_VERSION_HEADER)
     return value is not None and value.strip().lower() == "true"
 
 
@@ -139,7 +143,7 @@ def _metadata(ids: ResourceIds) -> Response:
         raise NotAcceptableError()
     result = service.retrieve_metadata(get_db(), ids, resource_base_url,
                                        request.headers.get("If-None-Match"),
-                                       original=_original_requested())
+                                       original=_original_requested(request.headers))
     partition_found(result.partition)
     if result.body is None:
         return Response(status=304)

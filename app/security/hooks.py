@@ -87,7 +87,7 @@ def authorize_partition(partition_name: str, lookup: bool) -> None:
 def needs_scope() -> bool:
     """Whether the caller's grants decide this route (a bearer token was checked against a
     route rule), so the partition's stored name is needed before the view runs."""
-    caller: Caller | None = g.get("caller")
+    caller: Caller | None = g._get_current_object().get("caller")
     return caller is not None and caller.rule is not None
 
 

@@ -178,16 +178,16 @@ class PostgresEngine(Engine):
 
     def run_prepared(self, conn: Any, name: str, sql: str, operation: SQLOperationType,
                      params: dict[str, Any]) -> Any:
-        statement, order = _prepared_form(sql)
+        statement, order, execute = _prepared_form(name, sql)
         # Plain tuples made into dicts here cost less than RealDictCursor's rows.
         with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
             try:
                 if name not in conn.prepared:  # names come from prepared_queries only
                     cur.execute(f"{self._pending_begin(conn)}PREPARE {name} AS {statement}")
                     conn.prepared.add(name)
-                arguments = f"({', '.join(['%s'] * len(order))})" if order else ""
-                cur.execute(f"{self._pending_begin(conn)}EXECUTE {name}{arguments}",
-                            [params[p] for p in order])
+                if conn.begin_pending:
+                    execute = self._pending_begin(conn) + execute
+                cur.execute(execute, [params[p] for p in order])
             except (psycopg2.errors.FeatureNotSupported,
                     psycopg2.errors.InvalidSqlStatementName) as exc:
                 # The session's statement no longer fits the schema (a migration by another
@@ -198,7 +198,11 @@ class PostgresEngine(Engine):
                 raise DataStoreError() from exc
             if operation is SQLOperationType.INSERT_UPDATE_DELETE:
                 return cur.rowcount
-            names = [column.name for column in cur.description]
+            # A prepared statement's columns are fixed for its session (a schema change makes
+            # EXECUTE fail, above, and the connection is dropped).
+            names = conn.columns.get(name)
+            if names is None:
+                names = conn.columns[name] = [column.name for column in cur.description]
             if operation is SQLOperationType.SELECT_ONE:
                 row = cur.fetchone()
                 return None if row is None else dict(zip(names, row))
@@ -232,6 +236,8 @@ class _PooledConnection(psycopg2.extensions.connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prepared: set[str] = set()
+        #: The result's column names of each prepared statement.
+        self.columns: dict[str, list[str]] = {}
         #: begin_with_next_statement: BEGIN not sent yet, to go with the next statement.
         self.begin_pending = False
 
@@ -240,9 +246,9 @@ _PYFORMAT = re.compile(r"%\((\w+)\)s")
 
 
 @lru_cache(maxsize=None)
-def _prepared_form(sql: str) -> tuple[str, tuple[str, ...]]:
-    """aiosql's psycopg2 SQL (``%(name)s``) as a PREPARE body (``$n``), and the parameter names
-    in ``$n`` order."""
+def _prepared_form(name: str, sql: str) -> tuple[str, tuple[str, ...], str]:
+    """aiosql's psycopg2 SQL (``%(name)s``) as a PREPARE body (``$n``), the parameter names
+    in ``$n`` order, and the EXECUTE statement of query ``name`` (``%s`` for each)."""
     order: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -250,4 +256,6 @@ def _prepared_form(sql: str) -> tuple[str, tuple[str, ...]]:
             order.append(match.group(1))
         return f"${order.index(match.group(1)) + 1}"
 
-    return _PYFORMAT.sub(number, sql).replace("%%", "%"), tuple(order)
+    statement = _PYFORMAT.sub(number, sql).replace("%%", "%")
+    arguments = f"({', '.join(['%s'] * len(order))})" if order else ""
+    return statement, tuple(order), f"EXECUTE {name}{arguments}"
