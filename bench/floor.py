@@ -8,13 +8,20 @@ The floor answers each case with what ours answers, without a database, DICOM or
 - metadata, QIDO: the bytes our server answered (captured once), from memory;
 - STOW single: writes the 0.5 MB body to a new file with fsync, answers a small JSON.
 
-Each round runs every case on the floor and on ours (the order alternates), so both see the
-same load on a shared machine; the tables give the median over the rounds. Our server also
-reports its CPU and its minor page faults per request (buffers handed back to the OS by malloc
-and faulted in again on the next request show there).
+Each round runs every case on the floor and then on ours, or the other way round (the order
+alternates), in short runs, so the two runs of a pair see the same load on a shared machine;
+the ratio is taken per round and the table gives the median over the rounds, with the spread of
+the per-round ratios (quartiles, min-max). Per request: our server's CPU, the PostgreSQL
+processes' CPU during our runs, the floor's CPU, and our minor page faults (buffers handed back
+to the OS by malloc and faulted in again on the next request show there). How quiet the machine
+was: the CPU used by every other process during the runs (from /proc, in % of the machine's
+cores: 100 % is one core) and the time the hypervisor took from this VM (steal).
 
-    python -m bench.floor [--backend postgresql|sqlite] [--rounds 5] [--scale 1.0]
-                          [--partitions on|off] [--env NAME=VALUE ...]
+    python -m bench.floor [--backend postgresql|sqlite] [--rounds 9] [--scale 1.0]
+                          [--partitions on|off] [--only CASE] [--env NAME=VALUE ...]
+
+``DICOM_BENCH_PG_URL`` chooses the PostgreSQL server (bench/common.py), e.g.
+``postgresql://postgres@%2Fvar%2Frun%2Fpostgresql/postgres`` for its Unix-domain socket.
 """
 from __future__ import annotations
 
@@ -30,20 +37,22 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
-from .common import (ROOT, PostConnection, Result, Server, create_pg_database, drive,
-                     drop_pg_database, free_port, machine_description, running_server)
+from .common import (PG_SERVER_URL, ROOT, PostConnection, Result, Server, create_pg_database,
+                     drive, drop_pg_database, free_port, machine_description, running_server)
 from .stow import Instances
 from .wado import getter, instance, stow
 
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
-BOUNDARY = "floorboundary0123456789abcdef"
+#: 32 characters, as long as ours (32 hex digits): the same header and body sizes.
+BOUNDARY = "floorboundary0123456789abcdef012"
 STOW_ANSWER = json.dumps({"00081199": {"vr": "SQ", "Value": [{"00081150": {
     "vr": "UI", "Value": ["1.2.840.10008.5.1.4.1.1.2"]}, "00081155": {
     "vr": "UI", "Value": ["1.2.999.3.123456780000000000001"]}, "00081190": {
@@ -138,23 +147,84 @@ def _fetch(server: Server, path: str, accept: str | None) -> tuple[str, bytes]:
     return response.getheader("Content-Type"), body
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
 def _process_stat(pid: int) -> tuple[int, int]:
-    """(CPU ticks: user + system, minor page faults) of a process and its children so far."""
+    """(CPU ticks: user + system, minor page faults) of a process so far."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12]), int(fields[7])
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
+def _backend_pids(database_url: str) -> list[int]:
+    """The PostgreSQL backends connected to the benchmark's database (a backend's command line
+    reads ``postgres: user database client state``); none for SQLite."""
+    if not database_url.startswith("postgres"):
+        return []
+    words = {database_url.rsplit("/", 1)[1]}
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    title = cmdline.read().decode(errors="replace")
+            except OSError:
+                continue
+            if title.startswith("postgres: ") and words & set(title.split()):
+                pids.append(int(entry))
+    return pids
 
 
-def measured(server: Server, run: Callable[[], Result]) -> tuple[Result, float, float]:
-    """The case's result, the server's CPU ms and minor page faults per request."""
+def _ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            total += _process_stat(pid)[0]
+        except OSError:  # ended meanwhile
+            continue
+    return total
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy ticks of all CPUs, stolen ticks) so far (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return user + nice + system + irq + softirq, steal
+
+
+@dataclass
+class Run:
+    """One run of a case on one server: requests/s, and per request the server's CPU (ms),
+    PostgreSQL's CPU (ms) and the server's minor page faults; the machine's CPU used by other
+    processes and stolen by the hypervisor, in % of one core."""
+
+    rate: float
+    cpu: float
+    postgres_cpu: float
+    faults: float
+    others: float
+    steal: float
+
+
+def measured(server: Server, run: Callable[[], Result], known: list[int],
+             database_url: str) -> Run:
+    """Run a case on ``server``; ``known`` are the benchmark's own processes (both servers,
+    this client) and ``database_url`` our database (its backends' CPU is PostgreSQL's): every
+    other process's CPU counts as the machine's noise."""
+    postgres = _backend_pids(database_url)
     cpu0, faults0 = _process_stat(server.process.pid)
+    pg0, known0, (busy0, steal0) = _ticks(postgres), _ticks(known), _machine_ticks()
     result = run()
+    pg1, known1, (busy1, steal1) = _ticks(postgres), _ticks(known), _machine_ticks()
     cpu1, faults1 = _process_stat(server.process.pid)
-    return (result, (cpu1 - cpu0) * 1000 / _TICK / result.requests,
-            (faults1 - faults0) / result.requests)
+    per_request = 1000 / _TICK / result.requests
+    share = 100 / _TICK / result.seconds
+    return Run(result.requests / result.seconds, (cpu1 - cpu0) * per_request,
+               (pg1 - pg0) * per_request, (faults1 - faults0) / result.requests,
+               max(0, (busy1 - busy0) - (known1 - known0) - (pg1 - pg0)) * share,
+               (steal1 - steal0) * share)
 
 
 def stow_request(instances: Instances | None, path: str):
@@ -220,7 +290,7 @@ def _measure(ours: Server, data_dir: Path, instances: Instances, prefix: str, ro
     sop = dcmread(io.BytesIO(series_files[0]), stop_before_pixels=True).SOPInstanceUID
     one = f"{prefix}/studies/{study}/series/{series}/instances/{sop}"
     get_cases = [  # name, our path, Accept, requests, the floor's answer
-        ("WADO instance", one, MULTIPART_DICOM, 600, {"files": paths[:1]}),
+        ("WADO instance", one, MULTIPART_DICOM, 300, {"files": paths[:1]}),
         ("WADO series (40 x 0.5 MB)", f"{prefix}/studies/{study}/series/{series}",
          MULTIPART_DICOM, 30, {"files": paths}),
         ("study metadata (100)", f"{prefix}/studies/{meta_study}/metadata", None, 300, None),
@@ -236,10 +306,12 @@ def _measure(ours: Server, data_dir: Path, instances: Instances, prefix: str, ro
     floor = start_floor({"data_dir": str(data_dir), "cases": spec_cases})
     try:
         fresh = measured(ours, lambda: drive(ours, "fresh", 1, 200,
-                                             getter(one, MULTIPART_DICOM)))
-        print(f"Our fresh server, only retrieves so far: WADO instance c=1 "
-              f"{fresh[0].requests / fresh[0].seconds:,.0f} req/s, {fresh[1]:.2f} ms CPU and "
-              f"{fresh[2]:.0f} minor page faults per request\n", flush=True)
+                                             getter(one, MULTIPART_DICOM)),
+                         [ours.process.pid, floor.process.pid, os.getpid()],
+                         ours.database_url)
+        print(f"Our fresh server, only retrieves so far: WADO instance c=1 {fresh.rate:,.0f} "
+              f"req/s, {fresh.cpu:.2f} ms CPU and {fresh.faults:.0f} minor page faults per "
+              "request\n", flush=True)
         table = _interleave(ours, floor, get_cases, instances, prefix, rounds, scale, only)
     finally:
         floor.process.terminate()
@@ -272,7 +344,8 @@ def _interleave(ours: Server, floor: Server, get_cases: list, instances: Instanc
         cases.append(("STOW single", concurrency, go_stow))
 
     cases = [case for case in cases if only in case[0]]
-    samples: dict[tuple[str, int], list[tuple[float, float, float, float, float]]] = {}
+    known = [ours.process.pid, floor.process.pid, os.getpid()]
+    samples: dict[tuple[str, int], list[tuple[Run, Run]]] = {}
     for name, concurrency, go in cases:  # warm-up
         for server in (floor, ours):
             go(server)
@@ -280,25 +353,40 @@ def _interleave(ours: Server, floor: Server, get_cases: list, instances: Instanc
     for number in range(rounds):
         for name, concurrency, go in cases:
             order = (floor, ours) if number % 2 == 0 else (ours, floor)
-            results = {}
-            for server in order:
-                results[server is ours] = measured(server, lambda: go(server))
-            (ours_result, ours_cpu, ours_faults), (floor_result, floor_cpu, _) = (
-                results[True], results[False])
-            samples.setdefault((name, concurrency), []).append((
-                ours_result.requests / ours_result.seconds,
-                floor_result.requests / floor_result.seconds, ours_cpu, floor_cpu, ours_faults))
+            runs = {server is ours: measured(server, lambda: go(server), known,
+                                             ours.database_url)
+                    for server in order}
+            samples.setdefault((name, concurrency), []).append((runs[True], runs[False]))
         loads.append(load_average())
-    lines = ["| case | ours req/s | floor req/s | ours/floor | ratio min-max | ours CPU ms/req "
-             "| floor CPU ms/req | ours minor faults/req |", "|---|---|---|---|---|---|---|---|"]
-    for (name, concurrency), values in samples.items():
-        ratios = [o / f for o, f, *_ in values]
-        med = [statistics.median(column) for column in zip(*values)]
-        lines.append(f"| {name}, c={concurrency} | {med[0]:,.0f} | {med[1]:,.0f} | "
-                     f"**{statistics.median(ratios):.2f}** | {min(ratios):.2f}-{max(ratios):.2f} "
-                     f"| {med[2]:.2f} | {med[3]:.2f} | {med[4]:.0f} |")
-    lines.append(f"\n{rounds} rounds, medians; load average (1, 5, 15 min) at the start and after "
-                 f"each round: {'; '.join(loads)}")
+    return _table(samples, rounds, loads)
+
+
+def _table(samples: dict[tuple[str, int], list[tuple[Run, Run]]], rounds: int,
+           loads: list[str]) -> str:
+    lines = ["| case | ours req/s | floor req/s | ours/floor | ratio quartiles | ratio min-max "
+             "| ours CPU ms/req | PostgreSQL CPU ms/req | floor CPU ms/req "
+             "| ours minor faults/req | others' CPU % | steal % |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (name, concurrency), pairs in samples.items():
+        ratios = sorted(o.rate / f.rate for o, f in pairs)
+        quartiles = (statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1
+                     else ratios * 3)
+
+        def med(values: Any) -> float:
+            return statistics.median(list(values))
+        others = [run.others for pair in pairs for run in pair]
+        steal = [run.steal for pair in pairs for run in pair]
+        lines.append(
+            f"| {name}, c={concurrency} | {med(o.rate for o, _ in pairs):,.0f} "
+            f"| {med(f.rate for _, f in pairs):,.0f} | **{statistics.median(ratios):.2f}** "
+            f"| {quartiles[0]:.2f}-{quartiles[2]:.2f} | {ratios[0]:.2f}-{ratios[-1]:.2f} "
+            f"| {med(o.cpu for o, _ in pairs):.2f} | {med(o.postgres_cpu for o, _ in pairs):.2f} "
+            f"| {med(f.cpu for _, f in pairs):.2f} | {med(o.faults for o, _ in pairs):.0f} "
+            f"| {med(others):.0f} (max {max(others):.0f}) | {max(steal):.0f} |")
+    lines.append(f"\n{rounds} rounds; medians (the ratio: of the per-round ratios); others' CPU: "
+                 "every process but the two servers, this client and PostgreSQL, in % of one "
+                 "core during the runs; load average (1, 5, 15 min) at the start and after each "
+                 f"round: {'; '.join(loads)}")
     return "\n".join(lines)
 
 
@@ -306,7 +394,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.floor")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
     parser.add_argument("--partitions", choices=["on", "off"], default="on")
     parser.add_argument("--only", default="", help="run only the cases whose name contains this")
@@ -317,8 +405,10 @@ def main(argv: list[str]) -> int:
         serve_floor(args.serve)
         return 0
     print(machine_description())
-    print(f"{args.backend}, partitions {args.partitions}, our server: 1 process x 8 threads, "
-          f"fsync on; {' '.join(args.env)}\n", flush=True)
+    postgres = args.backend == "postgresql"
+    server = PG_SERVER_URL.split("@", 1)[-1].rsplit("/", 1)[0] if postgres else ""
+    print(f"{args.backend}{f' at {server}' if server else ''}, partitions {args.partitions}, "
+          f"our server: 1 process x 8 threads, fsync on; {' '.join(args.env)}\n", flush=True)
     run(args.backend, args.rounds, args.scale, args.partitions == "on",
         dict(item.split("=", 1) for item in args.env), args.only)
     return 0

@@ -5,8 +5,8 @@ reference's integer-parameter errors, and the 204 response.
 Services, the DAO, the database layer and the blob store take what they use as arguments and
 never import Flask; views get it here. On the hot paths a context proxy (``g``, ``request``,
 ``current_app``) is resolved once with ``_get_current_object()``: an attribute read through the
-proxy first fails on the proxy itself (an AttributeError, about 2 us each; issue #23). This module imports no view and no router, so it never
-closes an import circle.
+proxy first fails on the proxy itself (an AttributeError, about 2 us each; issue #23). This
+module imports no view and no router, so it never closes an import circle.
 """
 from __future__ import annotations
 
