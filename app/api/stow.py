@@ -45,7 +45,7 @@ def _spool_body(max_size: int) -> SpoolFile:
     try:
         if not spool.fill(request.stream, max_size, READ_SIZE):
             raise PayloadTooLargeError(max_size)
-        spool.finish()
+        spool.finish(keep_open=True)  # the request's only part: one descriptor
     except BaseException:
         spool.discard()
         raise

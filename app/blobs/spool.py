@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import mmap
 import os
 import secrets
@@ -40,10 +41,24 @@ def _take_buffer() -> mmap.mmap:
 
 
 def _forget_buffers() -> None:
-    """In a forked child: drop the pooled buffers (copies of the parent's)."""
+    """In a forked child: drop the pooled buffers (copies of the parent's), and name spool
+    files apart from the parent's."""
     global _buffers_lock
     _buffers_lock = threading.Lock()
     _buffers.clear()
+    _new_names()
+
+
+#: Spool file names: a random prefix per process and a counter (no getrandom call per file;
+#: O_EXCL still refuses a name that exists).
+_names = {"prefix": "", "counter": itertools.count()}
+
+
+def _new_names() -> None:
+    _names.update(prefix=secrets.token_hex(8), counter=itertools.count())
+
+
+_new_names()
 
 
 if hasattr(os, "register_at_fork"):
@@ -65,7 +80,7 @@ def _create(directory: str, direct: bool) -> tuple[int, bool, str]:
     """A new spool file: (descriptor, whether it is open with O_DIRECT, name)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
-        name = f"{directory}/spool-{secrets.token_hex(8)}"
+        name = f"{directory}/spool-{_names['prefix']}-{next(_names['counter'])}"
         try:
             return os.open(name, flags | (os.O_DIRECT if direct else 0), 0o600), direct, name
         except FileExistsError:
@@ -100,6 +115,7 @@ class SpoolFile:
         self.head = bytearray()
         self._buffer: mmap.mmap | None = None
         self._pending = 0  # bytes in _buffer not yet written
+        self._kept_fd: int | None = None  # finish(keep_open=True): the descriptor, for sync
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
@@ -172,8 +188,9 @@ class SpoolFile:
         """Write the rest of the file through the page cache."""
         if self._direct:
             self._direct = False
-            fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL)
-                        & ~os.O_DIRECT)
+            # O_DIRECT is the only file status flag _create sets: clear it without reading
+            # the flags first (one fcntl instead of two).
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, 0)
 
     def _flush(self) -> None:
         """Write what the buffer holds: its whole blocks direct, the partial last one
@@ -200,15 +217,22 @@ class SpoolFile:
             self._key = self._hash.hexdigest()
         return self._key
 
-    def finish(self) -> None:
+    def finish(self, keep_open: bool = False) -> None:
         """Flush and close the written file (a request of thousands of parts must not hold
         thousands of descriptors); read it back with ``open()``. ``put`` makes it durable, so
-        parts that are never stored (invalid, duplicate) cost no fsync."""
+        parts that are never stored (invalid, duplicate) cost no fsync. ``keep_open`` (a
+        request's only part): the descriptor stays open for ``sync`` until ``discard``, which
+        saves opening the file again by name."""
         if not self.closed:
             self.closed = True
             try:
                 self._flush()
-            finally:
+            except BaseException:
+                os.close(self._fd)
+                raise
+            if keep_open:
+                self._kept_fd = self._fd
+            else:
                 os.close(self._fd)
 
     def open(self) -> BinaryIO:
@@ -218,6 +242,9 @@ class SpoolFile:
     def sync(self) -> None:
         """fsync the data (when the store is configured to)."""
         if self._fsync:
+            if self._kept_fd is not None:
+                os.fsync(self._kept_fd)
+                return
             fd = os.open(self.name, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -235,6 +262,9 @@ class SpoolFile:
                         _give_buffer(buffer)
                 finally:
                     os.close(self._fd)
+            elif self._kept_fd is not None:
+                fd, self._kept_fd = self._kept_fd, None
+                os.close(fd)
         finally:
             try:
                 os.unlink(self.name)

@@ -228,3 +228,55 @@ def test_discarding_a_spool_while_its_failure_is_handled(tmp_path: Path, monkeyp
             raise
     assert raised.value.errno == errno.EIO
     assert list(store.tmp.iterdir()) == []
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc here")
+@pytest.mark.parametrize("fsync", [True, False])
+def test_a_spool_kept_open_is_stored_exactly_and_closed_by_discard(tmp_path: Path,
+                                                                   fsync: bool) -> None:
+    """STOW's single part keeps its descriptor for the fsync (``finish(keep_open=True)``): the
+    file is stored byte for byte, and ``discard`` closes the descriptor and removes the
+    spool."""
+    store = FileSystemBlobStore(tmp_path / "blobs", fsync=fsync)
+    data = _payload(MIB + 12345)
+    before = _open_descriptors()
+    spool = store.spool(1000)
+    assert spool.fill(io.BytesIO(data), len(data))
+    spool.finish(keep_open=True)
+    assert _open_descriptors() == before + 1
+    with spool.open() as handle:
+        assert handle.read() == data
+    assert store.put(spool)
+    with store.open(spool.key) as handle:
+        assert handle.read() == data
+    spool.discard()
+    spool.discard()  # idempotent
+    assert _open_descriptors() == before
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_spool_names_differ_in_a_forked_process(tmp_path: Path) -> None:
+    """Spool files are named by a per-process prefix and a counter: a forked server process
+    draws its own prefix, so its names never repeat its parent's."""
+    store = FileSystemBlobStore(tmp_path / "blobs", fsync=False)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            spool = store.spool()
+            os.write(write, spool.name.encode())
+            spool.finish()  # kept on disk for the parent to see
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_name = os.read(read, 4096).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    with store.spool() as spool:
+        assert spool.name != child_name
+        assert os.path.basename(spool.name).rsplit("-", 1)[0] != (
+            os.path.basename(child_name).rsplit("-", 1)[0])
