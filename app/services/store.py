@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -31,6 +31,7 @@ from ..models import Partition
 from . import extended_query_tags, instance_index, maintenance
 from . import partitions as partition_service
 from .instance_index import Rejected, invalid_instance, unreadable
+from .store_outcome import StoreOutcome, StoreResult, capture, reject
 
 logger = logging.getLogger(__name__)
 
@@ -46,33 +47,6 @@ _PUT_THREADS = 4
 _T = TypeVar("_T")
 #: Transactions a store tries when a concurrent delete removes its study (StudyRemovedError).
 _ATTEMPTS = 3
-
-
-@dataclass
-class StoreOutcome:
-    """The result of storing one part."""
-
-    sop_class_uid: str | None = None
-    sop_instance_uid: str | None = None
-    study_instance_uid: str | None = None
-    series_instance_uid: str | None = None
-    failure_reason: int | None = None
-    warning_reason: int | None = None
-    error_comments: list[str] = field(default_factory=list)
-    multiple_values: bool = False
-
-    @property
-    def stored(self) -> bool:
-        return self.failure_reason is None
-
-
-@dataclass
-class StoreResult:
-    """The outcome of each part, in request order, and the partition stored into (created by
-    the first stored instance when it did not exist)."""
-
-    partition: Partition
-    outcomes: list[StoreOutcome]
 
 
 @dataclass
@@ -106,7 +80,7 @@ def store_instances(conn: DbConn, blobs: BlobStore, partition: Partition,
     req = _Request(conn, blobs, partition, api_version, study_instance_uid)
     outcomes = [StoreOutcome() for _ in spools]
     if len(spools) == 1:
-        _capture(outcomes[0], lambda: _store(req, *_prepare(req, spools[0], outcomes[0])))
+        capture(outcomes[0], lambda: _store(req, *_prepare(req, spools[0], outcomes[0])))
     else:
         _store_parts(req, spools, outcomes)
     _log_summary(req.partition, outcomes)
@@ -129,13 +103,13 @@ def _store_parts(req: _Request, spools: Sequence[SpoolFile],
         prepared: list[tuple[StoreOutcome, _Prepared]] = []
         for spool, outcome in zip(spools[first:first + BATCH_SIZE],
                                   outcomes[first:first + BATCH_SIZE]):
-            item = _capture(outcome, lambda: _prepare(req, spool, outcome))
+            item = capture(outcome, lambda: _prepare(req, spool, outcome))
             if item is None:
                 continue
             uids = (outcome.study_instance_uid or "", outcome.series_instance_uid or "",
                     outcome.sop_instance_uid or "")
             if uids in seen:  # the same instance twice in one request: a duplicate
-                _reject(outcome, Rejected(status.SOP_INSTANCE_ALREADY_EXISTS))
+                reject(outcome, Rejected(status.SOP_INSTANCE_ALREADY_EXISTS))
                 continue
             seen.add(uids)
             prepared.append((outcome, item))
@@ -301,7 +275,7 @@ def _store_together(req: _Request, prepared: list[tuple[StoreOutcome, _Prepared]
                     len(ready), type(exc).__name__)
         for outcome, item in ready:
             if outcome.failure_reason is None:  # not refused by the quota
-                _capture(outcome, lambda: _store(req, *item))
+                capture(outcome, lambda: _store(req, *item))
         return
     req.partition = partition
     logger.debug("Stored %d instances in partition %s", len(admitted),
@@ -341,7 +315,7 @@ def _reserve_and_put(req: _Request, spools: list[SpoolFile], now: datetime) -> N
 def _put_parts(req: _Request, ready: list[tuple[StoreOutcome, _Prepared]]
                ) -> list[tuple[StoreOutcome, _Prepared]]:
     """Put the files of a batch's parts in parallel; the parts whose put succeeded."""
-    _in_parallel(lambda pair: _capture(pair[0], lambda: _put(req, pair[1][1])), ready)
+    _in_parallel(lambda pair: capture(pair[0], lambda: _put(req, pair[1][1])), ready)
     return [(o, i) for o, i in ready if o.failure_reason is None]
 
 
@@ -399,7 +373,7 @@ def _check_none_stored(req: _Request, prepared: list[tuple[StoreOutcome, _Prepar
     for outcome, item in prepared:
         found = existing.get(_uids(item[3]))
         if found is not None:
-            _reject(outcome, _already_stored(found))
+            reject(outcome, _already_stored(found))
 
 
 def _check_quota(req: _Request, new: dao.NewInstance, lock: bool = False) -> None:
@@ -417,7 +391,7 @@ def _admitted(req: _Request, ready: list[tuple[StoreOutcome, _Prepared]],
                                           [item[3].blob_size for _, item in ready], lock)
     for (outcome, _), admitted in zip(ready, fits):
         if not admitted:
-            _reject(outcome, Rejected(status.OUT_OF_RESOURCES))
+            reject(outcome, Rejected(status.OUT_OF_RESOURCES))
     return [pair for pair, admitted in zip(ready, fits) if admitted]
 
 
@@ -439,31 +413,6 @@ def _put(req: _Request, spool: SpoolFile) -> None:
     except OSError:
         logger.exception("Could not write blob %s", spool.key)
         raise Rejected(status.PROCESSING_FAILURE) from None
-
-
-def _capture(outcome: StoreOutcome, work: Callable[[], Any]) -> Any:
-    """Run ``work``; record a rejection or an unexpected error in the outcome (None returned)."""
-    try:
-        return work()
-    except Rejected as rejected:
-        _reject(outcome, rejected)
-    except DataStoreError:
-        raise
-    except RecursionError:  # bad input (nested too deep): one line, no traceback
-        logger.warning("A part nested too deeply to process was rejected")
-        _reject(outcome, Rejected(status.PROCESSING_FAILURE))
-    except Exception:  # never a 500 for one bad part: report it as a processing failure
-        logger.exception("Unexpected error while storing a part")
-        _reject(outcome, Rejected(status.PROCESSING_FAILURE))
-    return None
-
-
-def _reject(outcome: StoreOutcome, rejected: Rejected) -> None:
-    outcome.failure_reason = rejected.reason
-    outcome.error_comments = rejected.comments
-    outcome.warning_reason = None
-    if rejected.multiple_values:  # an indexed attribute had several values before it failed
-        outcome.multiple_values = True
 
 
 def _as_dict(new: dao.NewInstance) -> dict[str, Any]:
