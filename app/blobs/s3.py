@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, TypeVar
 
 import boto3
+import botocore.session
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
@@ -99,9 +100,10 @@ class S3BlobStore(BlobStore):
                         read_timeout=60, max_pool_connections=64,
                         request_checksum_calculation="when_required",
                         response_checksum_validation="when_required", s3=s3_config)
-        session = boto3.session.Session()
-        session._session.get_component("response_parser_factory").set_parser_defaults(
+        core = botocore.session.get_session()
+        core.get_component("response_parser_factory").set_parser_defaults(
             timestamp_parser=_parse_timestamp)
+        session = boto3.session.Session(botocore_session=core)
         self._new_client = functools.partial(
             session.client, "s3", endpoint_url=endpoint_url or None,
             region_name=region or None, config=config, **(credentials or {}))
