@@ -11,12 +11,12 @@ import atexit
 import logging
 import os
 import socket
-import threading
 import uuid
 from typing import Callable
 
 from flask import Flask
 
+from .services.daemon_loop import DaemonLoop
 from .services.export_destinations import ExportSettings
 from .services.operations import WorkerSettings, run_next_operation
 
@@ -54,26 +54,23 @@ def run_pending_once(app: Flask, owner: str | None = None,
     return ran
 
 
-class Worker:
+class Worker(DaemonLoop):
     """Polls the job table every ``WORKER_POLL_SECONDS`` in a daemon thread."""
 
     def __init__(self, app: Flask) -> None:
+        super().__init__("dicom-worker")
         self.app = app
         self.owner = new_owner()
         self.poll_seconds = float(app.config["WORKER_POLL_SECONDS"])
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="dicom-worker", daemon=True)
-        self._thread.start()
+    def start(self) -> "Worker":
+        super().start()
         logger.info("Background worker %s started", self.owner)
+        return self
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float | None = 30.0) -> None:
         """Stop after the current batch (an unfinished operation is released for others)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -10,7 +10,7 @@ import logging
 from ..blobs.read_cache import ReadCache
 from ..dao import maintenance as dao
 from ..db import Database
-from .blob_sweep import DaemonLoop
+from .daemon_loop import DaemonLoop
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ re-checking its age: a store in flight or committing at the same moment is never
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
@@ -24,6 +23,7 @@ from ..blobs import BlobStore
 from ..dao import maintenance as dao
 from ..db import Database, DbConn
 from ..errors import DataStoreError
+from .daemon_loop import DaemonLoop
 
 logger = logging.getLogger(__name__)
 
@@ -212,29 +212,6 @@ def claim_periodic_sweep(database: Database, interval_seconds: float) -> bool:
         with conn.transaction(write=True):
             return dao.claim_periodic_sweep(
                 conn, now, now - timedelta(seconds=interval_seconds * _DUE_SHARE))
-
-
-class DaemonLoop:
-    """A daemon thread running ``_loop`` until stopped (``_stop`` is set)."""
-
-    def __init__(self, name: str) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-
-    def start(self) -> "DaemonLoop":
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop waiting; work in progress finishes first (``timeout``: wait at most)."""
-        self._stop.set()
-        self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _loop(self) -> None:
-        raise NotImplementedError
 
 
 class PeriodicSweep(DaemonLoop):
