@@ -72,16 +72,45 @@ def by_partition_name(view: Callable[..., Any]) -> Callable[..., Any]:
     round trip instead of a lookup first); put it below the route decorator. When no scope
     check needs the stored name, the hook then only validates the name. Whatever the view
     raises, a partition that does not exist is the error, as if the hook had looked it up."""
+    return _by_name(view, current_partition)
+
+
+def stored_by_partition_name(view: Callable[..., Any]) -> Callable[..., Any]:
+    """``by_partition_name`` for a STOW view (``scope(create=True)``), whose store finds the
+    partition by name in its first statement (``store_partition``). Whatever the view raises,
+    a partition being deleted is the error, as if the hook had looked it up."""
+    return _by_name(view, store_partition)
+
+
+def _by_name(view: Callable[..., Any], look_up: Callable[[], Partition]) -> Callable[..., Any]:
     @functools.wraps(view)
     def by_name(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
         except Exception:
-            current_partition()
+            look_up()
             raise
 
     by_name.partition_by_name = True  # type: ignore[attr-defined]
     return by_name
+
+
+def requested_store_partition() -> tuple[Partition, bool]:
+    """For a STOW view: the partition as the hook left it, and whether only its requested
+    name is known (``stored_by_partition_name``: the store finds it by that name)."""
+    state = g._get_current_object()
+    return state.get("partition", DEFAULT_PARTITION), bool(state.get("partition_by_name"))
+
+
+def store_partition() -> Partition:
+    """For a STOW view: the partition the request stores into (looked up now if the store has
+    not found it: as stored, or not existing yet, without a key; PartitionBeingDeletedError
+    when it is being deleted)."""
+    partition = g.get("partition", DEFAULT_PARTITION)
+    if g.get("partition_by_name"):
+        partition = partition_service.partition_for_store(get_db(), partition.partition_name)
+        partition_found(partition)
+    return partition
 
 
 def resource_base_url(partition_name: str | None = None) -> str:
@@ -141,7 +170,7 @@ def scope(bp: Blueprint, create: bool = False, optional: bool = False) -> Bluepr
         if not enabled:
             raise DataPartitionsFeatureDisabledError()
         view = app.view_functions.get(request._get_current_object().endpoint or "")
-        if not create and getattr(view, "partition_by_name", False) and not needs_scope():
+        if getattr(view, "partition_by_name", False) and not needs_scope():
             state.partition = Partition(None, partition_service.validate_partition_name(name))
             state.partition_by_name = True
             return

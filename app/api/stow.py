@@ -15,7 +15,8 @@ from ..dicomweb.multipart import iter_parts
 from ..errors import (AcceptFilterError, BadRequestError, DataStoreError,
                       PayloadTooLargeError, UnsupportedMediaTypeError)
 from ..models import Partition
-from ..partitioning import current_partition, resource_base_url, scope
+from ..partitioning import (partition_found, requested_store_partition, resource_base_url,
+                            scope, store_partition, stored_by_partition_name)
 from ..services import store as store_service
 from ..services.store import StoreOutcome
 from .edge import api_version, get_blobstore, get_db, no_content
@@ -29,12 +30,14 @@ logger = logging.getLogger(__name__)
 
 
 @bp.post("/studies")
+@stored_by_partition_name
 def store_instances():
     """Store instances of any studies."""
     return _store(None)
 
 
 @bp.post("/studies/<study>")
+@stored_by_partition_name
 def store_instances_in_study(study: str):
     """Store instances of one study; parts of another study fail with 43264."""
     return _store(validate_uid(study, STUDY))
@@ -111,13 +114,17 @@ def _store(study_instance_uid: str | None) -> Response:
         logger.error("Could not spool the request body: %s", exc)
         raise DataStoreError() from exc
     if not spools:
+        store_partition()  # a partition being deleted is still the answer
         return no_content()
+    partition, by_name = requested_store_partition()
     try:
-        result = store_service.store_instances(get_db(), get_blobstore(), current_partition(),
-                                               spools, api_version(), study_instance_uid)
+        result = store_service.store_instances(get_db(), get_blobstore(), partition, spools,
+                                               api_version(), study_instance_uid,
+                                               partition_by_name=by_name)
     finally:
         for spool in spools:
             spool.discard()
+    partition_found(result.partition)  # as stored (the audit line's name)
     _count(result.partition.partition_name, spools, result.outcomes)
     return _response(result.outcomes, result.partition, study_instance_uid)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..db import DbConn
 from ..errors import InstanceAlreadyExistsError
+from ..models import Partition
 from . import extended_query_tags, partitions
 from .query import index_study_name_words, study_name_words
 
@@ -71,6 +72,25 @@ def get_instance_status(conn: DbConn, partition_key: int, study_instance_uid: st
         return None if row["status"] is None else int(row["status"])
     row = conn.run("get_instance_status", **uids)
     return None if row is None else int(row["status"])
+
+
+def get_instance_status_in_partition_named(
+        conn: DbConn, partition_name: str, study_instance_uid: str, series_instance_uid: str,
+        sop_instance_uid: str, lock_tags: bool = False) -> tuple[Partition | None, int | None]:
+    """``get_instance_status`` for a partition known by its requested name only, found by
+    that name in the same round trip: (the partition as stored, or None when there is none;
+    the instance's status, or None). ``lock_tags`` as there."""
+    row = conn.run("get_instance_status_by_partition_name", partition_name=partition_name,
+                   study_instance_uid=study_instance_uid,
+                   series_instance_uid=series_instance_uid, sop_instance_uid=sop_instance_uid)
+    if lock_tags:
+        conn.transaction_cache[extended_query_tags.TAGS_LOCKED] = True
+    if row["partition_key"] is None:
+        return None, None
+    partition = partitions.from_store_check(row)
+    if lock_tags:
+        partitions.note_store_check(conn, int(row["partition_key"]), row)
+    return partition, None if row["status"] is None else int(row["status"])
 
 
 def get_instance_statuses(conn: DbConn, partition_key: int,

@@ -132,6 +132,14 @@ def note_store_check(conn: DbConn, partition_key: int, row: Any) -> None:
     conn.transaction_cache[STORE_CHECKED] = (partition_key, check)
 
 
+def from_store_check(row: Any) -> Partition:
+    """The partition of a row of the store's first statement found by name
+    (``get_instance_status_by_partition_name``: its status is ``partition_status``)."""
+    return Partition(int(row["partition_key"]), row["partition_name"],
+                     as_datetime(row["created_date"]), _optional_int(row["max_instances"]),
+                     _optional_int(row["max_bytes"]), int(row["partition_status"]))
+
+
 def lock_for_store(conn: DbConn, partition_key: int) -> StoreCheck | None:
     """The partition's status and quota, key-share locked until commit on PostgreSQL (a
     partition deletion's last step waits for this transaction); None when it is gone. Read

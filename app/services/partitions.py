@@ -44,6 +44,18 @@ def find_partition(conn: DbConn, name: str) -> Partition | None:
     return dao.get_partition(conn, validate_partition_name(name))
 
 
+def partition_for_store(conn: DbConn, name: str) -> Partition:
+    """The partition a STOW stores into, as stored, or a new one (no key) that its first
+    instance creates; PartitionBeingDeletedError when it is being deleted (issue #20: nothing
+    new goes into it)."""
+    partition = find_partition(conn, name)
+    if partition is None:
+        return Partition(None, name)
+    if partition.deleting:
+        raise PartitionBeingDeletedError(partition.partition_name)
+    return partition
+
+
 def get_or_add_partition(conn: DbConn, name: str) -> Partition:
     """Get the partition, creating it if needed. Runs in the caller's write transaction, so a
     store that fails leaves no partition behind; concurrent creators get one row."""

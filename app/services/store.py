@@ -51,13 +51,15 @@ _ATTEMPTS = 3
 
 @dataclass
 class _Request:
-    """What every part of one request shares; ``partition`` is replaced once created."""
+    """What every part of one request shares; ``partition`` is replaced once found or
+    created. ``partition_by_name``: not looked up yet (only its requested name is known)."""
 
     conn: DbConn
     blobs: BlobStore
     partition: Partition
     api_version: int
     study_instance_uid: str | None
+    partition_by_name: bool = False
 
 
 #: (dataset, spool, outcome, index rows, signature of the extended query tags validated by) of
@@ -67,7 +69,8 @@ _Prepared = tuple[Dataset, SpoolFile, StoreOutcome, dao.NewInstance, str | None]
 
 def store_instances(conn: DbConn, blobs: BlobStore, partition: Partition,
                     spools: Sequence[SpoolFile], api_version: int,
-                    study_instance_uid: str | None = None) -> StoreResult:
+                    study_instance_uid: str | None = None,
+                    partition_by_name: bool = False) -> StoreResult:
     """Store the parts of one request, in order; never raises for a bad instance.
 
     ``study_instance_uid``: the study the request stores into (parts of another fail with
@@ -76,15 +79,29 @@ def store_instances(conn: DbConn, blobs: BlobStore, partition: Partition,
     the batch's index rows are committed in one transaction (one commit instead of one per
     part). If that transaction fails (e.g. a concurrent store of the same UIDs), the batch's
     parts are stored one by one, as a single part is.
+
+    ``partition_by_name``: ``partition`` has only the requested name; a single part's first
+    statement finds the partition by it (no round trip of its own), several parts look it up
+    first. PartitionBeingDeletedError (raised) when it is being deleted.
     """
-    req = _Request(conn, blobs, partition, api_version, study_instance_uid)
+    req = _Request(conn, blobs, partition, api_version, study_instance_uid, partition_by_name)
     outcomes = [StoreOutcome() for _ in spools]
     if len(spools) == 1:
         capture(outcomes[0], lambda: _store(req, *_prepare(req, spools[0], outcomes[0])))
     else:
+        _look_up_partition(req)
         _store_parts(req, spools, outcomes)
+    _look_up_partition(req)  # every part failed before its check: the partition as stored
     _log_summary(req.partition, outcomes)
     return StoreResult(req.partition, outcomes)
+
+
+def _look_up_partition(req: _Request) -> None:
+    """Find the partition by its requested name, unless done."""
+    if req.partition_by_name:
+        req.partition = partition_service.partition_for_store(req.conn,
+                                                              req.partition.partition_name)
+        req.partition_by_name = False
 
 
 def _log_summary(partition: Partition, outcomes: list[StoreOutcome]) -> None:
@@ -184,13 +201,13 @@ def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
         _put(req, spool)
     for attempt in range(_ATTEMPTS):
         now = datetime.now(timezone.utc)
-        partition = req.partition
         try:
             with conn.transaction(write=True, begin_with_next_statement=True):
                 if check_in_transaction:  # with the tag lock: no round trip of its own
                     _check_not_stored(req, new, lock_tags=True)
                     _check_quota(req, new)
                     _reserve_and_put(req, [spool], now)
+                partition = req.partition
                 if not partition.exists:
                     partition = partition_service.get_or_add_partition(
                         conn, partition.partition_name)
@@ -212,6 +229,8 @@ def _store(req: _Request, ds: Dataset, spool: SpoolFile, outcome: StoreOutcome,
         except InstanceAlreadyExistsError:
             raise Rejected(status.SOP_INSTANCE_ALREADY_EXISTS) from None
         except PartitionBeingDeletedError:  # deleted since the request resolved it (issue #20)
+            if req.partition.deleting:  # found so by the check: the request's answer
+                raise
             logger.warning("Storing instance %s failed: its partition is being deleted",
                            new.sop_instance_uid)
             raise Rejected(status.PROCESSING_FAILURE) from None
@@ -356,10 +375,17 @@ def _check_not_stored(req: _Request, new: dao.NewInstance, lock_tags: bool = Fal
     ``lock_tags``: take the extended query tags' shared lock too (see dao.get_instance_status).
     """
     partition = req.partition
-    if not partition.exists:
+    if req.partition_by_name:  # found by name in the same statement
+        found, existing = dao.get_instance_status_in_partition_named(
+            req.conn, partition.partition_name, *_uids(new), lock_tags=lock_tags)
+        req.partition, req.partition_by_name = found or partition, False
+        if found is not None and found.deleting:
+            raise PartitionBeingDeletedError(found.partition_name)
+    elif not partition.exists:
         return
-    existing = dao.get_instance_status(req.conn, partition.partition_key, *_uids(new),
-                                       lock_tags=lock_tags)
+    else:
+        existing = dao.get_instance_status(req.conn, partition.partition_key, *_uids(new),
+                                           lock_tags=lock_tags)
     if existing is not None:
         raise _already_stored(existing)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..dicomweb import status
-from ..errors import DataStoreError
+from ..errors import DataStoreError, PartitionBeingDeletedError
 from ..models import Partition
 from .instance_index import Rejected
 
@@ -49,8 +49,8 @@ def capture(outcome: StoreOutcome, work: Callable[[], Any]) -> Any:
         return work()
     except Rejected as rejected:
         reject(outcome, rejected)
-    except DataStoreError:
-        raise
+    except (DataStoreError, PartitionBeingDeletedError):  # the request's answer: the store
+        raise  # raises the latter only when it finds the request's partition being deleted
     except RecursionError:  # bad input (nested too deep): one line, no traceback
         logger.warning("A part nested too deeply to process was rejected")
         reject(outcome, Rejected(status.PROCESSING_FAILURE))

@@ -8,7 +8,7 @@ import pytest
 
 from app.api.edge import get_database
 from app.services import partitions as partition_service
-from tests.api.helpers import store
+from tests.api.helpers import store, values
 from tests.dicom_factory import make_dataset
 from tests.s3_server import with_s3
 
@@ -57,6 +57,23 @@ def test_partition_names_compare_case_insensitively_keeping_first_spelling(make_
     assert store(client, "/partitions/sitea", make_dataset()).status_code == 200
     names = [p["partitionName"] for p in client.get("/partitions").json]
     assert names == ["Microsoft.Default", "SiteA"]
+
+
+def test_a_store_by_another_spelling_answers_with_the_stored_name(make_app):
+    """The store finds the partition by the requested name (#23): the response's URLs, the
+    change feed and the statistics are the stored partition's, one part or several."""
+    client = make_app(ENABLE_DATA_PARTITIONS=True).test_client()
+    assert store(client, "/partitions/SiteA", make_dataset()).status_code == 200
+    for datasets in ([make_dataset()], [make_dataset(), make_dataset()]):
+        response = store(client, "/partitions/SITEA", *datasets)
+        assert response.status_code == 200, response.data
+        urls = [values(item, "00081190")[0]
+                for item in values(response.json, "00081199")]
+        assert len(urls) == len(datasets)
+        assert all("/partitions/SiteA/studies/" in url for url in urls), urls
+    assert client.get("/partitions/sitea").json["statistics"]["instances"] == 4
+    feed = client.get("/partitions/SiteA/changefeed?includeMetadata=false").json
+    assert len(feed) == 4
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)

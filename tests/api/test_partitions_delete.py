@@ -127,6 +127,40 @@ def test_delete_of_a_partition_sharing_files_with_another_keeps_every_byte_there
     assert statistics["instances"] == 1 and statistics["bytesOnDisk"] == len(to_bytes(shared))
 
 
+def test_a_store_into_a_partition_being_deleted_gets_its_answer_whatever_else_it_has(app):
+    """A STOW finds its partition in the store's first statement, not in the hook (#23); the
+    answer stays the hook's, for any spelling of the name and whatever else the request has
+    (one part or several, none, an invalid part, a wrong Accept or content type), and
+    nothing of it is stored."""
+    client = app.test_client()
+    kept = make_dataset()
+    assert store(client, "/partitions/SiteA", kept).status_code == 200
+    _delete(client, "SiteA")
+    deleting = (409, DELETING.format("SiteA"))
+    single = to_bytes(make_dataset())
+    requests = {
+        "one part": store(client, "/partitions/SiteA", single),
+        "another spelling": store(client, "/v2/partitions/sitea", make_dataset()),
+        "into a study": store(client, "/partitions/SiteA", make_dataset(),
+                              study=kept.StudyInstanceUID),
+        "application/dicom": client.post("/partitions/SiteA/studies", data=single,
+                                         headers={"Content-Type": "application/dicom"}),
+        "several parts": store(client, "/partitions/SiteA", make_dataset(), make_dataset()),
+        "no part": store(client, "/partitions/SiteA"),
+        "not DICOM": store(client, "/partitions/SiteA", b"not DICOM"),
+        "the same instance": store(client, "/partitions/SiteA", kept),
+        "Accept": store(client, "/partitions/SiteA", make_dataset(),
+                        headers={"Accept": "text/html"}),
+        "content type": client.post("/partitions/SiteA/studies", data=b"x",
+                                    headers={"Content-Type": "text/plain"}),
+    }
+    assert {what: _text(r) for what, r in requests.items()} == {
+        what: deleting for what in requests}
+    assert len(blob_files(app)) == 1  # kept's
+    run_pending_once(app)
+    assert blob_files(app) == []
+
+
 def test_delete_errors(app, make_app):
     client = app.test_client()
     assert _text(client.delete("/partitions/Microsoft.Default")) == (

@@ -33,6 +33,7 @@ class PostgresEngine(Engine):
     #: EXECUTEs.
     prepared_queries = frozenset({"add_instance_rows", "get_partition", "get_instance_status",
                                   "get_instance_status_locking_tags", "lock_study_for_store",
+                                  "get_instance_status_by_partition_name",
                                   "get_instance", "list_series_instances",
                                   "list_study_instances", "list_instance_metadata",
                                   "list_series_metadata", "list_study_metadata"})

@@ -37,6 +37,26 @@ SELECT pg_advisory_xact_lock_shared(746572007) AS locked,
        p.status AS partition_status, p.max_instances, p.max_bytes
   FROM (SELECT 1) AS one LEFT JOIN store_partition AS p ON true;
 
+-- name: get_instance_status_by_partition_name(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid)^
+-- get_instance_status_locking_tags for a STOW into a partition given by name that the request
+-- has not looked up (app/partitioning.py, stored_by_partition_name): the partition found as
+-- get_partition finds it, in the same round trip, with its key-share lock (partition_key None:
+-- no such partition; the store creates it with its first instance).
+WITH store_partition AS (
+    SELECT partition_key, partition_name, created_date, status, max_instances, max_bytes
+      FROM partitions
+     WHERE lower(partition_name) = lower(:partition_name) AND status <> 2
+       FOR KEY SHARE
+)
+SELECT pg_advisory_xact_lock_shared(746572007) AS locked,
+       (SELECT status FROM instances
+         WHERE partition_key = p.partition_key AND study_instance_uid = :study_instance_uid
+           AND series_instance_uid = :series_instance_uid
+           AND sop_instance_uid = :sop_instance_uid) AS status,
+       p.partition_key, p.partition_name, p.created_date, p.status AS partition_status,
+       p.max_instances, p.max_bytes
+  FROM (SELECT 1) AS one LEFT JOIN store_partition AS p ON true;
+
 -- name: lock_study_for_store(study_lock_key)
 -- Lock one study of a multipart batch until commit (a transaction-level advisory lock in the
 -- key space 7461 of study locks; the two-key form never overlaps one-key locks). The batch

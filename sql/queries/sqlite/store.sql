@@ -22,6 +22,19 @@ SELECT 1 AS locked,
        p.status AS partition_status, p.max_instances, p.max_bytes
   FROM (SELECT 1) AS one LEFT JOIN partitions AS p ON p.partition_key = :partition_key;
 
+-- name: get_instance_status_by_partition_name(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid)^
+-- get_instance_status_locking_tags for a partition given by name (as on PostgreSQL): the
+-- partition found as get_partition finds it (partition_key None: no such partition), and
+-- the instance's status in it.
+SELECT 1 AS locked, i.status, p.partition_key, p.partition_name, p.created_date,
+       p.status AS partition_status, p.max_instances, p.max_bytes
+  FROM (SELECT 1) AS one
+  LEFT JOIN partitions AS p
+    ON lower(p.partition_name) = lower(:partition_name) AND p.status <> 2
+  LEFT JOIN instances AS i
+    ON i.partition_key = p.partition_key AND i.study_instance_uid = :study_instance_uid
+   AND i.series_instance_uid = :series_instance_uid AND i.sop_instance_uid = :sop_instance_uid;
+
 -- name: lock_study_for_store(study_lock_key)
 -- SQLite serializes write transactions: there is nothing to lock.
 SELECT :study_lock_key AS locked;
