@@ -2,6 +2,7 @@
 store path, BEGIN sent with the first statement)."""
 from __future__ import annotations
 
+import queue
 import re
 import select
 import threading
@@ -45,22 +46,24 @@ class PostgresEngine(Engine):
         # pool (minconn 0) each request paid a new connection (~3 ms). This pool opens lazily
         # and keeps up to ``pool_size`` idle connections; callers wait for a free slot.
         self._idle: list[Any] = []
-        self._slots = threading.BoundedSemaphore(pool_size)
+        # One token per connection that may be out (a queue: cheaper than a semaphore).
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(pool_size):
+            self._slots.put(None)
         self._lock = threading.Lock()
 
     def connect(self) -> Any:
-        if not self._slots.acquire(timeout=30):
-            raise DataStoreError()
         try:
-            conn = None
-            while conn is None:
+            self._slots.get(timeout=30)
+        except queue.Empty:
+            raise DataStoreError() from None
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        try:
+            while conn is not None and not _still_open(conn):
+                conn.close()  # ended by the server while idle: drop it
                 with self._lock:
                     conn = self._idle.pop() if self._idle else None
-                if conn is None:
-                    break
-                if not _still_open(conn):  # ended by the server while idle: drop it
-                    conn.close()
-                    conn = None
             if conn is None:
                 conn = psycopg2.connect(self.dsn, connect_timeout=5,
                                         connection_factory=_PooledConnection,
@@ -69,23 +72,27 @@ class PostgresEngine(Engine):
                 # before them and no ROLLBACK after them, one round trip each.
                 conn.autocommit = True
         except psycopg2.Error as exc:
-            self._slots.release()
+            self._give_back(None)
             raise DataStoreError() from exc
         return conn
 
     def release(self, conn: Any) -> None:
         broken = bool(conn.closed)
-        if not broken:
+        if not broken and not _idle_in_autocommit(conn):
             try:
                 self.rollback(conn)  # a transaction left open (nothing outside one)
             except psycopg2.Error:
                 broken = True
         if broken:
             conn.close()
-        else:
+        self._give_back(None if broken else conn)
+
+    def _give_back(self, conn: Any) -> None:
+        """Free a slot; keep ``conn`` (if not None) for the next connect."""
+        if conn is not None:
             with self._lock:
                 self._idle.append(conn)
-        self._slots.release()
+        self._slots.put(None)
 
     def close(self) -> None:
         with self._lock:
@@ -210,6 +217,13 @@ class PostgresEngine(Engine):
             if operation is SQLOperationType.SELECT:
                 return [dict(zip(names, row)) for row in cur.fetchall()]
         raise ValueError(f"{name}: only ^, ! and plain SELECT queries run prepared")
+
+
+def _idle_in_autocommit(conn: Any) -> bool:
+    """Whether ``conn`` is back in autocommit mode with no transaction open or pending (a
+    read's connection): nothing for release() to end."""
+    return (conn.autocommit and not conn.begin_pending
+            and conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE)
 
 
 def _still_open(conn: Any) -> bool:
