@@ -9,10 +9,11 @@ from __future__ import annotations
 import hmac
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request, request_started
+from flask import Blueprint, Flask, Response, current_app, request
 
 from .. import metrics
 from ..errors import BlobNotFoundError, DataStoreError, ObjectStoreError
+from ..flask_app import RECEIVED
 from ..services import operations as operations_service
 from .edge import get_database
 
@@ -59,17 +60,13 @@ def init_app(app: Flask) -> None:
     metrics.setup()
     app.register_blueprint(bp)
 
-    def start_timer(sender: Flask, **_: object) -> None:
-        g._get_current_object().metrics_start = time.perf_counter()
-
-    # Before any before_request hook: a request one of them rejects is counted too.
-    request_started.connect(start_timer, app, weak=False)
-
     @app.after_request
     def count_request(response: Response) -> Response:
-        start = g._get_current_object().pop("metrics_start", None)
+        # Timed from when the app received the request (DicomFlask), so a request a
+        # before_request hook rejects is counted too.
+        req = request._get_current_object()  # one context lookup for every attribute
+        start = req.environ.get(RECEIVED)
         if start is not None:
-            req = request._get_current_object()  # one context lookup for both attributes
             rule = req.url_rule
             metrics.request_done(rule.rule if rule is not None else metrics.UNMATCHED_ROUTE,
                                  req.method, response.status_code,
