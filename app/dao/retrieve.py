@@ -26,11 +26,13 @@ def _partition(row: Any) -> Partition:
     return Partition(int(row["partition_key"]), row["partition_name"])
 
 
-def _instance(row: Any) -> VersionedInstance:
+def _instance(row: Any, uids: Any = None) -> VersionedInstance:
+    """The instance of ``row``; its UIDs from ``uids`` when given (a lookup by all three)."""
     frames = row["number_of_frames"]
+    uids = row if uids is None else uids
     return VersionedInstance(
-        partition_key=int(row["partition_key"]), study_instance_uid=row["study_instance_uid"],
-        series_instance_uid=row["series_instance_uid"], sop_instance_uid=row["sop_instance_uid"],
+        partition_key=int(row["partition_key"]), study_instance_uid=uids["study_instance_uid"],
+        series_instance_uid=uids["series_instance_uid"], sop_instance_uid=uids["sop_instance_uid"],
         watermark=int(row["watermark"]), blob_key=row["blob_key"],
         blob_size=int(row["blob_size"]), transfer_syntax_uid=row["transfer_syntax_uid"],
         sop_class_uid=row["sop_class_uid"],
@@ -66,8 +68,10 @@ def list_instances(conn: DbConn, partition_name: str, study_instance_uid: str,
     uids = _uids(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid)
     if sop_instance_uid is not None:
         row = conn.run("get_instance", **uids)
-        rows = [] if row is None else [row]
-    elif series_instance_uid is not None:
+        if row is None:
+            return None, []
+        return _partition(row), [_instance(row, uids)]
+    if series_instance_uid is not None:
         rows = conn.run("list_series_instances", **uids)
     else:
         rows = conn.run("list_study_instances", **uids)

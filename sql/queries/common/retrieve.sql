@@ -33,10 +33,10 @@ SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instanc
  ORDER BY i.instance_key;
 
 -- name: get_instance(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid)^
--- The visible instance with these UIDs, or None.
-SELECT p.partition_key, p.partition_name, i.study_instance_uid, i.series_instance_uid,
-       i.sop_instance_uid, i.watermark, i.blob_key, i.blob_size, i.transfer_syntax_uid,
-       i.number_of_frames, i.sop_class_uid, i.original_blob_key, i.original_blob_size
+-- The visible instance with these UIDs, or None (its UIDs, the parameters, are not returned).
+SELECT p.partition_key, p.partition_name, i.watermark, i.blob_key, i.blob_size,
+       i.transfer_syntax_uid, i.number_of_frames, i.sop_class_uid, i.original_blob_key,
+       i.original_blob_size
   FROM partitions p
   JOIN instances i ON i.partition_key = p.partition_key
  WHERE lower(p.partition_name) = lower(:partition_name) AND p.status <> 2
