@@ -119,12 +119,12 @@ def _call(conn: http.client.HTTPConnection, method: str, path: str, body: bytes 
     return response.status, response.read()
 
 
-def _listed(port: int, study: str) -> list[tuple[str, str]]:
+def _listed(port: int, study: str, base: str = "/v2") -> list[tuple[str, str]]:
     """(series, SOP instance) UIDs QIDO lists in a study, every page of them."""
     listed: list[tuple[str, str]] = []
     while True:
         status, body = http_request(
-            port, "GET", f"/v2/studies/{study}/instances?limit=200&offset={len(listed)}",
+            port, "GET", f"{base}/studies/{study}/instances?limit=200&offset={len(listed)}",
             headers={"Accept": "application/dicom+json"})
         if status == 204:
             return listed
@@ -136,8 +136,9 @@ def _listed(port: int, study: str) -> list[tuple[str, str]]:
             return listed
 
 
-def _retrieve(port: int, study: str, series: str, sop: str) -> tuple[int, bytes]:
-    return http_request(port, "GET", f"/v2/studies/{study}/series/{series}/instances/{sop}",
+def _retrieve(port: int, study: str, series: str, sop: str,
+              base: str = "/v2") -> tuple[int, bytes]:
+    return http_request(port, "GET", f"{base}/studies/{study}/series/{series}/instances/{sop}",
                         headers=ANY_SYNTAX)
 
 
@@ -164,6 +165,18 @@ def test_kill_9_during_stores_loses_nothing_acknowledged(server):
     _kill_during_stores(server)
 
 
+def test_kill_9_during_stores_into_a_new_partition_loses_nothing_acknowledged(server):
+    """The same into a partition the first of the four concurrent stores creates (found by
+    name in each store's first statement): after the restart the partition exists once and
+    holds every acknowledged instance."""
+    server.env = {"DICOM_ENABLE_DATA_PARTITIONS": "true"}
+    _kill_during_stores(server, "/v2/partitions/Crash.Site")
+    status, body = http_request(server.port, "GET", "/v2/partitions")
+    assert status == 200, body
+    names = [p["partitionName"] for p in json.loads(body)]
+    assert names.count("Crash.Site") == 1, names
+
+
 def test_kill_9_during_stores_on_s3_loses_nothing_acknowledged(tmp_path, database_url,
                                                                s3_server, s3_prefix):
     """The same on the S3 backend (on PostgreSQL the files' rows are held before their PUTs)
@@ -182,16 +195,17 @@ def test_kill_9_during_stores_on_s3_loses_nothing_acknowledged(tmp_path, databas
         server.stop()
 
 
-def _kill_during_stores(server: Server) -> dict[str, tuple[str, str, bytes]]:
-    """Store under load, kill -9, restart and check; the acknowledged instances (SOP instance
-    UID: (study, series, bytes))."""
+def _kill_during_stores(server: Server,
+                        base: str = "/v2") -> dict[str, tuple[str, str, bytes]]:
+    """Store under load (into ``base``), kill -9, restart and check; the acknowledged
+    instances (SOP instance UID: (study, series, bytes))."""
     study = uid()
     acknowledged: dict[str, tuple[str, bytes]] = {}
 
     def store_one(n: int, conn: http.client.HTTPConnection) -> bool:
         ds = make_dataset(study_uid=study, rows=64, columns=64 + n % 7)
         data = to_bytes(ds)
-        status, _ = _call(conn, "POST", "/v2/studies", data,
+        status, _ = _call(conn, "POST", f"{base}/studies", data,
                           {"Content-Type": "application/dicom"})
         if status == 200:
             acknowledged[ds.SOPInstanceUID] = (study, ds.SeriesInstanceUID, data)
@@ -202,18 +216,18 @@ def _kill_during_stores(server: Server) -> dict[str, tuple[str, str, bytes]]:
     assert acknowledged, "nothing was stored before the kill"
 
     server.start()
-    _check_listed(server, study, acknowledged)
+    _check_listed(server, study, acknowledged, base)
     return acknowledged
 
 
 def _check_listed(server: Server, study: str,
-                  acknowledged: dict[str, tuple[str, str, bytes]]) -> None:
+                  acknowledged: dict[str, tuple[str, str, bytes]], base: str = "/v2") -> None:
     """Every acknowledged instance is listed, no listed instance lacks its file, and every
     acknowledged one is retrieved byte for byte."""
-    listed = dict((sop, series) for series, sop in _listed(server.port, study))
+    listed = dict((sop, series) for series, sop in _listed(server.port, study, base))
     assert set(acknowledged) <= set(listed)
     for sop, series in listed.items():  # no listed instance lacks its file
-        status, data = _retrieve(server.port, study, series, sop)
+        status, data = _retrieve(server.port, study, series, sop, base)
         assert status == 200, (sop, status)
         if sop in acknowledged:
             assert data == acknowledged[sop][2], sop
