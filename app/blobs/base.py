@@ -19,6 +19,14 @@ CHUNK = 1024 * 1024
 KEY = re.compile(r"[0-9a-f]{64}")
 
 
+def checked_key(key: str) -> str:
+    """``key`` if it is a blob key; ValueError otherwise (a key becomes a path or object name:
+    nothing else may)."""
+    if not KEY.fullmatch(key):
+        raise ValueError("blob keys are SHA-256 hex digests")
+    return key
+
+
 class BlobStore:
     """Interface of a content-addressed blob store."""
 

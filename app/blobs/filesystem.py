@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .base import KEY, BlobStore, remove_old_files
+from .base import KEY, BlobStore, checked_key, remove_old_files
 from .spool import SpoolFile
 
 
@@ -75,8 +75,7 @@ class FileSystemBlobStore(BlobStore):
         return Path(self._file(key))
 
     def _file(self, key: str) -> str:
-        if not KEY.fullmatch(key):
-            raise ValueError("blob keys are SHA-256 hex digests")
+        checked_key(key)
         if self.layout == LAYOUT_FLAT:
             return f"{self._root}/{key[:2]}/{key}"
         return f"{self._root}/{key[:2]}/{key[2:4]}/{key}"
@@ -175,8 +174,7 @@ class FileSystemBlobStore(BlobStore):
         return remove_old_files(self.tmp, time.time() - min_age_seconds)
 
     def _quarantined(self, key: str) -> Path:
-        if not KEY.fullmatch(key):
-            raise ValueError("blob keys are SHA-256 hex digests")
+        checked_key(key)
         return self.quarantine_dir / key
 
     def quarantine(self, key: str) -> bool:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from .base import KEY
+from .base import KEY, checked_key
 
 try:
     import fcntl
@@ -63,8 +63,7 @@ class ReadCache:
         return f"ReadCache({self._root}, {self.max_bytes} bytes)"
 
     def _path(self, key: str) -> str:
-        if not KEY.fullmatch(key):
-            raise ValueError("blob keys are SHA-256 hex digests")
+        checked_key(key)
         return f"{self._root}/{key[:2]}/{key}"
 
     def cacheable(self, size: int | None) -> bool:

@@ -35,7 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp
 
 from ..errors import ObjectStoreError
-from .base import KEY, BlobStore, remove_old_files
+from .base import KEY, BlobStore, checked_key, remove_old_files
 from .ranged_reader import RangedReader
 from .spool import SpoolFile
 
@@ -123,13 +123,11 @@ class S3BlobStore(BlobStore):
     # -- names and error mapping --
 
     def _object(self, key: str) -> str:
-        if not KEY.fullmatch(key):
-            raise ValueError("blob keys are SHA-256 hex digests")
+        checked_key(key)
         return f"{self.prefix}blobs/{key}"
 
     def _quarantined(self, key: str) -> str:
-        if not KEY.fullmatch(key):
-            raise ValueError("blob keys are SHA-256 hex digests")
+        checked_key(key)
         return f"{self.prefix}quarantine/{key}"
 
     def _call(self, what: str, work: Callable[[], _T], missing: Callable[[], _T] | None = None
