@@ -123,7 +123,8 @@ class NotAcceptableError(DicomServerError):
 
 
 class AcceptFilterError(NotAcceptableError):
-    """The Accept filter short-circuits (STOW, QIDO): 406 with an empty body (reference.md §0.1)."""
+    """The Accept filter short-circuits (STOW, QIDO, metadata, workitems): 406 with an empty body
+    (reference.md §0.1)."""
 
     message = ""
 

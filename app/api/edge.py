@@ -10,18 +10,19 @@ module imports no view and no router, so it never closes an import circle.
 """
 from __future__ import annotations
 
-import json
-from typing import Any
+import functools
+from typing import Any, Callable
 
 from flask import Flask, Response, current_app, g, request
 
 from ..blobs import BlobStore
 from ..db import Database, DbConn
 from ..dicomweb.decode_limits import DecodeLimits
-from ..dicomweb.numbers import bounded_integer
+from ..dicomweb.numbers import INT32_MAX, bounded_integer
 from ..dicomweb import media_types
-from ..errors import (BODY_SYNTAX_INVALID, BadRequestError, EmptyUnsupportedMediaTypeError,
-                      PayloadTooLargeError)
+from ..dicomweb.request_json import loads_request_json
+from ..errors import (BODY_SYNTAX_INVALID, AcceptFilterError, BadRequestError,
+                      EmptyUnsupportedMediaTypeError, PayloadTooLargeError)
 
 #: (URL prefix, blueprint-name prefix, API major version). Unversioned behaves as v2.
 BASE_PREFIXES: tuple[tuple[str, str, int], ...] = (
@@ -77,7 +78,7 @@ def json_body(limit: int | None = None, content_type_required: bool = True) -> A
             raise EmptyUnsupportedMediaTypeError()
     data = request.get_data(cache=False) if limit is None else bounded_body(limit)
     try:
-        return json.loads(data or b"")
+        return loads_request_json(data or b"")
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequestError(BODY_SYNTAX_INVALID) from None
 
@@ -149,11 +150,26 @@ def version_base_url() -> str:
     return request.url_root.rstrip("/") + base_prefix()
 
 
-def query_integer(name: str, default: int, minimum: int, maximum: int) -> int:
+def dicom_json_accept_filter(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The reference's Accept filter for views answering DICOM JSON (STOW, QIDO, metadata;
+    reference.md §0.1, §3.1, §4.4, §5.1): an action filter, so it answers before the view
+    validates path UIDs or parameters; 406 with an empty body. Put it below the partition
+    decorator, whose partition errors still come first."""
+    @functools.wraps(view)
+    def filtered(*args: Any, **kwargs: Any) -> Any:
+        if not media_types.accepts_dicom_json(request.headers.get("Accept")):
+            raise AcceptFilterError()
+        return view(*args, **kwargs)
+    return filtered
+
+
+def query_integer(name: str, default: int, minimum: int, maximum: int,
+                  type_max: int = INT32_MAX) -> int:
     """The integer query parameter ``name`` (matched case-insensitively, as ASP.NET does), or
-    ``default``; outside [minimum, maximum] or not an integer: the reference's model-binding
-    400 naming the parameter as ``Name``."""
+    ``default``; empty, outside [minimum, maximum] or not an integer of the .NET type whose
+    largest value is ``type_max``: the reference's model-binding 400 naming the parameter as
+    ``Name``."""
     raw = next((v for k, v in request.args.items() if k.lower() == name.lower()), None)
     if raw is None:
         return default
-    return bounded_integer(name[0].upper() + name[1:], raw, minimum, maximum)
+    return bounded_integer(name[0].upper() + name[1:], raw, minimum, maximum, type_max)

@@ -7,12 +7,13 @@ from flask import Blueprint, Response, current_app, g, request
 
 from ..dicomweb import media_types
 from ..dicomweb.identifiers import SERIES, STUDY, validate_uid
-from ..errors import DataPartitionsFeatureDisabledError, NotAcceptableError
+from ..errors import DataPartitionsFeatureDisabledError
 from ..partitioning import (by_partition_name, current_partition, partition_found,
                             partitions_enabled, scope, searched_partition)
 from ..services import query as query_service
 from ..services.query import PathUids
-from .edge import api_version, get_db, no_content, version_base_url
+from .edge import (api_version, dicom_json_accept_filter, get_db, no_content,
+                   version_base_url)
 
 bp = scope(Blueprint("qido", __name__))
 #: Search across partitions: registered under the version prefixes only (a global API). The
@@ -26,6 +27,7 @@ ERRONEOUS_ATTRIBUTES_HEADER = "erroneous-dicom-attributes"
 
 @bp.get("/studies")
 @by_partition_name
+@dicom_json_accept_filter
 def search_for_studies():
     """Search all studies."""
     return _search("studies")
@@ -33,6 +35,7 @@ def search_for_studies():
 
 @bp.get("/series")
 @by_partition_name
+@dicom_json_accept_filter
 def search_for_series():
     """Search all series."""
     return _search("series")
@@ -40,6 +43,7 @@ def search_for_series():
 
 @bp.get("/instances")
 @by_partition_name
+@dicom_json_accept_filter
 def search_for_instances():
     """Search all instances."""
     return _search("instances")
@@ -47,6 +51,7 @@ def search_for_instances():
 
 @bp.get("/studies/<study>/series")
 @by_partition_name
+@dicom_json_accept_filter
 def search_for_series_in_study(study: str):
     """Search the series of one study."""
     return _search("study_series", PathUids(validate_uid(study, STUDY)))
@@ -54,6 +59,7 @@ def search_for_series_in_study(study: str):
 
 @bp.get("/studies/<study>/instances")
 @by_partition_name
+@dicom_json_accept_filter
 def search_for_instances_in_study(study: str):
     """Search the instances of one study."""
     return _search("study_instances", PathUids(validate_uid(study, STUDY)))
@@ -61,6 +67,7 @@ def search_for_instances_in_study(study: str):
 
 @bp.get("/studies/<study>/series/<series>/instances")
 @by_partition_name
+@dicom_json_accept_filter
 def search_for_instances_in_series(study: str, series: str):
     """Search the instances of one series."""
     return _search("series_instances", PathUids(validate_uid(study, STUDY),
@@ -76,18 +83,21 @@ def require_partitions() -> None:
 
 
 @all_partitions_bp.get(f"{ALL_PARTITIONS}/studies", endpoint="search_for_studies")
+@dicom_json_accept_filter
 def search_all_partitions_for_studies():
     """Search the studies of every partition."""
     return _search("studies", across=True)
 
 
 @all_partitions_bp.get(f"{ALL_PARTITIONS}/series", endpoint="search_for_series")
+@dicom_json_accept_filter
 def search_all_partitions_for_series():
     """Search the series of every partition."""
     return _search("series", across=True)
 
 
 @all_partitions_bp.get(f"{ALL_PARTITIONS}/instances", endpoint="search_for_instances")
+@dicom_json_accept_filter
 def search_all_partitions_for_instances():
     """Search the instances of every partition."""
     return _search("instances", across=True)
@@ -95,6 +105,7 @@ def search_all_partitions_for_instances():
 
 @all_partitions_bp.get(f"{ALL_PARTITIONS}/studies/<study>/series",
                        endpoint="search_for_series_in_study")
+@dicom_json_accept_filter
 def search_all_partitions_for_series_in_study(study: str):
     """Search the series of one study in every partition."""
     return _search("study_series", PathUids(validate_uid(study, STUDY)), across=True)
@@ -102,6 +113,7 @@ def search_all_partitions_for_series_in_study(study: str):
 
 @all_partitions_bp.get(f"{ALL_PARTITIONS}/studies/<study>/instances",
                        endpoint="search_for_instances_in_study")
+@dicom_json_accept_filter
 def search_all_partitions_for_instances_in_study(study: str):
     """Search the instances of one study in every partition."""
     return _search("study_instances", PathUids(validate_uid(study, STUDY)), across=True)
@@ -109,6 +121,7 @@ def search_all_partitions_for_instances_in_study(study: str):
 
 @all_partitions_bp.get(f"{ALL_PARTITIONS}/studies/<study>/series/<series>/instances",
                        endpoint="search_for_instances_in_series")
+@dicom_json_accept_filter
 def search_all_partitions_for_instances_in_series(study: str, series: str):
     """Search the instances of one series in every partition."""
     return _search("series_instances", PathUids(validate_uid(study, STUDY),
@@ -116,8 +129,6 @@ def search_all_partitions_for_instances_in_series(study: str, series: str):
 
 
 def _search(resource: str, path: PathUids = PathUids(), across: bool = False) -> Response:
-    if not media_types.accepts_dicom_json(request.headers.get("Accept")):
-        raise NotAcceptableError()
     config = current_app.config
     args = request.args.items(multi=True)
     limits = config["QIDO_DEFAULT_LIMIT"], config["QIDO_MAX_LIMIT"]

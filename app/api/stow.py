@@ -12,14 +12,14 @@ from ..dicomweb import media_types
 from ..dicomweb.identifiers import STUDY, validate_uid
 from ..dicomweb.json_model import dumps
 from ..dicomweb.multipart import iter_parts
-from ..errors import (AcceptFilterError, BadRequestError, DataStoreError,
+from ..errors import (BadRequestError, DataStoreError,
                       PayloadTooLargeError, UnsupportedMediaTypeError)
 from ..models import Partition
 from ..partitioning import (partition_found, requested_store_partition, resource_base_url,
                             scope, store_partition, stored_by_partition_name)
 from ..services import store as store_service
 from ..services.store import StoreOutcome
-from .edge import api_version, get_blobstore, get_db, no_content
+from .edge import api_version, dicom_json_accept_filter, get_blobstore, get_db, no_content
 
 bp = scope(Blueprint("stow", __name__), create=True)
 
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 @bp.post("/studies")
 @stored_by_partition_name
+@dicom_json_accept_filter
 def store_instances():
     """Store instances of any studies."""
     return _store(None)
@@ -38,6 +39,7 @@ def store_instances():
 
 @bp.post("/studies/<study>")
 @stored_by_partition_name
+@dicom_json_accept_filter
 def store_instances_in_study(study: str):
     """Store instances of one study; parts of another study fail with 43264."""
     return _store(validate_uid(study, STUDY))
@@ -106,8 +108,6 @@ def _receive_parts() -> list[SpoolFile]:
 
 
 def _store(study_instance_uid: str | None) -> Response:
-    if not media_types.accepts_dicom_json(request.headers.get("Accept")):
-        raise AcceptFilterError()
     try:
         spools = _receive_parts()
     except OSError as exc:  # the spool directory is full or failing: nothing was stored

@@ -17,12 +17,12 @@ from ..dicomweb.multipart import (FileBody, FilePart, MultipartFiles, content_ty
                                   multipart_bytes)
 from ..dicomweb.numbers import int32
 from ..dicomweb.rendering import parse_quality
-from ..errors import BadRequestError, FrameNotFoundError, NotAcceptableError
+from ..errors import BadRequestError, FrameNotFoundError
 from ..partitioning import (by_partition_name, partition_found, requested_partition_name,
                             resource_base_url, scope)
 from ..services import retrieve as service
 from ..services.retrieve import ResourceIds
-from .edge import get_blobstore, get_db, get_decode_limits
+from .edge import dicom_json_accept_filter, get_blobstore, get_db, get_decode_limits
 
 bp = scope(Blueprint("wado", __name__))
 
@@ -139,8 +139,6 @@ def _original_requested(headers: EnvironHeaders) -> bool:
 
 
 def _metadata(ids: ResourceIds) -> Response:
-    if not media_types.accepts_dicom_json(request.headers.get("Accept")):
-        raise NotAcceptableError()
     result = service.retrieve_metadata(get_db(), ids, resource_base_url,
                                        request.headers.get("If-None-Match"),
                                        original=_original_requested(request.headers))
@@ -154,6 +152,7 @@ def _metadata(ids: ResourceIds) -> Response:
 
 @bp.get("/studies/<study>/metadata")
 @by_partition_name
+@dicom_json_accept_filter
 def retrieve_study_metadata(study: str):
     """DICOM JSON of every instance of a study."""
     return _metadata(_ids(study))
@@ -161,6 +160,7 @@ def retrieve_study_metadata(study: str):
 
 @bp.get("/studies/<study>/series/<series>/metadata")
 @by_partition_name
+@dicom_json_accept_filter
 def retrieve_series_metadata(study: str, series: str):
     """DICOM JSON of every instance of a series."""
     return _metadata(_ids(study, series))
@@ -168,6 +168,7 @@ def retrieve_series_metadata(study: str, series: str):
 
 @bp.get(f"{INSTANCE}/metadata")
 @by_partition_name
+@dicom_json_accept_filter
 def retrieve_instance_metadata(study: str, series: str, instance: str):
     """DICOM JSON of one instance (a one-element array)."""
     return _metadata(_ids(study, series, instance))

@@ -12,6 +12,7 @@ from ..errors import InvalidQueryStringError
 
 _INTEGER = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+[ \t\n\v\f\r]*")
 INT32_MAX = 2 ** 31 - 1
+INT64_MAX = 2 ** 63 - 1
 
 
 def parse_integer(text: str) -> int:
@@ -26,16 +27,25 @@ def binding_error(key: str, message: str) -> InvalidQueryStringError:
     return InvalidQueryStringError(f"The query parameter '{key}' is invalid. {message}")
 
 
+def _empty_value(key: str, raw: str) -> None:
+    """ASP.NET binds an empty or white-space value of a non-nullable int or bool as null and
+    reports "The value '' is invalid." (``ValueMustNotBeNullAccessor``), not the parse error."""
+    if not raw.strip():
+        raise binding_error(key, f"The value '{raw}' is invalid.")
+
+
 def bounded_integer(key: str, raw: str, minimum: int, maximum: int,
-                    type_max: int | None = None) -> int:
-    """``raw`` as an integer in [minimum, maximum]. Not an integer (or beyond the .NET type
-    whose largest value is ``type_max``): "The value ... is not valid for {key}."; out of range:
-    "The field {key} must be between ...". Both name the parameter as ``key``."""
+                    type_max: int = INT32_MAX) -> int:
+    """``raw`` as an integer in [minimum, maximum]. Empty: "The value '' is invalid."; not an
+    integer (or beyond the .NET type whose largest value is ``type_max``: Int32 unless said):
+    "The value ... is not valid for {key}."; out of range: "The field {key} must be between
+    ...". All name the parameter as ``key``."""
+    _empty_value(key, raw)
     try:
         value = parse_integer(raw)
     except ValueError:
         value = None
-    if value is None or (type_max is not None and not -type_max - 1 <= value <= type_max):
+    if value is None or not -type_max - 1 <= value <= type_max:
         raise binding_error(key, f"The value '{raw}' is not valid for {key}.")
     if not minimum <= value <= maximum:
         raise binding_error(key, f"The field {key} must be between {minimum} and {maximum}.")
@@ -56,9 +66,8 @@ def int32(key: str, text: str) -> int:
 def boolean_value(key: str, raw: str) -> bool:
     """``raw`` as a .NET bool (true/false in any case, spaces around allowed), else the
     reference's binding 400 naming the parameter as ``key``."""
+    _empty_value(key, raw)
     text = raw.strip().lower()
     if text in ("true", "false"):
         return text == "true"
-    message = "The value '' is invalid." if raw == "" else (
-        f"The value '{raw}' is not valid for {key}.")
-    raise binding_error(key, message)
+    raise binding_error(key, f"The value '{raw}' is not valid for {key}.")

@@ -15,7 +15,7 @@ from ..errors import InvalidQueryStringError
 from ..models import ExtendedQueryTag
 from . import matching
 from .collation import fold_text
-from .numbers import binding_error, bounded_integer
+from .numbers import INT64_MAX, boolean_value, bounded_integer
 from .tags import INDEXED_ATTRIBUTES, parse_tag, tag_path, vr_of
 
 STUDY, SERIES, INSTANCE = "study", "series", "instance"
@@ -116,13 +116,6 @@ def not_queryable(key: str) -> InvalidQueryStringError:
         f"Invalid query: AttributeId {key} is not queryable.  {_GUIDANCE}")
 
 
-def _parse_bool(name: str, text: str) -> bool:
-    value = text.strip().lower()
-    if value not in ("true", "false"):
-        raise binding_error(name, f"The value '{text}' is not valid for {name}.")
-    return value == "true"
-
-
 def _is_private(tag: BaseTag) -> bool:
     return tag.group % 2 == 1
 
@@ -210,9 +203,10 @@ def parse_common(args: Iterable[tuple[str, str]], default_limit: int,
     if "limit" in reserved:
         common.limit = bounded_integer("Limit", reserved["limit"], 1, max_limit)
     if "offset" in reserved:
-        common.offset = bounded_integer("Offset", reserved["offset"], 0, 2 ** 63 - 1)
+        common.offset = bounded_integer("Offset", reserved["offset"], 0, INT64_MAX,
+                                        type_max=INT64_MAX)
     if "fuzzymatching" in reserved:
-        common.fuzzy = _parse_bool("FuzzyMatching", reserved["fuzzymatching"])
+        common.fuzzy = boolean_value("FuzzyMatching", reserved["fuzzymatching"])
     return common
 
 

@@ -61,8 +61,6 @@ def _integer(args: Mapping[str, str], name: str, key: str, default: int, minimum
     raw = _get(args, name)
     if raw is None:
         return default
-    if raw == "":
-        raise binding_error(key, "The value '' is invalid.")
     return bounded_integer(key, raw, minimum, maximum, type_max)
 
 
