@@ -1,8 +1,9 @@
 """STOW-RS: ``POST [/vN][/partitions/{p}]/studies[/{study}]`` (PS3.18 §10.5, reference.md §3)."""
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from flask import Blueprint, Response, current_app, request
 
@@ -12,7 +13,7 @@ from ..dicomweb import media_types
 from ..dicomweb.identifiers import STUDY, validate_uid
 from ..dicomweb.json_model import dumps
 from ..dicomweb.multipart import iter_parts
-from ..errors import (BadRequestError, DataStoreError,
+from ..errors import (BadRequestError, DataStoreError, EmptyUnsupportedMediaTypeError,
                       PayloadTooLargeError, UnsupportedMediaTypeError)
 from ..models import Partition
 from ..partitioning import (partition_found, requested_store_partition, resource_base_url,
@@ -29,8 +30,24 @@ READ_SIZE = 256 * 1024
 logger = logging.getLogger(__name__)
 
 
+def _consumes_dicom(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The reference's ``[Consumes("application/dicom", "multipart/related")]`` (reference.md
+    §3.1): a Content-Type of another media type is 415 with an empty body, before the Accept
+    filter and the path's UID; a missing one, or one of these types with parameters the store
+    refuses, gets the store's 415 texts (``_receive_parts``)."""
+    @functools.wraps(view)
+    def filtered(*args: Any, **kwargs: Any) -> Any:
+        content_type = request.headers.get("Content-Type")
+        if content_type and media_types.parse_header(content_type)[0] not in (
+                media_types.DICOM, media_types.MULTIPART_RELATED):
+            raise EmptyUnsupportedMediaTypeError()
+        return view(*args, **kwargs)
+    return filtered
+
+
 @bp.post("/studies")
 @stored_by_partition_name
+@_consumes_dicom
 @dicom_json_accept_filter
 def store_instances():
     """Store instances of any studies."""
@@ -39,6 +56,7 @@ def store_instances():
 
 @bp.post("/studies/<study>")
 @stored_by_partition_name
+@_consumes_dicom
 @dicom_json_accept_filter
 def store_instances_in_study(study: str):
     """Store instances of one study; parts of another study fail with 43264."""

@@ -103,3 +103,29 @@ def test_json_bodies_allow_one_trailing_comma(client):
     assert response.get_data(as_text=True) == (
         "The extended query tag 'Patient,]' is invalid as it cannot be parsed into a valid "
         "Dicom Tag.")
+
+
+@pytest.mark.parametrize("prefix", ["", "/v1"])
+def test_stow_consumes_filter_comes_first_with_an_empty_body(client, base, prefix):
+    """STOW's ``[Consumes]`` (reference.md §3.1) is a resource filter: a Content-Type that is
+    neither application/dicom nor multipart/related is 415 with an empty body, before the
+    Accept filter (406) and the study UID (400); the store's own 415 texts stay for the rest."""
+    body = b"\0" * 200
+    for path in ("/studies", f"/studies/{BAD_UID}"):
+        for accept in (DICOM_JSON, "text/html"):
+            response = client.post(f"{prefix}{base}{path}", data=body,
+                                   headers={"Content-Type": "text/plain", "Accept": accept})
+            assert response.status_code == 415
+            assert response.get_data() == b""
+        _empty_406(client.post(f"{prefix}{base}{path}", data=body, headers={
+            "Content-Type": "multipart/related", "Accept": "text/html"}))
+    response = client.post(f"{prefix}{base}/studies", data=body,
+                           headers={"Content-Type": "application/dicom; x=y"})
+    assert response.status_code == 415
+    assert response.get_data(as_text=True) == (
+        "The specified content type 'application/dicom; x=y' is not supported.")
+    response = client.post(f"{prefix}{base}/studies", data=body,
+                           headers={"Content-Type": "multipart/related"})
+    assert response.status_code == 415
+    assert response.get_data(as_text=True) == (
+        "The content type 'multipart/related' is either not multipart or is missing boundary.")
