@@ -23,6 +23,18 @@ from ..errors import NotAcceptableError
 
 logger = logging.getLogger(__name__)
 
+
+def _without_plugin_tracebacks(record: logging.LogRecord) -> bool:
+    """pydicom logs each codec plugin that fails with its traceback (``LOGGER.exception``), then
+    raises the summary of every plugin's message, which the callers here turn into a 406 and
+    log once as a warning. Pixel data a codec cannot read is bad input, not a server fault: no
+    traceback in the log for it."""
+    return record.exc_info is None
+
+
+for _name in ("pydicom.pixels.decoders.base", "pydicom.pixels.encoders.base"):
+    logging.getLogger(_name).addFilter(_without_plugin_tracebacks)
+
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
