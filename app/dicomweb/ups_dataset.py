@@ -21,6 +21,10 @@ Element = dict[str, Any]
 DicomJson = dict[str, Element]
 
 BODY_MISSING = "The request body is missing."
+#: Sequences nested deeper than this are refused (400): Python's JSON reader and writer recurse
+#: per level, so an unbounded depth would end in a RecursionError (a 500) when the body or the
+#: stored workitem is read. Real workitems nest a few levels.
+MAX_SEQUENCE_DEPTH = 64
 _VRS = frozenset(vr.value for vr in VR)
 _BINARY_KEYS = ("BulkDataURI", "InlineBinary")
 
@@ -48,16 +52,18 @@ def parse_body(data: bytes) -> DicomJson:
         raise BadRequestError(BODY_MISSING)
     try:
         body = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise body_error("The request body is not valid JSON.") from None
     if not isinstance(body, list) or not body:
         raise body_error("The request body must be a JSON array of DICOM datasets.")
     if not all(isinstance(item, dict) for item in body):
         raise body_error("Each item of the request body must be a DICOM JSON dataset.")
-    return _dataset(body[0], "")
+    return _dataset(body[0], "", 0)
 
 
-def _dataset(obj: dict[str, Any], path: str) -> DicomJson:
+def _dataset(obj: dict[str, Any], path: str, depth: int) -> DicomJson:
+    if depth > MAX_SEQUENCE_DEPTH:
+        raise body_error(f"'{path[:-1]}' nests sequences deeper than {MAX_SEQUENCE_DEPTH} levels.")
     result: DicomJson = {}
     for key, element in obj.items():
         name = f"{path}{key}"
@@ -65,11 +71,11 @@ def _dataset(obj: dict[str, Any], path: str) -> DicomJson:
             raise body_error(f"'{name}' is not a DICOM JSON attribute tag.")
         if not isinstance(element, dict) or element.get("vr") not in _VRS:
             raise body_error(f"The attribute '{name}' has no valid VR.")
-        result[key.upper()] = _element(element, f"{name}.")
+        result[key.upper()] = _element(element, f"{name}.", depth)
     return result
 
 
-def _element(element: Element, path: str) -> Element:
+def _element(element: Element, path: str, depth: int) -> Element:
     vr = element["vr"]
     value = element.get("Value")
     if value is None:
@@ -79,7 +85,7 @@ def _element(element: Element, path: str) -> Element:
     if vr == "SQ":
         if not all(isinstance(item, dict) for item in value):
             raise body_error(f"The items of '{path[:-1]}' must be DICOM JSON datasets.")
-        return {"vr": vr, "Value": [_dataset(item, path) for item in value]}
+        return {"vr": vr, "Value": [_dataset(item, path, depth + 1) for item in value]}
     for item in value:
         if vr == "PN":
             ok = item is None or isinstance(item, str) or (

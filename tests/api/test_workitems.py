@@ -294,3 +294,30 @@ def test_update_with_invalid_transaction_uid_returns_400_text(client, base):
     response = client.post(f"{base}/workitems/{uid}", data=json.dumps([{}]),
                            headers={"Content-Type": "text/plain"})
     assert (response.status_code, response.get_data()) == (415, b"")
+
+
+def _nested(depth: int) -> dict:
+    item: dict = {"00080100": el("SH", "x")}
+    for _ in range(depth):
+        item = {"00081110": {"vr": "SQ", "Value": [item]}}
+    return item
+
+
+def test_deeply_nested_bodies_are_400_not_500(client, base):
+    """Python's JSON reader recurses per level: a body nested past its limit was a
+    RecursionError (500) on every workitem route; sequences nest at most 64 levels."""
+    uid = generate_uid()
+    assert create(client, base, workitem(**_nested(64)), uid=uid).status_code == 201
+    assert retrieve(client, base, uid)["00081110"]["vr"] == "SQ"
+    too_deep = create(client, base, workitem(**_nested(65)))
+    assert too_deep.status_code == 400
+    assert "nests sequences deeper than 64 levels" in too_deep.get_data(as_text=True)
+    deep_json = ("[" * 50_000 + "]" * 50_000).encode()
+    for method, url in (("POST", f"{base}/workitems?{generate_uid()}"),
+                        ("POST", f"{base}/workitems/{uid}"),
+                        ("PUT", f"{base}/workitems/{uid}/state"),
+                        ("POST", f"{base}/workitems/{uid}/cancelrequest")):
+        response = client.open(url, method=method, data=deep_json, headers=JSON_HEADERS)
+        assert (response.status_code, response.get_data(as_text=True)) == (
+            400, "The query parameter 'dicomDatasets' is invalid. "
+                 "The request body is not valid JSON."), url
