@@ -149,6 +149,25 @@ def resolve_folder(root: str, path: str) -> str:
     return folder
 
 
+def make_folders(folder: str) -> None:
+    """``os.makedirs(folder, exist_ok=True)`` without its recursion: it calls itself once per
+    missing level, so a request naming a folder a thousand levels deep ended in a
+    RecursionError (a 500). A component that is a file raises FileExistsError, as there."""
+    missing = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+
+
 class FileSystemDestination(Destination):
     """A folder under the export root; the operation's files go to ``<folder>/<operationId>``."""
 
@@ -192,7 +211,7 @@ class FileSystemDestination(Destination):
 
     def prepare(self) -> None:
         try:
-            os.makedirs(self.folder, exist_ok=True)
+            make_folders(self.folder)
             # Followed links are resolved again: nothing may have led the folder elsewhere.
             if not _inside(os.path.realpath(self.settings.root), os.path.realpath(self.folder)):
                 raise ExportRequestError(PATH_OUTSIDE.format(path=self.path))

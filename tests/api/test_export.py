@@ -300,3 +300,15 @@ def test_a_destination_moved_out_of_the_root_fails_the_operation(app, client, ba
     operation = _operation(client, operation_id).json
     assert operation["status"] == "failed"
     assert not (outside / operation_id / "results").exists()
+
+
+def test_a_very_deep_folder_is_made_or_refused_not_a_500(client, base, root):
+    """os.makedirs recursed once per missing level: a folder a thousand levels deep was a
+    RecursionError (500). Now it is made; a path beyond the system's limit is a 400."""
+    deep = "a/" * 1200
+    operation_id = _export(client, base, body(["1.2"], path=deep)).json["id"]
+    assert (root / deep / operation_id / "errors.log").is_file()
+    too_long = "b/" * 3000
+    response = client.post(f"{base}/export", json=body(["1.2"], path=too_long))
+    assert (response.status_code, response.get_data(as_text=True)) == (
+        400, f"Failed to write to the export folder '{too_long}'.")
