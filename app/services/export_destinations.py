@@ -211,6 +211,8 @@ class FileSystemDestination(Destination):
 
     def prepare(self) -> None:
         try:
+            if len(os.fsencode(self.base)) >= os.pathconf(self.settings.root, "PC_PATH_MAX"):
+                raise OSError("path too long")  # refused before any folder of it is made
             make_folders(self.folder)
             # Followed links are resolved again: nothing may have led the folder elsewhere.
             if not _inside(os.path.realpath(self.settings.root), os.path.realpath(self.folder)):
