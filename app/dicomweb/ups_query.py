@@ -161,12 +161,23 @@ class SearchableValues:
 MAX_INDEXED_LENGTH = 64
 
 
+def _indexable(ds: DicomJson, key: str) -> str | None:
+    """The first value as the index holds it: trailing NUL padding trimmed, as stored instances'
+    values are; None for a value with a NUL inside, which PostgreSQL's text cannot hold and no
+    query can match (a NUL in a filter value is a 400)."""
+    value = first_text(ds, key)
+    if value is None:
+        return None
+    value = value.rstrip(" \x00")
+    return value if value and "\x00" not in value else None
+
+
 def searchable_values(ds: DicomJson, state: str) -> SearchableValues:
-    """The searchable values of a dataset (reference-2.md §1.9); values too long to index are left
-    out (they cannot match a valid query value anyway)."""
-    name = first_text(ds, PATIENT_NAME)
-    patient_id = first_text(ds, PATIENT_ID)
-    study = first_text(ds, STUDY_UID)
+    """The searchable values of a dataset (reference-2.md §1.9); values too long to index, or with
+    a NUL character inside, are left out (they cannot match a valid query value anyway)."""
+    name = _indexable(ds, PATIENT_NAME)
+    patient_id = _indexable(ds, PATIENT_ID)
+    study = _indexable(ds, STUDY_UID)
     words = name_words(name)
     pairs: dict[tuple[str, str], None] = {
         (PATIENT_NAME, word): None for word in (words or "").split()
@@ -174,7 +185,7 @@ def searchable_values(ds: DicomJson, state: str) -> SearchableValues:
     for path in SEQUENCE_PATHS:
         sequence, attribute = path.split(".")
         for item in values(ds, sequence):
-            value = first_text(item, attribute) if isinstance(item, dict) else None
+            value = _indexable(item, attribute) if isinstance(item, dict) else None
             if value and len(value) <= MAX_INDEXED_LENGTH:
                 pairs.setdefault((path, fold_text(value)), None)
     return SearchableValues(
@@ -182,6 +193,6 @@ def searchable_values(ds: DicomJson, state: str) -> SearchableValues:
         patient_name=fold_name(name)[:400] if name else None,
         patient_name_words=(words or "")[:400] or None,
         patient_id=fold_text(patient_id)[:MAX_INDEXED_LENGTH] if patient_id else None,
-        scheduled_start_datetime=start_datetime(first_text(ds, START_DATETIME)),
+        scheduled_start_datetime=start_datetime(_indexable(ds, START_DATETIME)),
         study_instance_uid=study if study and len(study) <= MAX_INDEXED_LENGTH else None,
         sequence_values=tuple(pairs))

@@ -191,3 +191,26 @@ def test_rows_written_before_summaries_are_searched_and_retrieved_alike(app, cli
     assert "00081195" not in after[1][0]
     assert client.get(f"{base}/workitems/{uid}",
                       headers={"Accept": DICOM_JSON}).get_json() == retrieved
+
+
+def test_values_with_nul_characters_are_stored_and_padding_is_not_indexed(client, base):
+    """PostgreSQL text cannot hold NUL: a searchable value with one inside is stored in the
+    dataset but not indexed (no query can match it); trailing NUL padding is trimmed, as for
+    stored instances (was a 500 on PostgreSQL)."""
+    uid, padded = generate_uid(), generate_uid()
+    ds = workitem(patient_name="Nul\u0000Name", patient_id="P\u00001", accession="A\u0000C",
+                  **{"00400400": el("LT", "x\u0000y")})
+    assert create(client, base, ds, uid=uid).status_code == 201
+    ds = workitem(patient_name="Pad^Ded\u0000", patient_id="PAD-1\u0000\u0000")
+    assert create(client, base, ds, uid=padded).status_code == 201
+    response = client.get(f"{base}/workitems/{uid}", headers={"Accept": DICOM_JSON})
+    stored = response.get_json()
+    assert stored["00100010"]["Value"] == [{"Alphabetic": "Nul\u0000Name"}]
+    assert stored["00400400"]["Value"] == ["x\u0000y"]
+    assert _search(client, base, "PatientName=pad^ded") == [padded]
+    assert _search(client, base, "PatientID=PAD-1") == [padded]
+    assert _search(client, base, "PatientName=pad&fuzzymatching=true") == [padded]
+    assert _search(client, base, "PatientName=nul*") == []
+    assert _search(client, base, "PatientID=P?1") == []
+    assert _search(client, base, "ReferencedRequestSequence.AccessionNumber=A*") == [padded]
+    assert _search(client, base, "") == [padded, uid]
