@@ -263,7 +263,8 @@ def update_extended_query_tag(conn: DbConn, path: str, query_status: int) -> dao
             raise ExtendedQueryTagNotFoundError(tag.tag_path)
         dao.update_query_status(conn, tag.tag_key, query_status)
         updated = dao.get_tag_by_key(conn, tag.tag_key)
-    assert updated is not None
+        if updated is None:  # deleted (through another node) since it was read: 404 as after
+            raise ExtendedQueryTagNotFoundError(tag.tag_path)
     return updated
 
 

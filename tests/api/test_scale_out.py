@@ -6,7 +6,8 @@ through one validates the other's next store; a re-index runs once and survives 
 the node running it; identical bytes stored into two partitions through both nodes at once,
 and a delete racing a store of the same bytes, keep one file that every remaining instance
 reads back; the change feed has one order, and a reader paging it while both nodes write
-misses nothing."""
+misses nothing; a tag that another node's PATCH read just before it deleted the tag is a
+404 there, not a 500."""
 from __future__ import annotations
 
 import hashlib
@@ -15,9 +16,11 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import psycopg2
 import pytest
@@ -279,6 +282,56 @@ def test_a_delete_racing_a_store_of_the_same_bytes(nodes, blob_store, database_u
         assert blob_store.copies(data) == [data]
         assert _sql(database_url, "SELECT ref_count FROM blobs WHERE blob_key = %s",
                     (key,)) == [(1,)]
+
+
+@contextmanager
+def _row_held(database_url: str, query: str, params: tuple = ()
+              ) -> Iterator[Callable[[int], None]]:
+    """Hold the row locks of ``query`` (a SELECT ... FOR UPDATE) until the block ends. The
+    block gets ``queued(n)``: wait until ``n`` sessions wait for a lock, in the order asked."""
+    holder = psycopg2.connect(database_url)
+    try:
+        with holder.cursor() as cur:
+            cur.execute(query, params)
+            assert cur.fetchall(), query
+
+        def queued(count: int) -> None:
+            _wait_for(lambda: _sql(database_url, "SELECT count(*) FROM pg_stat_activity"
+                                                 " WHERE datname = current_database()"
+                                                 " AND wait_event_type = 'Lock'")[0][0] >= count,
+                      30, f"{count} request(s) waiting for the lock")
+        yield queued
+    finally:
+        holder.commit()
+        holder.close()
+
+
+def _patch(node: Server, path: str, body: Any) -> tuple[int, Any]:
+    status, data = http_request(node.port, "PATCH", path, json.dumps(body).encode(),
+                                {"Content-Type": "application/json"})
+    return status, json.loads(data) if data.startswith((b"{", b"[")) else data
+
+
+def test_a_tag_patched_through_one_node_while_another_deletes_it(nodes_on_files, database_url):
+    """B read the tag before A's delete committed: its PATCH answers 404 as if it came after
+    the delete (it was a 500: the updated tag read back was gone)."""
+    a, b = nodes_on_files
+    status, body = http_request(a.port, "POST", "/extendedquerytags",
+                                json.dumps([{"path": "PatientAge", "level": "Study"}]).encode(),
+                                {"Content-Type": "application/json"})
+    assert status == 202, body
+    _wait_for(lambda: json.loads(http_request(b.port, "GET", "/extendedquerytags/00101010")[1])
+              ["status"] == "ready", 60, "the re-index")
+    with ThreadPoolExecutor(2) as pool, _row_held(
+            database_url, "SELECT 1 FROM extended_query_tags FOR UPDATE") as queued:
+        deleted = pool.submit(http_request, a.port, "DELETE", "/extendedquerytags/00101010")
+        queued(1)
+        patched = pool.submit(_patch, b, "/extendedquerytags/00101010",
+                              {"queryStatus": "Disabled"})
+        queued(2)
+    assert deleted.result(60)[0] == 204
+    assert patched.result(60) == (
+        404, b"The specified extended query tag with tag path 00101010 cannot be found.")
 
 
 def _feed(node: Server, offset: int, limit: int = 100) -> list[dict]:
