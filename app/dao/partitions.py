@@ -19,9 +19,14 @@ def _to_partition(row: Any) -> Partition:
                      _optional_int(row["max_bytes"]), int(row["status"]))
 
 
-def get_partition(conn: DbConn, partition_name: str) -> Partition | None:
-    """The partition with this name (case-insensitive), or None."""
-    row = conn.run("get_partition", partition_name=partition_name)
+def get_partition(conn: DbConn, partition_name: str, for_update: bool = False
+                  ) -> Partition | None:
+    """The partition with this name (case-insensitive), or None. ``for_update`` (inside a
+    write transaction): its row locked until commit against other changes of it."""
+    if for_update:
+        row = conn.run("get_partition_for_update", partition_name=partition_name)
+    else:
+        row = conn.run("get_partition", partition_name=partition_name)
     return _to_partition(row) if row else None
 
 

@@ -121,7 +121,11 @@ def update_partition(conn: DbConn, name: str, new_name: str | None = None,
     if new_name is not None:
         validate_partition_name(new_name)
     with conn.transaction(write=True):
-        partition = get_partition(conn, name)
+        # Locked as it is read: a concurrent PATCH or DELETE of the partition (through any
+        # node) waits for this one and reads what it wrote, so none undoes another's change.
+        partition = dao.get_partition(conn, validate_partition_name(name), for_update=True)
+        if partition is None:
+            raise DataPartitionsNotFoundError()
         key = int(partition.partition_key)  # type: ignore[arg-type]
         if partition.deleting:
             raise PartitionBeingDeletedError(partition.partition_name)

@@ -6,8 +6,8 @@ through one validates the other's next store; a re-index runs once and survives 
 the node running it; identical bytes stored into two partitions through both nodes at once,
 and a delete racing a store of the same bytes, keep one file that every remaining instance
 reads back; the change feed has one order, and a reader paging it while both nodes write
-misses nothing; a tag that another node's PATCH read just before it deleted the tag is a
-404 there, not a 500."""
+misses nothing; a change through one node that another node's request read just before (a
+partition's quota, an extended query tag) is never undone by that request, nor a 500."""
 from __future__ import annotations
 
 import hashlib
@@ -310,6 +310,22 @@ def _patch(node: Server, path: str, body: Any) -> tuple[int, Any]:
     status, data = http_request(node.port, "PATCH", path, json.dumps(body).encode(),
                                 {"Content-Type": "application/json"})
     return status, json.loads(data) if data.startswith((b"{", b"[")) else data
+
+
+def test_quota_changes_through_both_nodes_at_once_keep_both(nodes_on_files, database_url):
+    """Each PATCH reads the partition, then writes its limit and the other one as it read it:
+    without a lock, the later write put back the limit the other node had just changed."""
+    a, b = nodes_on_files
+    assert _store(a, "SiteA", make_dataset())[0] == 200
+    with ThreadPoolExecutor(2) as pool, _row_held(
+            database_url, "SELECT 1 FROM partitions WHERE partition_name = 'SiteA' FOR UPDATE"
+    ) as queued:
+        first = pool.submit(_patch, a, "/partitions/SiteA", {"quota": {"maxInstances": 10}})
+        second = pool.submit(_patch, b, "/partitions/SiteA", {"quota": {"maxBytes": 10 ** 9}})
+        queued(2)
+    assert [first.result(60)[0], second.result(60)[0]] == [200, 200]
+    status, body = http_request(b.port, "GET", "/partitions/SiteA")
+    assert json.loads(body)["quota"] == {"maxInstances": 10, "maxBytes": 10 ** 9}
 
 
 def test_a_tag_patched_through_one_node_while_another_deletes_it(nodes_on_files, database_url):
