@@ -83,6 +83,30 @@ class DbConn:
         except self.engine.operational_errors as exc:
             raise DataStoreError() from exc
 
+    def stream(self, name: str, batch_size: int, **params: Any) -> Iterator[list[Any]]:
+        """Run the named SELECT ``name`` as one statement, in a transaction of its own, and
+        yield its rows in lists of up to ``batch_size``, each fetched from the database when
+        it is asked for (PostgreSQL: a server-side cursor; SQLite: the statement stepped): the
+        rows are one snapshot, however long their reading takes, and memory holds one batch.
+
+        The transaction (and the cursor) end when the rows are exhausted or the generator is
+        closed, which its caller must make sure of before the connection is released or used
+        again."""
+        query = self.queries.get(name)
+        try:
+            with self.transaction(write=False):
+                cursor = self.engine.streaming_cursor(self.raw, query.sql, params)
+                try:
+                    while True:
+                        rows = cursor.fetchmany(batch_size)
+                        if not rows:
+                            return
+                        yield rows
+                finally:
+                    self.engine.close_cursor(cursor)
+        except self.engine.operational_errors as exc:
+            raise DataStoreError() from exc
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run dynamic SQL with ``?`` placeholders; return the row count."""
         cur = self.engine.execute(self.raw, sql, params)

@@ -89,6 +89,20 @@ class Engine:
             raise DataStoreError() from exc
         return cur
 
+    def streaming_cursor(self, conn: Any, sql: str, params: dict[str, Any]) -> Any:
+        """A cursor on a named query's ``sql`` (the driver's parameter style) whose rows are
+        read from the database as ``fetchmany`` asks for them; in a transaction."""
+        cur = conn.cursor()
+        cur.execute(sql, params)
+        return cur
+
+    def close_cursor(self, cursor: Any) -> None:
+        """Close a ``streaming_cursor``; a connection already broken is left to ``release``."""
+        try:
+            cursor.close()
+        except self.operational_errors:
+            pass
+
     def fetchall(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         cur = self.execute(conn, sql, params)
         try:

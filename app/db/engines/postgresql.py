@@ -2,6 +2,7 @@
 store path, BEGIN sent with the first statement)."""
 from __future__ import annotations
 
+import itertools
 import queue
 import re
 import select
@@ -19,6 +20,8 @@ from ...errors import DataStoreError
 from .base import Engine
 
 _QMARK = re.compile(r"\?")
+#: Names of server-side cursors (unique per session).
+_CURSOR_NUMBERS = itertools.count(1)
 
 
 class PostgresEngine(Engine):
@@ -102,6 +105,18 @@ class PostgresEngine(Engine):
 
     def tuple_cursor(self, conn: Any) -> Any:
         return conn.cursor(cursor_factory=psycopg2.extensions.cursor)
+
+    def streaming_cursor(self, conn: Any, sql: str, params: dict[str, Any]) -> Any:
+        # A named cursor is DECLAREd on the server; each fetchmany is one FETCH FORWARD n.
+        cur = conn.cursor(name=f"stream_{next(_CURSOR_NUMBERS)}")
+        cur.execute(sql, params)
+        return cur
+
+    def close_cursor(self, cursor: Any) -> None:
+        try:
+            cursor.close()  # CLOSE on the server, unless its transaction failed or ended
+        except psycopg2.Error:
+            pass  # the transaction's rollback, or release(), ends what is left
 
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column = ANY(?)`` with the values as one array parameter: one statement text
