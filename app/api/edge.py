@@ -1,5 +1,6 @@
 """The HTTP edge: what views need from Flask's app and request context, in one place: the
-request's database connection, the app's blob store, the API version and its base URL, the
+request's database connection (and a body that takes it over),
+the app's blob store, the API version and its base URL, the
 reference's integer-parameter errors, and the 204 response.
 
 Services, the DAO, the database layer and the blob store take what they use as arguments and
@@ -11,7 +12,7 @@ module imports no view and no router, so it never closes an import circle.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from flask import Flask, Response, current_app, g, request
 
@@ -115,6 +116,30 @@ def _close_db(exc: BaseException | None = None) -> None:
     conn = g._get_current_object().pop("db", None)
     if conn is not None:
         get_database().release(conn)
+
+
+def streamed_with_db(chunks: Iterator[bytes], end: Callable[[], None]) -> Iterator[bytes]:
+    """A response body that reads the database as it is sent (``chunks``, reading on the
+    request's connection; ``end`` finishes that read). Teardown comes before a body is sent,
+    so the body takes the connection over: once it is sent, closed unfinished (waitress closes
+    it when the client goes away mid-body; Werkzeug for a HEAD request) or dropped, it calls
+    ``end``, then releases the connection. Already started, so closing it always does."""
+    conn = g._get_current_object().pop("db")
+    database = get_database()
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield b""
+            yield from chunks
+        finally:
+            try:
+                end()
+            finally:
+                database.release(conn)
+
+    started = body()
+    next(started)
+    return started
 
 
 def get_blobstore() -> BlobStore:

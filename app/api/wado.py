@@ -22,7 +22,9 @@ from ..partitioning import (by_partition_name, partition_found, requested_partit
                             resource_base_url, scope)
 from ..services import retrieve as service
 from ..services.retrieve import ResourceIds
-from .edge import dicom_json_accept_filter, get_blobstore, get_db, get_decode_limits
+from ..services.retrieve_metadata import retrieve_metadata
+from .edge import (dicom_json_accept_filter, get_blobstore, get_db, get_decode_limits,
+                   streamed_with_db)
 
 bp = scope(Blueprint("wado", __name__))
 
@@ -139,14 +141,20 @@ def _original_requested(headers: EnvironHeaders) -> bool:
 
 
 def _metadata(ids: ResourceIds) -> Response:
-    result = service.retrieve_metadata(get_db(), ids, resource_base_url,
-                                       request.headers.get("If-None-Match"),
-                                       original=_original_requested(request.headers))
+    result = retrieve_metadata(get_db(), ids, resource_base_url,
+                               request.headers.get("If-None-Match"),
+                               original=_original_requested(request.headers))
+    if result.chunks is not None and result.end is not None:
+        # A study or series larger than one batch: chunked, read as it is sent.
+        response = Response(streamed_with_db(result.chunks, result.end),
+                            content_type=media_types.DICOM_JSON, direct_passthrough=True)
+    elif result.body is not None:
+        response = Response(result.body, content_type=media_types.DICOM_JSON)
+    else:
+        response = Response(status=304)
     partition_found(result.partition)
-    if result.body is None:
-        return Response(status=304)
-    response = Response(result.body, content_type=media_types.DICOM_JSON)
-    response.headers["ETag"] = result.etag
+    if response.status_code == 200:
+        response.headers["ETag"] = result.etag
     return response
 
 

@@ -5,7 +5,7 @@ read is one round trip; no rows means the instances or the partition do not exis
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from ..db import DbConn
 from ..models import Partition, VersionedInstance
@@ -78,18 +78,74 @@ def list_instances(conn: DbConn, partition_name: str, study_instance_uid: str,
     return (_partition(rows[0]) if rows else None), [_instance(row) for row in rows]
 
 
-def list_metadata(conn: DbConn, partition_name: str, study_instance_uid: str,
-                  series_instance_uid: str | None = None,
-                  sop_instance_uid: str | None = None,
-                  original: bool = False) -> list[InstanceMetadata]:
-    """The stored DICOM JSON of the visible instances of a study, series or instance (with
-    ``original``, of each one's original version; the watermarks stay the current ones)."""
-    uids = _uids(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid)
-    uids["original"] = 1 if original else 0
+@dataclass(frozen=True, slots=True)
+class MetadataBatch:
+    """Instances' stored DICOM JSON, in store order, read by one statement; ``count`` and
+    ``max_watermark`` are of every row that statement reads (all batches together)."""
+
+    rows: list[InstanceMetadata]
+    count: int
+    max_watermark: int
+
+    @property
+    def partition(self) -> Partition:
+        return self.rows[0].partition
+
+
+def _batch(rows: list[Any]) -> MetadataBatch:
+    first = rows[0]
+    return MetadataBatch([_metadata(row) for row in rows], int(first["instance_count"]),
+                         int(first["max_watermark"]))
+
+
+def _metadata_params(partition_name: str, study_instance_uid: str,
+                     series_instance_uid: str | None, sop_instance_uid: str | None,
+                     original: bool) -> dict[str, Any]:
+    params = _uids(partition_name, study_instance_uid, series_instance_uid, sop_instance_uid)
+    params["original"] = 1 if original else 0
+    return params
+
+
+def first_metadata(conn: DbConn, partition_name: str, study_instance_uid: str,
+                   series_instance_uid: str | None = None, sop_instance_uid: str | None = None,
+                   original: bool = False, max_rows: int = 1) -> MetadataBatch | None:
+    """The stored DICOM JSON of up to ``max_rows`` visible instances of a study or series, or
+    of one instance (with all three UIDs), in one statement; None when nothing is found. With
+    ``original``, each one's original version (the watermarks stay the current ones).
+    ``count`` above ``max_rows``: there are more rows, for ``stream_metadata``."""
+    params = _metadata_params(partition_name, study_instance_uid, series_instance_uid,
+                              sop_instance_uid, original)
     if sop_instance_uid is not None:
-        rows = conn.run("list_instance_metadata", **uids)
-    elif series_instance_uid is not None:
-        rows = conn.run("list_series_metadata", **uids)
+        rows = conn.run("list_instance_metadata", **params)
+        if not rows:
+            return None
+        return MetadataBatch([_metadata(rows[0])], 1, int(rows[0]["watermark"]))
+    if series_instance_uid is not None:
+        rows = conn.run("list_series_metadata", max_rows=max_rows, **params)
     else:
-        rows = conn.run("list_study_metadata", **uids)
-    return [_metadata(row) for row in rows]
+        rows = conn.run("list_study_metadata", max_rows=max_rows, **params)
+    return _batch(rows) if rows else None
+
+
+#: A ``max_rows`` above any study's count: the statement reads them all.
+_ALL_ROWS = 2 ** 62
+
+
+def stream_metadata(conn: DbConn, partition_name: str, study_instance_uid: str,
+                    series_instance_uid: str | None, original: bool,
+                    batch_size: int) -> Iterator[MetadataBatch]:
+    """``first_metadata`` of a whole study or series as one statement whose rows are fetched
+    ``batch_size`` at a time as they are asked for (``DbConn.stream``): every batch carries the
+    count and largest watermark of all the rows, one snapshot. Nothing found: no batch. Close
+    the generator (or exhaust it) before the connection is used again."""
+    params = _metadata_params(partition_name, study_instance_uid, series_instance_uid, None,
+                              original)
+    if series_instance_uid is not None:
+        rows = conn.stream("list_series_metadata", batch_size, max_rows=_ALL_ROWS, **params)
+    else:
+        rows = conn.stream("list_study_metadata", batch_size, max_rows=_ALL_ROWS, **params)
+    try:
+        for batch in rows:
+            yield _batch(batch)
+    finally:
+        rows.close()

@@ -1,5 +1,5 @@
-"""WADO-RS: retrieve studies, series, instances, frames, metadata, rendered images and bulk data
-(PS3.18 §10.4, reference.md §4, decisions §5).
+"""WADO-RS: retrieve studies, series, instances, frames, rendered images and bulk data
+(PS3.18 §10.4, reference.md §4, decisions §5; metadata: retrieve_metadata.py).
 
 Every function reads the index first and checks that the files exist, so errors are raised
 before a response starts; the views then stream files without touching the database.
@@ -25,7 +25,6 @@ from ..dicomweb import pixels
 from ..dicomweb.accept import JP2, ORIGINAL, Negotiated
 from ..dicomweb.bulkdata import locate_bulkdata, parse_tag_path
 from ..dicomweb.decode_limits import DecodeLimits, number_of_frames
-from ..dicomweb.json_model import with_bulkdata_base
 from ..dicomweb.multipart import FilePart, discard
 from ..dicomweb.rendering import check_render_size, render_frame
 from ..errors import (BlobNotFoundError, FrameNotFoundError, InstanceNotFoundError,
@@ -55,15 +54,6 @@ class ResourceIds:
         if self.sop is not None:
             return InstanceNotFoundError()
         return SeriesNotFoundError() if self.series is not None else StudyNotFoundError()
-
-
-@dataclass(frozen=True, slots=True)
-class MetadataResult:
-    """Metadata JSON text (None: not modified), its ETag and the partition as stored."""
-
-    body: str | None
-    etag: str
-    partition: Partition
 
 
 def _retry_if_deleted(fn: Callable[..., _T]) -> Callable[..., _T]:
@@ -342,38 +332,6 @@ def retrieve_rendered(conn: DbConn, blobs: BlobStore, ids: ResourceIds, frame: i
         with limits.slot():
             return partition, render_frame(handle, layout.transfer_syntax, frame - 1,
                                            media_type, quality)
-
-
-def retrieve_metadata(conn: DbConn, ids: ResourceIds, resource_base: Callable[[str], str],
-                      if_none_match: str | None, original: bool = False) -> MetadataResult:
-    """The stored DICOM JSON of a study, series or instance as one JSON array text (with
-    ``original``, each updated instance's as first stored: reference-2.md §2.4).
-
-    ETag (reference.md §4.4): ``{watermark}`` for an instance, ``{max watermark}-{count}``
-    otherwise, always of the current versions; a matching ``If-None-Match`` gives ``body=None`` (304). Texts are concatenated,
-    never parsed; ``bulkdata:`` references become absolute bulk-data URLs, under
-    ``resource_base(stored partition name)``.
-    """
-    rows = dao.list_metadata(conn, ids.partition_name, ids.study, ids.series, ids.sop,
-                             original=original)
-    if not rows:
-        raise ids.not_found()
-    partition = rows[0].partition
-    if ids.sop is not None:
-        etag = str(rows[0].watermark)
-    else:
-        etag = f"{max(row.watermark for row in rows)}-{len(rows)}"
-    if if_none_match is not None and if_none_match.strip().strip('"').lower() == etag.lower():
-        return MetadataResult(None, etag, partition)
-    study_url = f"{resource_base(partition.partition_name)}/studies/{ids.study}"
-    texts = []
-    for row in rows:
-        text = row.dataset
-        if '"bulkdata:' in text:
-            text = with_bulkdata_base(text, f"{study_url}/series/{row.series_instance_uid}"
-                                      f"/instances/{row.sop_instance_uid}")
-        texts.append(text)
-    return MetadataResult("[" + ",".join(texts) + "]", etag, partition)
 
 
 @_retry_if_deleted

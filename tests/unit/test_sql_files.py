@@ -48,9 +48,9 @@ def test_no_query_name_is_defined_twice():
             seen[key] = path
 
 
-#: ``conn.run(`` (``DbConn.run``; the code names its connections ``conn``) and what follows it
-#: up to the first argument's closing quote, if any.
-_RUN_CALL = re.compile(r"\bconn\.run\(\s*(\"([a-z_0-9]+)\")?")
+#: ``conn.run(`` or ``conn.stream(`` (``DbConn``'s; the code names its connections ``conn``) and
+#: what follows it up to the first argument's closing quote, if any.
+_RUN_CALL = re.compile(r"\bconn\.(?:run|stream)\(\s*(\"([a-z_0-9]+)\")?")
 
 
 def _defined_queries() -> set[str]:
