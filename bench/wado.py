@@ -1,6 +1,7 @@
 """WADO-RS benchmark: single instance, series multipart, study metadata (100 instances), frames,
-rendered; c=1 and c=4; PostgreSQL and SQLite. ``--rss`` also retrieves a 1 GiB study and
-reports how much the server's resident memory grew.
+rendered; c=1 and c=4; PostgreSQL and SQLite. ``--rss`` also retrieves a 1 GiB study, and the
+metadata of a study of 4,000 instances (about 35 MB of DICOM JSON, streamed), and reports how
+much the server's resident memory grew.
 
     python -m bench.wado [--backend sqlite|postgresql] [--rss]
 """
@@ -22,8 +23,9 @@ READ = 1 << 20
 
 
 def instance(study: str, series: str, rows: int, columns: int, frames: int = 1,
-             number: int = 1) -> bytes:
-    """Part-10 bytes of a synthetic 16-bit CT instance."""
+             number: int = 1, comments: int = 0) -> bytes:
+    """Part-10 bytes of a synthetic 16-bit CT instance (``comments``: characters of
+    ImageComments, to make its metadata larger)."""
     ds = Dataset()
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
     ds.SOPInstanceUID = generate_uid()
@@ -36,6 +38,8 @@ def instance(study: str, series: str, rows: int, columns: int, frames: int = 1,
     ds.WindowCenter, ds.WindowWidth = 2048, 4096
     if frames > 1:
         ds.NumberOfFrames = frames
+    if comments:
+        ds.ImageComments = "x" * comments
     rng = np.random.default_rng(number)
     ds.PixelData = rng.integers(0, 4096, rows * columns * frames, dtype=np.uint16).tobytes()
     meta = FileMetaDataset()
@@ -131,6 +135,8 @@ def run_backend(backend: str, rss: bool, only: str | None = None) -> list[str]:
         if rss:
             rows.append(rss_row(server, backend))
             print(rows[-1], flush=True)
+            rows.append(rss_metadata_row(server, backend))
+            print(rows[-1], flush=True)
     return rows
 
 
@@ -152,10 +158,28 @@ def rss_row(server: Server, backend: str) -> str:
             f"peak RSS {server.peak_rss_kb() / 1024:.0f} MB |")
 
 
+def rss_metadata_row(server: Server, backend: str, instances: int = 4000) -> str:
+    """Store a study of ``instances`` small instances whose DICOM JSON is about 10 KB each,
+    retrieve its metadata (streamed in batches), report the server's RSS growth."""
+    study, series = generate_uid(), generate_uid()
+    for start in range(0, instances, 500):
+        stow(server, [instance(study, series, 16, 16, number=n, comments=8000)
+                      for n in range(start, min(start + 500, instances))])
+    before = server.rss_kb()
+    started = time.perf_counter()
+    result = drive(server, "study metadata", 1, 1, getter(f"/studies/{study}/metadata"))
+    seconds = time.perf_counter() - started
+    after = server.rss_kb()
+    return (f"| {backend} metadata of {instances} instances ({result.nbytes / 1e6:.1f} MB) | 1 "
+            f"| - | {result.nbytes / seconds / 1e6:,.1f} | RSS +{(after - before) / 1024:.1f} MB "
+            f"| peak RSS {server.peak_rss_kb() / 1024:.0f} MB |")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.wado")
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], action="append")
-    parser.add_argument("--rss", action="store_true", help="also retrieve a 1 GiB study")
+    parser.add_argument("--rss", action="store_true",
+                        help="also retrieve a 1 GiB study and a 4,000-instance study's metadata")
     parser.add_argument("--case", help="run only the cases whose name contains this")
     args = parser.parse_args(argv)
     print(machine_description())
