@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A worklist round trip (UPS-RS): create a workitem, find it on the worklist, claim it,
 # report what was performed, complete it; then create a second one and cancel it.
-# Usage: workitems.sh [--base-url URL] [--partition NAME] [PATIENT_ID]
+# Usage: workitems.sh [--base-url URL] [--partition NAME] [--token TOKEN] [PATIENT_ID]
 # Prints one line per step: the step, the HTTP status, and the workitem's state.
 source "$(dirname "$0")/common.sh"
 patient="${1:-CURL-PATIENT}"
@@ -47,7 +47,8 @@ state() {  # the workitem's ProcedureStepState
 step() {  # step NAME CURL-ARGS...: run a request, print its status and the workitem's state
     local name="$1"; shift
     local status
-    status=$(curl --silent --show-error --output /dev/null --write-out "%{http_code}" "$@")
+    status=$(curl --silent --show-error --output /dev/null --write-out "%{http_code}" \
+        "${AUTH[@]+"${AUTH[@]}"}" "$@")
     echo "$name $status $(state "$uid")"
     case "$status" in 2*) ;; *) echo "unexpected status" >&2; exit 1 ;; esac
 }
