@@ -1,7 +1,7 @@
 """Configuration: defaults, then ``DICOM_*`` environment variables, then test overrides.
 
-Every key is listed in README.md ("Configuration") with its environment variable and default
-(the security keys in docs/security.md).
+Every key is listed in docs/operations.md ("Settings") with its environment variable and
+default (the security keys in docs/security.md "Settings").
 """
 from __future__ import annotations
 

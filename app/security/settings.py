@@ -1,7 +1,7 @@
 """Security, CORS, URL and audit settings, read from the loaded configuration (no Flask).
 
-Every key is in ``app.config.DEFAULTS`` (environment ``DICOM_<KEY>``) and README
-"Configuration"; lists are comma-separated. Invalid combinations stop startup.
+Every key is in ``app.config.DEFAULTS`` (environment ``DICOM_<KEY>``) and docs/security.md
+"Settings"; lists are comma-separated. Invalid combinations stop startup.
 """
 from __future__ import annotations
 
