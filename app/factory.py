@@ -15,7 +15,7 @@ from .api import openapi
 from .blobs import BlobStore, FileSystemBlobStore
 from .blobs.read_cache import ReadCache
 from .dicomweb.decode_limits import DecodeLimits
-from .errors import ObjectStoreError
+from .errors import DataStoreError, ObjectStoreError
 from .flask_app import DicomFlask
 from .partitioning import register_api
 from .services import blob_cache, blob_sweep, collations, partitions as partition_service
@@ -124,7 +124,11 @@ def startup(app: Flask, database: db.Database) -> None:
     """Migrate the schema; refuse to start when the database and the blob store carry
     different store identities, or when partitions exist but the feature is off. Rows stored
     before migration 0110 get their folded search columns first (services/collations.py)."""
-    database.migrate()
+    try:
+        database.migrate()
+    except DataStoreError as exc:  # refused or unreachable: one line, not a traceback
+        cause = " ".join(line.strip() for line in str(exc.__cause__ or exc).splitlines())
+        raise StartupError(f"Cannot use the database: {cause.strip()}") from exc
     with database.connection() as conn:
         collations.backfill(conn)
     try:

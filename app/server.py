@@ -168,7 +168,7 @@ def _serve_forked(app: Flask, processes: int) -> int:
         worker.stop()
     sweep = app.extensions.pop("dicom_blob_sweep", None)
     if sweep is not None:  # the background blob sweep: one process runs it after the fork
-        if sweep.is_alive():
+        if sweep.sweeping:
             print("Waiting for a running blob sweep to finish", file=sys.stderr, flush=True)
         sweep.stop()
     cache_check = app.extensions.pop("dicom_cache_check", None)

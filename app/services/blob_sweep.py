@@ -224,6 +224,8 @@ class PeriodicSweep(DaemonLoop):
         self._args = (database, blobs, settings)
         self.interval_seconds = interval_seconds
         self.at_start = at_start
+        #: Whether a sweep is running now (not only the thread waiting for its next one).
+        self.sweeping = False
 
     def _loop(self) -> None:
         wait = 0.0 if self.at_start else self.interval_seconds
@@ -232,7 +234,11 @@ class PeriodicSweep(DaemonLoop):
                 return
             try:
                 if wait == 0.0 or claim_periodic_sweep(self._args[0], self.interval_seconds):
-                    sweep_blobs(*self._args)
+                    self.sweeping = True
+                    try:
+                        sweep_blobs(*self._args)
+                    finally:
+                        self.sweeping = False
                 else:
                     logger.info("Blob sweep skipped: another node swept in the last %.0f s",
                                 self.interval_seconds * _DUE_SHARE)

@@ -49,6 +49,23 @@ def test_wsgi_refuses_to_start_with_message_and_nonzero_exit(make_app, database_
     assert "Traceback" not in result.stderr
 
 
+def test_wsgi_names_a_database_it_cannot_use_in_one_line(backend, database_url, tmp_path):
+    """A database that does not exist (PostgreSQL) or a file that cannot be opened (SQLite: a
+    folder) stops the server with one line naming the cause, not a traceback."""
+    if backend == "sqlite":
+        url, cause = f"sqlite:///{tmp_path}", "unable to open database file"
+    else:
+        url = database_url.rsplit("/", 1)[0] + "/dicom_missing_database"
+        cause = 'database "dicom_missing_database" does not exist'
+    env = {**os.environ, "DICOM_DATABASE_URL": url, "DICOM_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Cannot use the database: ")
+    assert cause in result.stderr
+
+
 def test_reference_flag_name_enables_partitions(database_url, tmp_path):
     env = {**os.environ, "DICOM_DATABASE_URL": database_url, "DICOM_DATA_DIR": str(tmp_path),
            "DicomServer__Features__EnableDataPartitions": "true"}
