@@ -39,9 +39,16 @@ fetch() {
     curl --silent --show-error --fail-with-body "${AUTH[@]+"${AUTH[@]}"}" "$@"
 }
 
-# Read one field from JSON on stdin with a short Python expression over `d`.
+# Read one field from JSON on stdin with a short Python expression over `d`; an answer that is
+# not JSON (a failed request's message, which fetch prints) goes to stderr, exit status 1.
 json() {
-    python3 -c "import json, sys; d = json.load(sys.stdin); $1"
+    python3 -c "import json, sys
+text = sys.stdin.read()
+try:
+    d = json.loads(text)
+except ValueError:
+    sys.exit(text.strip() or 1)
+$1"
 }
 
 # Wait for a long-running operation (202 while it runs, 200 once done; at most 10 minutes) and
