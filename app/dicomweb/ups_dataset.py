@@ -79,7 +79,12 @@ def _element(element: Element, path: str, depth: int) -> Element:
     vr = element["vr"]
     value = element.get("Value")
     if value is None:
-        return {k: v for k, v in element.items() if k in ("vr", *_BINARY_KEYS)}
+        binary = {k: v for k, v in element.items() if k in _BINARY_KEYS}
+        # A string each (PS3.18 F.2.7): a nested array here would be stored as it came, deeper
+        # than the JSON writer can re-encode when the workitem is next changed (a 500).
+        if not all(isinstance(v, str) for v in binary.values()):
+            raise body_error(f"The attribute '{path[:-1]}' has a value its VR cannot hold.")
+        return {"vr": vr, **binary}
     if not isinstance(value, list):
         raise body_error(f"The value of '{path[:-1]}' must be an array.")
     if vr == "SQ":

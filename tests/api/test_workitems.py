@@ -321,3 +321,22 @@ def test_deeply_nested_bodies_are_400_not_500(client, base):
         assert (response.status_code, response.get_data(as_text=True)) == (
             400, "The query parameter 'dicomDatasets' is invalid. "
                  "The request body is not valid JSON."), url
+
+
+def test_binary_values_must_be_strings(client, base):
+    """InlineBinary and BulkDataURI are strings (PS3.18 F.2.7). An array nested 900 deep was
+    stored as sent (only sequences counted towards the depth limit), then the next state change
+    re-encoded it past the JSON writer's recursion limit: a 500."""
+    nested = "[" * 900 + '"AAAA"' + "]" * 900
+    for key in ("InlineBinary", "BulkDataURI"):
+        text = body(workitem(**{"00091001": {"vr": "OB", key: "PLACEHOLDER"}}))
+        response = client.post(f"{base}/workitems?{generate_uid()}",
+                               data=text.replace('"PLACEHOLDER"', nested), headers=JSON_HEADERS)
+        assert (response.status_code, response.get_data(as_text=True)) == (
+            400, "The query parameter 'dicomDatasets' is invalid. "
+                 "The attribute '00091001' has a value its VR cannot hold."), key
+    uid = generate_uid()
+    ds = workitem(**{"00091001": {"vr": "OB", "InlineBinary": "AAAA"}})
+    assert create(client, base, ds, uid=uid).status_code == 201
+    assert retrieve(client, base, uid)["00091001"] == {"vr": "OB", "InlineBinary": "AAAA"}
+    assert change_state(client, base, uid, "IN PROGRESS", generate_uid()).status_code == 200
