@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -323,3 +324,25 @@ def test_a_very_deep_folder_is_made_or_refused_not_a_500(client, base, root):
     assert (response.status_code, response.get_data(as_text=True)) == (
         400, f"Failed to write to the export folder '{too_long}'.")
     assert not (root / "b").exists()
+
+
+def test_a_hostile_path_is_refused_at_once_not_a_500(client, base, root):
+    """The path was resolved (os.path.realpath, whose work grows with the square of the number
+    of components) before its length was checked: a 2 MB path of a million levels held the
+    request for over a minute of CPU. A lone surrogate, which no file name can hold, was a
+    500. Both are refused before anything is resolved or made; "." components still resolve."""
+    for path in ("a/" * 1_000_000, "./" * 1_000_000 + "c/" * 3000):
+        started = time.monotonic()
+        response = client.post(f"{base}/export", json=body(["1.2"], path=path))
+        assert time.monotonic() - started < 10
+        assert (response.status_code, response.get_data(as_text=True)) == (
+            400, f"Failed to write to the export folder '{path}'.")
+    assert not (root / "a").exists() and not (root / "c").exists()
+    started = time.monotonic()
+    operation_id = _export(client, base, body(["1.2"], path="./" * 500_000 + "d")).json["id"]
+    assert time.monotonic() - started < 10
+    assert (root / "d" / operation_id / "errors.log").is_file()
+    response = client.post(f"{base}/export", json=body(["1.2"], path="e/\ud800"))
+    assert (response.status_code, response.get_data(as_text=True)) == (
+        400, "Failed to write to the export folder 'e/?'.")
+    assert not (root / "e").exists()
