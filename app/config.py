@@ -235,3 +235,7 @@ def load(app: Flask, test_config: Mapping[str, Any] | None = None) -> None:
         app.config.update({k: v for k, v in test_config.items() if k not in DEFAULTS})
     # Werkzeug must not cap the body: STOW enforces MAX_PART_SIZE per part while streaming.
     app.config["MAX_CONTENT_LENGTH"] = None
+    # No automatic OPTIONS answer (200, Allow, text/html): a plain OPTIONS is a 405 like any
+    # other method a route lacks (the reference's routing), unauthenticated; CORS preflights
+    # are answered by app/security/hooks.py.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False

@@ -20,12 +20,10 @@ __all__ = ["SecuritySettingsError", "authorize_global", "authorize_partition", "
 
 def init_edge(app: Flask) -> None:
     """Trusted URLs and CORS: call before any other request hook (a preflight is answered
-    before the query-string guard and authentication)."""
+    before the query-string guard and authentication, with CORS off too)."""
     app.wsgi_app = urls.wrap(app.wsgi_app, settings.public_base_url(app.config),  # type: ignore
                              app.config["TRUSTED_PROXIES"])
-    cors = settings.cors_settings(app.config)
-    if cors is not None:
-        hooks.register_cors(app, cors)
+    hooks.register_cors(app, settings.cors_settings(app.config))
 
 
 def init_app(app: Flask) -> None:

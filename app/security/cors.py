@@ -2,14 +2,17 @@
 
 Preflights are answered before authentication. Unlike the reference, responses expose the
 headers browser clients need (``Location``, ``Content-Location``, ``ETag``, ``Warning``,
-``erroneous-dicom-attributes``) and carry ``Cross-Origin-Resource-Policy: cross-origin`` so a
+``erroneous-dicom-attributes``, ``WWW-Authenticate``, ``Retry-After``) and carry ``Cross-Origin-Resource-Policy: cross-origin`` so a
 cross-origin-isolated viewer (OHIF) may load rendered images.
 """
 from __future__ import annotations
 
 from .settings import CorsSettings
 
-EXPOSED_HEADERS = "Location, Content-Location, ETag, Warning, erroneous-dicom-attributes"
+#: Response headers a browser client reads: URLs, versions, warnings, the 401 reason (a
+#: viewer renews an expired token) and a 503's back-off.
+EXPOSED_HEADERS = ("Location, Content-Location, ETag, Warning, erroneous-dicom-attributes, "
+                   "WWW-Authenticate, Retry-After")
 
 
 def origin_allowed(settings: CorsSettings, origin: str) -> bool:

@@ -105,7 +105,10 @@ def may_read(partition_name: str) -> bool:
     return caller is None or DataAction.READ in caller.grants.in_partition(partition_name)
 
 
-def register_cors(app: Flask, settings: CorsSettings) -> None:
+def register_cors(app: Flask, settings: CorsSettings | None) -> None:
+    """Preflights (OPTIONS with Origin and Access-Control-Request-Method) are answered 204 here,
+    never authenticated nor audited, as the reference's CORS middleware does; with CORS off
+    (``settings`` None) without CORS headers. Other responses get the policy's headers."""
 
     @app.before_request
     def answer_preflight() -> Response | None:
@@ -116,14 +119,19 @@ def register_cors(app: Flask, settings: CorsSettings) -> None:
         g.cors_preflight = True  # its headers are complete: not those of responses
         response = Response(status=204)
         del response.headers["Content-Type"]
-        response.headers.update(cors.preflight_headers(
-            settings, origin, method, request.headers.get("Access-Control-Request-Headers", "")))
+        if settings is not None:
+            response.headers.update(cors.preflight_headers(
+                settings, origin, method,
+                request.headers.get("Access-Control-Request-Headers", "")))
+            response.vary.add("Origin")
         return response
+
+    if settings is None:
+        return
 
     @app.after_request
     def add_cors_headers(response: Response) -> Response:
         if g.get("cors_preflight"):
-            response.vary.add("Origin")
             return response
         for key, value in cors.response_headers(settings, request.headers.get("Origin")).items():
             if key == "Vary":
@@ -152,6 +160,8 @@ def register_audit(app: Flask) -> None:
 
     @app.after_request
     def write_audit_line(response: Response) -> Response:
+        if g.get("cors_preflight"):
+            return response  # answered before the audit, as the reference's CORS middleware
         caller: Caller | None = g.get("caller")
         rule = _route_rule()
         audit.write(audit.AuditRecord(

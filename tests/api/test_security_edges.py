@@ -50,12 +50,60 @@ def test_cors_headers_on_responses_and_errors(make_app, idp):
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert response.headers["Access-Control-Allow-Credentials"] == "true"
     assert response.headers["Access-Control-Expose-Headers"] == (
-        "Location, Content-Location, ETag, Warning, erroneous-dicom-attributes")
+        "Location, Content-Location, ETag, Warning, erroneous-dicom-attributes, "
+        "WWW-Authenticate, Retry-After")  # the viewer reads why its token was refused
     assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
     assert "Origin" in response.headers["Vary"]
     response = client.get("/partitions/SiteA/studies", headers={
         "Origin": "https://evil.example", **bearer(idp.token(["admin"]))})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_preflight_with_cors_off_is_answered_unauthenticated(make_app, idp, partition_mode, base,
+                                                             tmp_path):
+    """The reference's CORS middleware runs with its empty default policy too: 204 without
+    CORS headers, before authentication and the audit log."""
+    audit_file = tmp_path / "audit.log"
+    client = secure_app(make_app, idp, partitioned=partition_mode == "partitioned",
+                        AUDIT_LOG_FILE=str(audit_file)).test_client()
+    response = client.options(f"{base}/studies", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization"})
+    assert response.status_code == 204
+    assert response.data == b""
+    assert "WWW-Authenticate" not in response.headers
+    assert not [key for key in response.headers.keys() if key.startswith("Access-Control-")]
+    assert "Cross-Origin-Resource-Policy" not in response.headers
+    assert not audit_file.exists() or audit_file.read_text() == ""
+
+
+def test_preflights_are_not_audited(make_app, idp, tmp_path):
+    audit_file = tmp_path / "audit.log"
+    client = secure_app(make_app, idp, partitioned=True, **CORS,
+                        AUDIT_LOG_FILE=str(audit_file)).test_client()
+    response = client.options("/partitions/SiteA/studies", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "GET"})
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert client.get("/partitions/SiteA/studies").status_code == 401
+    lines = [json.loads(line) for line in audit_file.read_text().splitlines()]
+    assert [(line["method"], line["status"]) for line in lines] == [("GET", 401)]
+
+
+def test_plain_options_is_method_not_allowed(make_app, idp, client, base):
+    """An OPTIONS that is no preflight is a method the route lacks (the reference's routing):
+    405 with an empty body, unauthenticated; never Flask's automatic 200 with an HTML type."""
+    response = client.options(f"{base}/studies", headers={"Origin": ORIGIN})
+    assert response.status_code == 405
+    assert response.data == b""
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert "OPTIONS" not in response.headers["Allow"]
+    assert "OPTIONS" not in client.put(f"{base}/studies").headers["Allow"]
+    secured = secure_app(make_app, idp, partitioned=True, **CORS).test_client()
+    response = secured.options("/partitions/SiteA/studies", headers={"Origin": ORIGIN})
+    assert response.status_code == 405
+    assert "WWW-Authenticate" not in response.headers
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
 
 
 def test_any_origin(make_app, partition_mode):
