@@ -161,12 +161,14 @@ def import_command(paths: tuple[str, ...], partition: str | None, url: str | Non
     of the local store, or with --url into any DICOMweb server. Stop it any time and run it
     again: instances already stored count as already present."""
     target, where = _import_target(partition, url, token)
-    items = find_items(paths)
-    size = sum(item.size for item in items)
-    click.echo(f"Importing {len(items)} files ({size / 1e6:.1f} MB) into {where} "
+    files = size = 0
+    for item in find_items(paths):  # counted first, for the progress; never held as a list
+        files += 1
+        size += item.size
+    click.echo(f"Importing {files} files ({size / 1e6:.1f} MB) into {where} "
                f"with {workers} workers.", err=True)
-    summary = run(items, target, workers=workers, report=report,
-                  progress=Progress(len(items), size), batch_files=batch_files)
+    summary = run(find_items(paths), target, workers=workers, report=report,
+                  progress=Progress(files, size), batch_files=batch_files)
     click.echo(summary.text())
     raise SystemExit(summary.exit_status())
 
@@ -185,5 +187,6 @@ def _import_target(partition: str | None, url: str | None,
     elif partition not in (None, DEFAULT_PARTITION_NAME):
         raise click.UsageError("Data partitions are off: leave out --partition.")
     name = partition or DEFAULT_PARTITION_NAME
-    return (LocalTarget(get_database(), get_blobstore(), name),
+    return (LocalTarget(get_database(), get_blobstore(), name,
+                        current_app.config["MAX_REQUEST_SIZE"]),
             f"partition {name} of the local store")

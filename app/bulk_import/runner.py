@@ -10,11 +10,11 @@ import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Iterable, TextIO
 
 from .progress import Progress
-from .sources import Item, batches, is_part10
-from .targets import FAILED, NOT_DICOM, PRESENT, STORED, Outcome, Target
+from .sources import HEAD, Item, batches, is_part10
+from .targets import FAILED, NOT_DICOM, PRESENT, STORED, Outcome, Spool, Target
 
 #: Small files are sent together up to these bounds (a multipart request, or one store call).
 BATCH_FILES = 50
@@ -62,27 +62,63 @@ class Summary:
         return 1 if self.failures else 0
 
 
+#: Bytes read from a file at a time while it is copied to its target's spool.
+CHUNK = 1 << 20
+
+
+def _read(target: Target, item: Item, index: int) -> tuple[Outcome, Spool | None]:
+    """Copy a Part-10 file to a spool of ``target`` (streamed: at most ``target.limit``
+    bytes); otherwise the outcome of the file. Nothing about one file raises."""
+    if item.problem:
+        return Outcome(FAILED, item.problem), None
+    limit = target.limit
+    too_large = Outcome(FAILED, f"larger than DICOM_MAX_REQUEST_SIZE ({limit} bytes)")
+    spool = None
+    try:
+        with item.open() as stream:
+            head = stream.read(HEAD)
+            if not is_part10(head):
+                return Outcome(NOT_DICOM, "no DICM prefix after a 128-byte preamble"), None
+            if limit is not None and item.size > limit:
+                return too_large, None
+            spool = target.spool(index)
+            spool.write(head)
+            size = len(head)
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    target.discard(spool)
+                    return too_large, None
+                spool.write(chunk)
+    except Exception as exc:  # noqa: BLE001 - corrupt archive member, I/O error: this file
+        if spool is not None:
+            target.discard(spool)
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Outcome(FAILED, f"unreadable: {text}"), None
+    return Outcome(STORED), spool
+
+
 def _process(target: Target, batch: list[Item]) -> list[tuple[Item, Outcome]]:
-    """Read a batch, set aside what is not a Part-10 file, send the rest."""
+    """Read a batch, set aside what is not a Part-10 file or cannot be read, send the rest."""
     results: list[tuple[Item, Outcome] | None] = []
-    to_send: list[tuple[Item, bytes]] = []
-    for item in batch:
-        try:
-            data = item.read()
-        except OSError as exc:
-            results.append((item, Outcome(FAILED, f"unreadable: {exc.strerror or exc}")))
-            continue
-        if not is_part10(data):
-            results.append((item, Outcome(NOT_DICOM, "no DICM prefix after a 128-byte "
-                                                     "preamble")))
-            continue
-        results.append(None)
-        to_send.append((item, data))
-    sent = iter(zip([item for item, _ in to_send], target.send(to_send) if to_send else []))
-    return [result if result is not None else next(sent) for result in results]
+    to_send: list[tuple[Item, Spool]] = []
+    try:
+        for item in batch:
+            outcome, spool = _read(target, item, len(to_send))
+            if spool is None:
+                results.append((item, outcome))
+            else:
+                results.append(None)
+                to_send.append((item, spool))
+        sent = iter(zip([item for item, _ in to_send],
+                        target.send(to_send) if to_send else []))
+        return [result if result is not None else next(sent) for result in results]
+    finally:
+        for _, spool in to_send:
+            target.discard(spool)
 
 
-def run(items: list[Item], target: Target, workers: int = 8, report: TextIO | None = None,
+def run(items: Iterable[Item], target: Target, workers: int = 8, report: TextIO | None = None,
         progress: Progress | None = None, batch_files: int = BATCH_FILES,
         batch_bytes: int = BATCH_BYTES) -> Summary:
     """Import ``items`` into ``target``; Ctrl-C stops after the batches in flight."""

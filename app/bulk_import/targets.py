@@ -1,17 +1,19 @@
 """Where an import goes: the local store (through the store service, as STOW does) or any
-DICOMweb server over STOW-RS (``requests``). ``send`` takes a batch of (item, bytes) of
-Part-10 files and returns one ``Outcome`` per file, in order; it never raises for a file."""
+DICOMweb server over STOW-RS (``requests``). A file is copied to a ``spool`` of the target
+(at most ``limit`` bytes); ``send`` takes a batch of (item, spool) of Part-10 files and returns
+one ``Outcome`` per file, in order; it never raises for a file. ``discard`` drops a spool."""
 from __future__ import annotations
 
 import io
+import tempfile
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
-from ..blobs import BlobStore
+from ..blobs import BlobStore, SpoolFile
 from ..db import Database
 from ..dicomweb import status
 from ..models import Partition
@@ -23,6 +25,8 @@ STORED, PRESENT, NOT_DICOM, FAILED = "stored", "already present", "not DICOM", "
 #: STOW answers that carry a response dataset; any other status fails the whole batch.
 _DATASET_STATUSES = (200, 202, 409)
 _RETRY_STATUSES = (502, 503, 504)
+#: Bytes of a file held in memory on its way to a server (more go to a temporary file).
+_IN_MEMORY = 1 << 20
 _REFERENCED, _FAILED = "00081199", "00081198"
 _SOP_INSTANCE, _FAILURE_REASON = "00081155", "00081197"
 
@@ -40,24 +44,40 @@ def failure(code: int | None) -> Outcome:
     return Outcome(FAILED, f"{code}" if code is not None else "no reason given")
 
 
+class Spool(Protocol):
+    def write(self, data: bytes) -> Any: ...
+
+
 class Target(Protocol):
-    def send(self, batch: list[tuple[Item, bytes]]) -> list[Outcome]: ...
+    limit: int | None
+
+    def spool(self, index: int) -> Any: ...
+
+    def discard(self, spool: Any) -> None: ...
+
+    def send(self, batch: list[tuple[Item, Any]]) -> list[Outcome]: ...
 
 
 class LocalTarget:
     """Straight into this server's store: the store service, one connection per batch."""
 
-    def __init__(self, database: Database, blobs: BlobStore, partition_name: str) -> None:
+    def __init__(self, database: Database, blobs: BlobStore, partition_name: str,
+                 limit: int | None = None) -> None:
         self.database, self.blobs, self.partition_name = database, blobs, partition_name
+        self.limit = limit
 
-    def send(self, batch: list[tuple[Item, bytes]]) -> list[Outcome]:
-        spools = []
+    def spool(self, index: int) -> SpoolFile:
+        """The first parts of a batch keep their head in memory, as in a STOW request."""
+        return self.blobs.spool(store_service.HEAD_SIZE
+                                if index < store_service.HEADS_PER_REQUEST else 0)
+
+    def discard(self, spool: SpoolFile) -> None:
+        spool.discard()
+
+    def send(self, batch: list[tuple[Item, SpoolFile]]) -> list[Outcome]:
+        spools = [spool for _, spool in batch]
         try:
-            for index, (_, data) in enumerate(batch):
-                spool = self.blobs.spool(store_service.HEAD_SIZE
-                                         if index < store_service.HEADS_PER_REQUEST else 0)
-                spools.append(spool)
-                spool.write(data)
+            for spool in spools:
                 spool.finish()
             with self.database.connection() as conn:
                 partition = (partition_service.find_partition(conn, self.partition_name)
@@ -65,9 +85,6 @@ class LocalTarget:
                 result = store_service.store_instances(conn, self.blobs, partition, spools, 2)
         except Exception as exc:  # the database or the disk failed: the whole batch
             return [Outcome(FAILED, f"{type(exc).__name__}: {exc}".rstrip(": "))] * len(batch)
-        finally:
-            for spool in spools:
-                spool.discard()
         return [Outcome(STORED) if outcome.stored else failure(outcome.failure_reason)
                 for outcome in result.outcomes]
 
@@ -83,7 +100,14 @@ class RemoteTarget:
             base += f"/partitions/{partition_name}"
         self.url = f"{base}/studies"
         self.token, self.timeout, self.attempts = token, timeout, attempts
+        self.limit = None  # the server answers 413 for what it will not take
         self._local = threading.local()
+
+    def spool(self, index: int) -> IO[bytes]:
+        return tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY)
+
+    def discard(self, spool: IO[bytes]) -> None:
+        spool.close()
 
     def _session(self) -> Any:
         session = getattr(self._local, "session", None)
@@ -97,21 +121,19 @@ class RemoteTarget:
             self._local.session = session
         return session
 
-    def send(self, batch: list[tuple[Item, bytes]]) -> list[Outcome]:
+    def send(self, batch: list[tuple[Item, IO[bytes]]]) -> list[Outcome]:
         import requests
 
-        boundary = uuid.uuid4().hex
-        body = b"".join(b"--%s\r\nContent-Type: application/dicom\r\n\r\n%s\r\n"
-                        % (boundary.encode(), data) for _, data in batch)
-        body += b"--%s--\r\n" % boundary.encode()
+        boundary = uuid.uuid4().hex.encode()
         headers = {"Content-Type": f'multipart/related; type="application/dicom"; '
-                                   f"boundary={boundary}"}
+                                   f"boundary={boundary.decode()}"}
         reason = ""
         for attempt in range(self.attempts):
             if attempt:
                 time.sleep(attempt)
             try:
-                response = self._session().post(self.url, data=body, headers=headers,
+                response = self._session().post(self.url, data=_Body(boundary, batch),
+                                                headers=headers,
                                                 timeout=self.timeout)
             except requests.RequestException as exc:
                 reason = f"connection: {type(exc).__name__}"
@@ -131,18 +153,50 @@ class RemoteTarget:
         return [Outcome(FAILED, reason)] * len(batch)
 
 
-def _sop_instance_uid(data: bytes) -> str | None:
+class _Body:
+    """A multipart/related body of spooled files, read as it is sent (its length known)."""
+
+    def __init__(self, boundary: bytes, batch: list[tuple[Item, IO[bytes]]]) -> None:
+        self._parts: deque[IO[bytes]] = deque()
+        self.length = 0
+        for _, spool in batch:
+            size = spool.seek(0, io.SEEK_END)
+            spool.seek(0)
+            self._add(io.BytesIO(b"--%s\r\nContent-Type: application/dicom\r\n\r\n" % boundary))
+            self._parts.append(spool)
+            self.length += size
+            self._add(io.BytesIO(b"\r\n"))
+        self._add(io.BytesIO(b"--%s--\r\n" % boundary))
+
+    def _add(self, part: io.BytesIO) -> None:
+        self._parts.append(part)
+        self.length += len(part.getbuffer())
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, size: int = -1) -> bytes:
+        while self._parts:
+            chunk = self._parts[0].read(size if size > 0 else _IN_MEMORY)
+            if chunk:
+                return chunk
+            self._parts.popleft()
+        return b""
+
+
+def _sop_instance_uid(spool: IO[bytes]) -> str | None:
     from pydicom import dcmread
 
     try:
-        ds = dcmread(io.BytesIO(data), stop_before_pixels=True,
+        spool.seek(0)
+        ds = dcmread(spool, stop_before_pixels=True,
                      specific_tags=["SOPInstanceUID"])
         return str(ds.SOPInstanceUID)
     except Exception:  # unreadable: the server's answer cannot be matched by UID
         return None
 
 
-def _outcomes(batch: list[tuple[Item, bytes]], body: dict[str, Any]) -> list[Outcome]:
+def _outcomes(batch: list[tuple[Item, IO[bytes]]], body: dict[str, Any]) -> list[Outcome]:
     """Match the response dataset's referenced and failed instances to the files sent, by
     SOP Instance UID (a failure without one goes to the first unmatched file)."""
     stored: Counter[str] = Counter()
@@ -156,8 +210,8 @@ def _outcomes(batch: list[tuple[Item, bytes]], body: dict[str, Any]) -> list[Out
         reasons = entry.get(_FAILURE_REASON, {}).get("Value", [None])
         failed[uids[0]].append(reasons[0])
     outcomes = []
-    for _, data in batch:
-        uid = _sop_instance_uid(data)
+    for _, spool in batch:
+        uid = _sop_instance_uid(spool)
         if uid is not None and stored[uid] > 0:
             stored[uid] -= 1
             outcomes.append(Outcome(STORED))

@@ -135,3 +135,96 @@ def test_import_remote_interrupted_then_resumed(tmp_path):
         assert _server_count(port) == total
     finally:
         _stop(server)
+
+
+def _zip_with_flags(path: Path, name: str, data: bytes, corrupt: str) -> None:
+    """A zip archive of one member, made hostile: ``encrypted`` (the flag set: a password
+    would be needed), ``crc`` (a byte of the member changed), ``directory`` (the central
+    directory's signature broken)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(name, data)
+    raw = bytearray(path.read_bytes())
+    central = raw.find(b"PK\x01\x02")
+    if corrupt == "encrypted":
+        raw[6] |= 1
+        raw[central + 8] |= 1
+    elif corrupt == "crc":
+        raw[raw.find(data[200:220])] ^= 0xFF
+    else:
+        raw[central:central + 4] = b"XXXX"
+    path.write_bytes(raw)
+
+
+def test_import_hostile_archives_links_and_special_files_are_failures(
+        app, client, base, partition_mode, tmp_path):
+    """Corrupt or encrypted archives, links and a FIFO: each a failure in the summary and the
+    report, the rest imported; a link is not followed (the file outside is not imported)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.dcm").write_bytes(to_bytes(make_dataset()))
+    for corrupt in ("encrypted", "crc", "directory"):
+        _zip_with_flags(folder / f"{corrupt}.zip", "x.dcm", to_bytes(make_dataset()), corrupt)
+    (tmp_path / "outside.dcm").write_bytes(to_bytes(make_dataset()))
+    (folder / "link.dcm").symlink_to(tmp_path / "outside.dcm")
+    (folder / "loop").symlink_to(folder)
+    (folder / "dangling").symlink_to(tmp_path / "nothing")
+    os.mkfifo(folder / "fifo")
+    args = ["import", str(folder), "--report", str(tmp_path / "report.jsonl")]
+    if partition_mode == "partitioned":
+        args += ["--partition", "SiteA"]
+
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code == 1, result.output
+    assert summary(result.output) == (1, 0, 0, 7), result.output
+    assert count_instances(client, base) == 1
+    report = {Path(r["file"]).name: r["reason"]
+              for r in map(json.loads, (tmp_path / "report.jsonl").read_text().splitlines())}
+    assert report == {
+        "encrypted.zip!x.dcm": "unreadable: encrypted zip member (not supported)",
+        "crc.zip!x.dcm": "unreadable: Bad CRC-32 for file 'x.dcm'",
+        "directory.zip": "unreadable zip archive: Bad magic number for central directory",
+        "link.dcm": "symbolic link: not followed", "loop": "symbolic link: not followed",
+        "dangling": "symbolic link: not followed", "fifo": "not a regular file"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="wait4 rusage")
+def test_import_zip_bomb_is_streamed_and_bounded(tmp_path):
+    """A 5 MB archive whose member expands to 1 GB: read as a stream (the process stays far
+    below 1 GB), not DICOM; a Part-10 member or file above DICOM_MAX_REQUEST_SIZE is refused
+    without being read."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    head = to_bytes(make_dataset())
+    with zipfile.ZipFile(folder / "bomb.zip", "w", zipfile.ZIP_DEFLATED,
+                         compresslevel=1) as archive:
+        with archive.open("zeros", "w", force_zip64=True) as member:
+            for _ in range(1024):
+                member.write(bytes(1 << 20))
+        with archive.open("large.dcm", "w") as member:
+            member.write(head + bytes(4 << 20))
+    (folder / "large.dcm").write_bytes(head + bytes(4 << 20))
+    (folder / "small.dcm").write_bytes(head)
+    out, err = (open(tmp_path / name, "w+") for name in ("out", "err"))
+    with out, err:
+        env = {**os.environ, "DICOM_DATA_DIR": str(tmp_path / "cli"),
+               "DICOM_LOG_LEVEL": "WARNING", "DICOM_MAX_REQUEST_SIZE": str(1 << 20),
+               "DICOM_ENABLE_BACKGROUND_WORKER": "false",
+               "DICOM_SWEEP_BLOBS_AT_STARTUP": "false"}
+        env.pop("DICOM_DATABASE_URL", None)
+        process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "import",
+                                    str(folder), "--report", str(tmp_path / "report.jsonl")],
+                                   cwd=ROOT, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read()
+        err.seek(0)
+        assert process.returncode == 1, output + err.read()
+    assert summary(output) == (1, 0, 1, 2)
+    assert usage.ru_maxrss < 400_000, usage.ru_maxrss  # kB: the member is 1 GB
+    reasons = {Path(r["file"]).name: r["reason"]
+               for r in map(json.loads, (tmp_path / "report.jsonl").read_text().splitlines())}
+    too_large = f"larger than DICOM_MAX_REQUEST_SIZE ({1 << 20} bytes)"
+    assert reasons == {"bomb.zip!zeros": "no DICM prefix after a 128-byte preamble",
+                       "bomb.zip!large.dcm": too_large, "large.dcm": too_large}
