@@ -6,6 +6,7 @@ services.
 """
 from __future__ import annotations
 
+import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import IO
@@ -161,16 +162,30 @@ def import_command(paths: tuple[str, ...], partition: str | None, url: str | Non
     of the local store, or with --url into any DICOMweb server. Stop it any time and run it
     again: instances already stored count as already present."""
     target, where = _import_target(partition, url, token)
-    files = size = 0
-    for item in find_items(paths):  # counted first, for the progress; never held as a list
-        files += 1
-        size += item.size
-    click.echo(f"Importing {files} files ({size / 1e6:.1f} MB) into {where} "
-               f"with {workers} workers.", err=True)
-    summary = run(find_items(paths), target, workers=workers, report=report,
-                  progress=Progress(files, size), batch_files=batch_files)
+    # SIGTERM (a service manager, kill) ends the run as Ctrl-C does: the batches in flight
+    # finish and the summary says how far it got.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        files = size = 0
+        try:
+            for item in find_items(paths):  # counted first, for the progress; never a list
+                files += 1
+                size += item.size
+        except KeyboardInterrupt:
+            click.echo("Interrupted while counting the files: nothing was imported.", err=True)
+            raise SystemExit(130) from None
+        click.echo(f"Importing {files} files ({size / 1e6:.1f} MB) into {where} "
+                   f"with {workers} workers.", err=True)
+        summary = run(find_items(paths), target, workers=workers, report=report,
+                      progress=Progress(files, size), batch_files=batch_files)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     click.echo(summary.text())
     raise SystemExit(summary.exit_status())
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _import_target(partition: str | None, url: str | None,

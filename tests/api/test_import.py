@@ -137,6 +137,37 @@ def test_import_remote_interrupted_then_resumed(tmp_path):
         _stop(server)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_import_stopped_by_sigterm_reports_how_far_it_got(tmp_path):
+    """SIGTERM (a service manager stopping the import) ends it as Ctrl-C does: the batches in
+    flight finish, the summary says what was stored, exit status 130."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    total = 120
+    for index in range(total):
+        (folder / f"{index:05d}").write_bytes(to_bytes(make_dataset()))
+    (tmp_path / "server").mkdir()
+    server, port = _start(tmp_path / "server")
+    try:
+        run = _import(tmp_path, folder, "--url", f"http://127.0.0.1:{port}/v2",
+                      "--batch-files", "1", "--workers", "1")
+        deadline = time.time() + 120
+        while _server_count(port) < 5:
+            assert run.poll() is None, run.communicate()
+            assert time.time() < deadline, "the import stored nothing"
+            time.sleep(0.05)
+        run.send_signal(signal.SIGTERM)
+        output, errors = run.communicate(timeout=120)
+        assert run.returncode == 130, output + errors
+        assert "Interrupted: run the same command again" in output
+        stored, present, not_dicom, failed = summary(output)
+        assert 5 <= stored < total and (present, not_dicom, failed) == (0, 0, 0)
+        assert stored == _server_count(port)
+        assert "Traceback" not in errors
+    finally:
+        _stop(server)
+
+
 def _zip_with_flags(path: Path, name: str, data: bytes, corrupt: str) -> None:
     """A zip archive of one member, made hostile: ``encrypted`` (the flag set: a password
     would be needed), ``crc`` (a byte of the member changed), ``directory`` (the central
