@@ -115,11 +115,7 @@ def test_import_remote_interrupted_then_resumed(tmp_path):
     try:
         url = f"http://127.0.0.1:{port}/v2"
         first = _import(tmp_path, folder, "--url", url, "--batch-files", "1", "--workers", "1")
-        deadline = time.time() + 120
-        while _server_count(port) < 5:
-            assert first.poll() is None, first.communicate()
-            assert time.time() < deadline, "the import stored nothing"
-            time.sleep(0.05)
+        _wait_until_stored(first, port, 5)
         first.send_signal(signal.SIGKILL)
         first.communicate()
         at_kill = _server_count(port)
@@ -151,11 +147,7 @@ def test_import_stopped_by_sigterm_reports_how_far_it_got(tmp_path):
     try:
         run = _import(tmp_path, folder, "--url", f"http://127.0.0.1:{port}/v2",
                       "--batch-files", "1", "--workers", "1")
-        deadline = time.time() + 120
-        while _server_count(port) < 5:
-            assert run.poll() is None, run.communicate()
-            assert time.time() < deadline, "the import stored nothing"
-            time.sleep(0.05)
+        _wait_until_stored(run, port, 5)
         run.send_signal(signal.SIGTERM)
         output, errors = run.communicate(timeout=120)
         assert run.returncode == 130, output + errors
@@ -166,6 +158,15 @@ def test_import_stopped_by_sigterm_reports_how_far_it_got(tmp_path):
         assert "Traceback" not in errors
     finally:
         _stop(server)
+
+
+def _wait_until_stored(run: subprocess.Popen, port: int, count: int) -> None:
+    """Until the server holds ``count`` instances (the import ``run`` still going)."""
+    deadline = time.time() + 120
+    while _server_count(port) < count:
+        assert run.poll() is None, run.communicate()
+        assert time.time() < deadline, "the import stored nothing"
+        time.sleep(0.05)
 
 
 def _zip_with_flags(path: Path, name: str, data: bytes, corrupt: str) -> None:
