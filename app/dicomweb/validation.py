@@ -22,6 +22,8 @@ from .tags import BINARY_VRS, keyword
 
 _CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f]")  # control characters except ESC (0x1b)
 _MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64}
+#: Start of the too-long reason; the store's message adds the limit (`` of 16.``).
+EXCEEDS_MAX_LENGTH = "Value length exceeds maximum length"
 
 
 class ElementValidationError(ValueError):
@@ -52,7 +54,7 @@ def _check_string(vr: str, text: str) -> str | None:
         return None
     if vr in _MAX_LENGTH:
         if len(text) > _MAX_LENGTH[vr]:
-            return f"Value length exceeds maximum length of {_MAX_LENGTH[vr]}."
+            return f"{EXCEEDS_MAX_LENGTH} of {_MAX_LENGTH[vr]}."
         if vr == "LO" and ("\\" in text or _CONTROL.search(text)):
             return "Value contains invalid character."
         if vr in ("AE", "CS", "SH") and _CONTROL.search(text):

@@ -45,7 +45,7 @@ def _index_batch(tags: list[values.IndexedTag], rows: list[Any]
                 errors.append(dao.TagError(
                     tag.definition.tag_key, keys.partition_key, keys.watermark,
                     row["study_instance_uid"], row["series_instance_uid"],
-                    row["sop_instance_uid"], str(exc)))
+                    row["sop_instance_uid"], values.error_message(exc)))
                 continue
             if normalized is not None:
                 found_rows.append(values.value_row(tag, keys, *normalized))

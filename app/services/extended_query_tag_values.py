@@ -22,11 +22,11 @@ from ..dicomweb.extended_query_tag_values import (DOUBLE, LONG, PERSON_NAME, STR
                                                  has_offset, normalize, normalize_person_name,
                                                  value_table)
 from ..dicomweb.tags import keyword
-from ..dicomweb.validation import ElementValidationError, minimum_validate
+from ..dicomweb.validation import EXCEEDS_MAX_LENGTH, ElementValidationError, minimum_validate
 
 SUPPORTED_VRS = frozenset(VR_TABLES)
 VR_NOT_EXPECTED = "The extended query tag VR is not expected."
-VALUE_TOO_LONG = "Value length exceeds maximum length."
+VALUE_TOO_LONG = f"{EXCEEDS_MAX_LENGTH}."
 _UNPARSABLE = {"DA": "Value cannot be parsed as a valid date.",
                "DT": "Value cannot be parsed as a valid date time.",
                "TM": "Value cannot be parsed as a valid time.",
@@ -123,6 +123,14 @@ def check_value(tag: IndexedTag, vr: str, values: list[Any]) -> tuple[str, tuple
         message = str(exc) if str(exc) == VALUE_TOO_LONG else _UNPARSABLE.get(
             vr, "Value is not valid for its VR.")
         raise InvalidTagValueError(message) from None
+
+
+def error_message(error: InvalidTagValueError) -> str:
+    """The message of a re-index error row: the reference keeps an error code there, whose
+    message names no limit (``Value length exceeds maximum length.``), while the store's
+    comment does (``... of 16.``)."""
+    text = str(error)
+    return VALUE_TOO_LONG if text.startswith(EXCEEDS_MAX_LENGTH) else text
 
 
 def _pn_text(value: Any) -> str:

@@ -239,6 +239,23 @@ def test_reindex_value_of_unexpected_form_is_an_error(make_app, vr_value):
     assert "partitionName" not in error
 
 
+def test_reindex_error_of_too_long_value_names_no_limit(app, client, base):
+    """The error row keeps the reference's code message; the store's comment names the limit."""
+    too_long = make_dataset(BodyPartExamined="X" * 17)  # CS: at most 16
+    assert store(client, base, too_long, prefix="/v1").status_code == 200
+    _add_tags(client, {"path": "BodyPartExamined", "level": "Instance"})
+    run_pending_once(app)
+    [error] = client.get("/extendedquerytags/BodyPartExamined/errors").json
+    assert error["errorMessage"] == "Value length exceeds maximum length."
+    response = store(client, base, make_dataset(BodyPartExamined="Y" * 17), prefix="/v1")
+    assert response.status_code == 409
+    [failed] = values(response.json, "00081198")
+    [comment] = values(failed, "00741048")
+    assert values(comment, "00000902") == [
+        "DICOM100: (0018,0015) - Dicom element 'BodyPartExamined' failed validation for VR "
+        "'CS': Value length exceeds maximum length of 16."]
+
+
 def test_reindex_failing_three_times_fails_operation_and_frees_tag(make_app, monkeypatch):
     from app.services import extended_query_tag_reindex, operations
     from app.services.operation_runs import Runner
