@@ -8,7 +8,7 @@ again by any worker and resumes from its last committed batch.
 from __future__ import annotations
 
 import logging
-import uuid
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -38,12 +38,18 @@ class WorkerSettings:
     export_batch_size: int = 100
 
 
+# The reference's ``{operationId:guid}`` (.NET Guid.TryParse): 32 digits, or the dashed form,
+# bare or in braces or parentheses, around white space.
+_GUID = re.compile(r"\s*(?:(?P<n>[0-9a-fA-F]{32})|(?P<open>[{(]?)"
+                   r"(?P<d>[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})(?P<close>[})]?))\s*")
+
+
 def normalize_operation_id(text: str) -> str:
-    """32 lower-case hex digits (GUIDs with dashes or braces are accepted); 404 otherwise."""
-    try:
-        return uuid.UUID(text.strip()).hex
-    except (ValueError, AttributeError):
-        raise OperationNotFoundError() from None
+    """32 lower-case hex digits; 404 for anything that is not a GUID."""
+    match = _GUID.fullmatch(text)
+    if match is None or (match["d"] and match["open"] + match["close"] not in ("", "{}", "()")):
+        raise OperationNotFoundError()
+    return (match["n"] or match["d"].replace("-", "")).lower()
 
 
 def get_operation(conn: DbConn, operation_id: str) -> dao.Operation:

@@ -22,6 +22,22 @@ def test_get_operation_unknown_returns_404_empty(client, operation_id):
     assert response.get_data() == b""
 
 
+def test_get_operation_accepts_the_guid_forms_of_the_reference_only(client):
+    """.NET's Guid.TryParse (the route's ``guid`` constraint): digits, dashed, in braces or
+    parentheses, any case, around white space; anything else is no operation."""
+    operation_id = _queue(client)
+    dashed = str(uuid.UUID(operation_id))
+    for form in (dashed.upper(), f"{{{dashed}}}", f"({dashed})", f"%20{operation_id}%20"):
+        response = client.get(f"/v2/operations/{form}")
+        assert response.status_code == 202, form
+        assert response.json["operationId"] == operation_id
+    for form in (f"urn:uuid:{dashed}", f"{operation_id[:4]}-{operation_id[4:]}",
+                 f"-{operation_id}-", f"{{{operation_id}}}", f"{{{dashed})", f"[{dashed}]",
+                 f"{dashed[:-1]}"):
+        response = client.get(f"/v2/operations/{form}")
+        assert (response.status_code, response.get_data()) == (404, b""), form
+
+
 def test_get_operation_not_started_returns_202_with_location(client):
     operation_id = _queue(client)
     response = client.get(f"/v2/operations/{operation_id}")
