@@ -21,7 +21,7 @@ from .bulk_import.progress import Progress
 from .bulk_import.runner import run
 from .bulk_import.sources import find_items
 from .bulk_import.targets import LocalTarget, RemoteTarget, Target
-from .errors import InvalidPartitionNameError
+from .errors import DataStoreError, InvalidPartitionNameError
 from .models import DEFAULT_PARTITION_NAME
 from .services import collations
 from .services.blob_migrate import StoreIdentityConflict, journal_name, migrate_blobs, plan
@@ -54,7 +54,18 @@ def upgrade_command() -> None:
         click.echo(f"Folded the search columns of {folded} rows.")
 
 
-@click.group("blobs", cls=AppGroup)
+class _StoreGroup(AppGroup):
+    """A group whose commands stop with one line, not a traceback, when the blob store or the
+    database fails (an object store stopped, refusing the credentials, its bucket gone)."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except DataStoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group("blobs", cls=_StoreGroup)
 def blobs_group() -> None:
     """Blob store maintenance."""
 

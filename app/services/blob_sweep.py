@@ -93,7 +93,9 @@ def remove_released_files(conn: DbConn, blobs: BlobStore,
                     blobs.delete(key)
                     count += 1
             removed, freed = removed + count, freed + size
-        except (OSError, DataStoreError):  # the rows stay released: the sweep tries again
+        except DataStoreError as exc:  # the rows stay released: the sweep tries again
+            logger.error("Could not remove released files; the blob sweep will: %s", exc)
+        except OSError:
             logger.exception("Could not remove released files; the blob sweep will")
     return removed, freed
 
@@ -193,7 +195,10 @@ def _quarantine(conn: DbConn, blobs: BlobStore, key: str, min_age_seconds: float
         if moved:
             logger.warning("Blob sweep quarantined unreferenced file %s", key)
         return moved
-    except (OSError, DataStoreError):
+    except DataStoreError as exc:
+        logger.error("Could not quarantine file %s: %s", key, exc)
+        return False
+    except OSError:
         logger.exception("Could not quarantine file %s", key)
         return False
 
@@ -242,6 +247,8 @@ class PeriodicSweep(DaemonLoop):
                 else:
                     logger.info("Blob sweep skipped: another node swept in the last %.0f s",
                                 self.interval_seconds * _DUE_SHARE)
+            except DataStoreError as exc:  # the store or the database is down: one line
+                logger.error("Blob sweep failed: %s", exc)
             except Exception:  # a failed sweep must never stop the server
                 logger.exception("Blob sweep failed")
             if self.interval_seconds <= 0:

@@ -149,3 +149,31 @@ def test_delete_while_the_store_fails_is_durable_and_the_sweep_removes_the_file(
     assert len(_objects(s3_server, app)) == 1 and count(app, "blobs") == 1
     response = client.get(instance_url(base, kept), headers=WHOLE)
     assert response.status_code == 200 and response.data == to_bytes(kept)
+
+
+def test_sweep_command_while_the_store_fails_says_so_in_one_line(app, base, proxy, s3_server,
+                                                                  caplog):
+    """``flask blobs sweep`` (and the periodic sweep's log) with the store failing: one line
+    naming what failed, no traceback; the released file stays for the next sweep, which
+    removes it once the store is back."""
+    client = app.test_client()
+    kept, deleted = make_dataset(), make_dataset()
+    assert store(client, base, kept, deleted).status_code == 200
+    proxy.fail(500, "InternalError")
+    assert client.delete(instance_url(base, deleted)).status_code == 204
+    runner = app.test_cli_runner()
+
+    result = runner.invoke(args=["blobs", "sweep"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {UNAVAILABLE} ")
+    assert "(500)" in result.output and "Traceback" not in result.output
+    assert not [record for record in caplog.records if record.exc_info]
+    assert "Could not remove released files; the blob sweep will: " in caplog.text
+    assert len(_objects(s3_server, app)) == 2  # nothing removed, nothing lost
+
+    proxy.heal()
+    result = runner.invoke(args=["blobs", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert len(_objects(s3_server, app)) == 1 and count(app, "blobs") == 1
+    response = client.get(instance_url(base, kept), headers=WHOLE)
+    assert response.status_code == 200 and response.data == to_bytes(kept)
