@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
 from typing import Mapping
 
 from ..dao import change_feed as dao
@@ -31,6 +32,10 @@ TIME_ZONE_REQUIRED = "Date and time value must specify a time zone."
 
 # A '+' of an unencoded offset arrives as a space: "...T10:58:00 01:00".
 _SPACE_OFFSET = re.compile(r"^(.*\d) (\d{2}:?\d{2})$")
+# The seconds' fraction: .NET keeps it to 100 ns ticks (rounded), Python to microseconds.
+_FRACTION = re.compile(r"(?<=[0-9]{2}:[0-9]{2}:[0-9]{2})[.,]([0-9]+)")
+TICKS_PER_SECOND = 10 ** 7
+MAX_TICKS = 3155378975999999999  # DateTimeOffset.MaxValue: 9999-12-31T23:59:59.9999999
 
 __all__ = ["ChangeFeedEntry", "FeedOptions", "get_change_feed", "get_change_feed_latest",
            "parse_feed_options", "parse_include_metadata"]
@@ -72,7 +77,14 @@ def parse_include_metadata(args: Mapping[str, str]) -> bool:
     return boolean_value("includeMetadata", raw)
 
 
-def _time(args: Mapping[str, str], name: str, key: str, default: datetime) -> datetime:
+def _ticks(value: datetime) -> int:
+    """100 ns ticks since 0001-01-01T00:00:00Z of an aware time (may be out of range)."""
+    delta = value - MIN_TIME
+    return ((delta.days * 86400 + delta.seconds) * 10 ** 6 + delta.microseconds) * 10
+
+
+def _time(args: Mapping[str, str], name: str, key: str, default: int) -> int:
+    """A time parameter in ticks (DateTimeOffset's precision), clamped to its range."""
     raw = _get(args, name)
     if raw is None or not raw.strip():
         return default
@@ -80,6 +92,12 @@ def _time(args: Mapping[str, str], name: str, key: str, default: datetime) -> da
     spaced = _SPACE_OFFSET.match(text)
     if spaced and ("T" in text or " " in spaced.group(1)):
         text = f"{spaced.group(1)}+{spaced.group(2)}"
+    fraction = 0
+    found = _FRACTION.search(text)
+    if found:
+        digits = found.group(1)[:20]
+        fraction = round(Fraction(int(digits), 10 ** len(digits)) * TICKS_PER_SECOND)
+        text = text[:found.start()] + text[found.end():]
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -87,16 +105,20 @@ def _time(args: Mapping[str, str], name: str, key: str, default: datetime) -> da
         raise binding_error(key, "") from None
     if value.tzinfo is None:
         raise binding_error(key, TIME_ZONE_REQUIRED)
-    try:
-        return value.astimezone(timezone.utc)
-    except OverflowError:  # beyond year 1 or 9999 once in UTC
-        return MIN_TIME if value.year == 1 else MAX_TIME
+    return min(max(_ticks(value) + fraction, 0), MAX_TICKS)  # beyond year 1 or 9999 in UTC
 
 
-def format_round_trip(value: datetime) -> str:
+def _query_time(ticks: int) -> datetime:
+    """The first stored (microsecond) timestamp at or after ``ticks``."""
+    microseconds = min(-(-ticks // 10), _ticks(MAX_TIME) // 10)
+    return MIN_TIME + timedelta(microseconds=microseconds)
+
+
+def format_round_trip(ticks: int) -> str:
     """.NET's ``{0:O}`` of a UTC DateTimeOffset: seven fraction digits and ``+00:00``."""
-    fraction = "9999999" if value == MAX_TIME else f"{value.microsecond:06d}0"
-    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{fraction}+00:00"
+    value = MIN_TIME + timedelta(microseconds=ticks // 10)
+    return (f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{value.microsecond:06d}{ticks % 10}"
+            "+00:00")
 
 
 def parse_feed_options(args: Mapping[str, str], version: int) -> FeedOptions:
@@ -105,14 +127,15 @@ def parse_feed_options(args: Mapping[str, str], version: int) -> FeedOptions:
         offset = _integer(args, "offset", "offset", 0, 0, LONG_MAX, LONG_MAX)
         limit = _integer(args, "limit", "limit", 10, 1, 100, INT32_MAX)
         return FeedOptions(1, offset, limit, parse_include_metadata(args))
-    start = _time(args, "startTime", "StartTime", MIN_TIME)
-    end = _time(args, "endTime", "EndTime", MAX_TIME)
+    start = _time(args, "startTime", "StartTime", 0)
+    end = _time(args, "endTime", "EndTime", MAX_TICKS)
     offset = _integer(args, "offset", "Offset", 0, 0, INT32_MAX, INT32_MAX)
     limit = _integer(args, "limit", "Limit", 100, 1, 200, INT32_MAX)
     if end <= start:
         raise binding_error("", f"The start time '{format_round_trip(start)}' must occur "
                                 f"strictly before the end time '{format_round_trip(end)}'.")
-    return FeedOptions(2, offset, limit, parse_include_metadata(args), start, end)
+    return FeedOptions(2, offset, limit, parse_include_metadata(args), _query_time(start),
+                       _query_time(end))
 
 
 def _key(partition: Partition | None) -> int | None:

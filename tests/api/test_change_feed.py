@@ -1,7 +1,7 @@
 """Change feed (issue #6, reference.md §7): v1 and v2 paging, states, metadata, partitions."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 import pytest
@@ -114,6 +114,11 @@ def test_change_feed_v2_pages_by_time_window(make_app):
     assert sequences(f"startTime={stamps[2]}") == [3, 4]
     assert sequences("limit=2&offset=1&includeMetadata=false") == [2, 3]
     assert client.get("/changefeed/latest").json["sequence"] == 4
+    # times keep .NET's 100 ns ticks: 100 ns after an entry's timestamp excludes it
+    utc = datetime.fromisoformat(stamps[1]).astimezone(timezone.utc)
+    tick_after = f"{utc:%Y-%m-%dT%H:%M:%S.%f}1Z"
+    assert sequences(f"startTime={tick_after}") == [3, 4]
+    assert sequences(f"startTime={quote(stamps[1])}&endTime={tick_after}") == [2]
 
 
 @pytest.mark.parametrize("prefix", ["", "/v2", "/v1"])
@@ -154,6 +159,12 @@ V2_ERRORS = {
     "startTime=2023-05-03T12:59:00%2B02:00&endTime=2023-05-03T10:58:00Z":
         "'' is invalid. The start time '2023-05-03T10:59:00.0000000+00:00' must occur strictly "
         "before the end time '2023-05-03T10:58:00.0000000+00:00'.",
+    "startTime=2023-05-03T12:58:00.1234567%2B02:00&endTime=2023-05-03T10:58:00.1234567Z":
+        "'' is invalid. The start time '2023-05-03T10:58:00.1234567+00:00' must occur strictly "
+        "before the end time '2023-05-03T10:58:00.1234567+00:00'.",
+    "startTime=2023-05-03T10:58:00.99999999Z&endTime=2023-05-03T10:58:01Z":
+        "'' is invalid. The start time '2023-05-03T10:58:01.0000000+00:00' must occur strictly "
+        "before the end time '2023-05-03T10:58:01.0000000+00:00'.",
     "endTime=0001-01-01T00:00:00Z":
         "'' is invalid. The start time '0001-01-01T00:00:00.0000000+00:00' must occur strictly "
         "before the end time '0001-01-01T00:00:00.0000000+00:00'.",
@@ -191,6 +202,8 @@ def test_change_feed_invalid_parameters_return_400_with_reference_texts(make_app
             "for includeMetadata.")
     assert client.get("/v1/changefeed?limit=100&offset=9223372036854775807").json == []
     assert client.get("/changefeed?limit=200&includeMetadata=TRUE").status_code == 200
+    assert client.get("/changefeed?startTime=2023-05-03T10:58:00.0000001Z"
+                      "&endTime=2023-05-03T10:58:00.0000002Z").json == []
 
 
 def test_partition_change_feed_returns_only_that_partitions_entries(make_app):
