@@ -229,7 +229,7 @@ class FileSystemDestination(Destination):
 
     def prepare(self) -> None:
         try:
-            if len(os.fsencode(self.base)) >= os.pathconf(self.settings.root, "PC_PATH_MAX"):
+            if len(os.fsencode(self.base)) >= _path_max(self.settings.root):
                 raise OSError("path too long")  # refused before any folder of it is made
             make_folders(self.folder)
             # Followed links are resolved again: nothing may have led the folder elsewhere.
