@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, Any, Iterator, Protocol
 
 from ..blobs import BlobStore, SpoolFile
 from ..db import Database
@@ -154,34 +154,28 @@ class RemoteTarget:
 
 
 class _Body:
-    """A multipart/related body of spooled files, read as it is sent (its length known)."""
+    """A multipart/related body of spooled files with its length, produced as it is sent in
+    pieces of up to 1 MB (an iterable, not a file: http.client reads a file 8 KB at a time,
+    one send each)."""
 
     def __init__(self, boundary: bytes, batch: list[tuple[Item, IO[bytes]]]) -> None:
-        self._parts: deque[IO[bytes]] = deque()
-        self.length = 0
-        for _, spool in batch:
-            size = spool.seek(0, io.SEEK_END)
-            spool.seek(0)
-            self._add(io.BytesIO(b"--%s\r\nContent-Type: application/dicom\r\n\r\n" % boundary))
-            self._parts.append(spool)
-            self.length += size
-            self._add(io.BytesIO(b"\r\n"))
-        self._add(io.BytesIO(b"--%s--\r\n" % boundary))
-
-    def _add(self, part: io.BytesIO) -> None:
-        self._parts.append(part)
-        self.length += len(part.getbuffer())
+        self._head = b"--%s\r\nContent-Type: application/dicom\r\n\r\n" % boundary
+        self._tail = b"--%s--\r\n" % boundary
+        self._spools = [spool for _, spool in batch]
+        self.length = len(self._tail) + sum(
+            len(self._head) + spool.seek(0, io.SEEK_END) + 2 for spool in self._spools)
 
     def __len__(self) -> int:
         return self.length
 
-    def read(self, size: int = -1) -> bytes:
-        while self._parts:
-            chunk = self._parts[0].read(size if size > 0 else _IN_MEMORY)
-            if chunk:
-                return chunk
-            self._parts.popleft()
-        return b""
+    def __iter__(self) -> Iterator[bytes]:
+        for spool in self._spools:
+            spool.seek(0)
+            yield self._head
+            while chunk := spool.read(_IN_MEMORY):
+                yield chunk
+            yield b"\r\n"
+        yield self._tail
 
 
 def _sop_instance_uid(spool: IO[bytes]) -> str | None:
